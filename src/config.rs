@@ -1,0 +1,301 @@
+//! Configuration: defaults → `gateway.toml` → `IDGATE_*` environment → command-line flags.
+//! Unknown keys are errors; `check-config` lists every problem at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the gateway reads from its configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    /// Days to keep SCIM request-log rows.
+    pub request_log_retention_days: u32,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Connections in the read pool.
+    pub read_pool_size: u32,
+    /// Most writes committed together in one transaction (group commit).
+    pub max_batch: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            log_format: LogFormat::Pretty,
+            log_level: "info".into(),
+            request_log_retention_days: 30,
+            max_body_bytes: 1024 * 1024,
+            read_pool_size: 8,
+            max_batch: 256,
+        }
+    }
+}
+
+/// The file form: every key optional; unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+    request_log_retention_days: Option<u32>,
+    max_body_bytes: Option<usize>,
+    read_pool_size: Option<u32>,
+    max_batch: Option<usize>,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<String>,
+}
+
+/// The environment variable for each key: `IDGATE_` + the key in upper case.
+pub const KEYS: &[&str] = &[
+    "listen",
+    "public_url",
+    "data_dir",
+    "log_format",
+    "log_level",
+    "request_log_retention_days",
+    "max_body_bytes",
+    "read_pool_size",
+    "max_batch",
+];
+
+impl Config {
+    /// Loads the layered configuration. `file` is the explicit `--config`; without it
+    /// `./gateway.toml` is read when present. `env` is the process environment (passed in
+    /// so tests can supply their own). Every problem found is returned, not just the first.
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        flags: &Overrides,
+    ) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut raw = RawValues::default();
+        let path = file.map(Path::to_path_buf).or_else(|| {
+            let p = PathBuf::from("gateway.toml");
+            p.exists().then_some(p)
+        });
+        if let Some(path) = path {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => match toml::from_str::<FileConfig>(&text) {
+                    Ok(fc) => raw.apply_file(fc),
+                    Err(e) => problems.push(format!("{}: {}", path.display(), e.message())),
+                },
+                Err(e) => problems.push(format!("cannot read {}: {e}", path.display())),
+            }
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("IDGATE_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if KEYS.contains(&key.as_str()) {
+                raw.set(&key, value.clone());
+            } else if !["config", "log"].contains(&key.as_str()) {
+                problems.push(format!("unknown environment variable {name}"));
+            }
+        }
+        if let Some(v) = &flags.listen {
+            raw.set("listen", v.clone());
+        }
+        if let Some(v) = &flags.public_url {
+            raw.set("public_url", v.clone());
+        }
+        if let Some(v) = &flags.data_dir {
+            raw.set("data_dir", v.display().to_string());
+        }
+        if let Some(v) = &flags.log_format {
+            raw.set("log_format", v.clone());
+        }
+        let config = raw.build(&mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("idgate.db")
+    }
+
+    /// The SCIM base URL shown to admins (Entra's "Tenant URL").
+    pub fn scim_base_url(&self) -> String {
+        format!("{}/scim/v2", self.public_url)
+    }
+}
+
+/// Every value as text, in the order layers were applied; validated once in `build`.
+#[derive(Default)]
+struct RawValues(Vec<(String, String)>);
+
+impl RawValues {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.retain(|(k, _)| k != key);
+        self.0.push((key.to_string(), value));
+    }
+
+    fn apply_file(&mut self, fc: FileConfig) {
+        let FileConfig {
+            listen,
+            public_url,
+            data_dir,
+            log_format,
+            log_level,
+            request_log_retention_days,
+            max_body_bytes,
+            read_pool_size,
+            max_batch,
+        } = fc;
+        let pairs = [
+            ("listen", listen),
+            ("public_url", public_url),
+            ("data_dir", data_dir.map(|p| p.display().to_string())),
+            ("log_format", log_format),
+            ("log_level", log_level),
+            (
+                "request_log_retention_days",
+                request_log_retention_days.map(|v| v.to_string()),
+            ),
+            ("max_body_bytes", max_body_bytes.map(|v| v.to_string())),
+            ("read_pool_size", read_pool_size.map(|v| v.to_string())),
+            ("max_batch", max_batch.map(|v| v.to_string())),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                self.set(k, v);
+            }
+        }
+    }
+
+    fn build(self, problems: &mut Vec<String>) -> Config {
+        let mut c = Config::default();
+        for (key, value) in self.0 {
+            let bad = |what: &str| format!("{key} = {value:?}: {what}");
+            match key.as_str() {
+                "listen" => match value.parse() {
+                    Ok(v) => c.listen = v,
+                    Err(_) => problems.push(bad("expected ADDRESS:PORT, e.g. 127.0.0.1:8080")),
+                },
+                "public_url" => match validate_public_url(&value) {
+                    Ok(v) => c.public_url = v,
+                    Err(e) => problems.push(bad(&e)),
+                },
+                "data_dir" => c.data_dir = PathBuf::from(value),
+                "log_format" => match value.as_str() {
+                    "pretty" => c.log_format = LogFormat::Pretty,
+                    "json" => c.log_format = LogFormat::Json,
+                    _ => problems.push(bad("expected pretty or json")),
+                },
+                "log_level" => c.log_level = value,
+                "request_log_retention_days" => match value.parse() {
+                    Ok(v) if v >= 1 => c.request_log_retention_days = v,
+                    _ => problems.push(bad("expected a whole number of days, at least 1")),
+                },
+                "max_body_bytes" => match value.parse() {
+                    Ok(v) if v >= 1024 => c.max_body_bytes = v,
+                    _ => problems.push(bad("expected a number of bytes, at least 1024")),
+                },
+                "read_pool_size" => match value.parse() {
+                    Ok(v) if (1..=64).contains(&v) => c.read_pool_size = v,
+                    _ => problems.push(bad("expected 1 to 64")),
+                },
+                "max_batch" => match value.parse() {
+                    Ok(v) if (1..=10_000).contains(&v) => c.max_batch = v,
+                    _ => problems.push(bad("expected 1 to 10000")),
+                },
+                _ => problems.push(format!("unknown key {key}")),
+            }
+        }
+        c
+    }
+}
+
+fn validate_public_url(value: &str) -> Result<String, String> {
+    let v = value.trim_end_matches('/');
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err("must be a URL with a host and no query or fragment".into());
+    }
+    Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("g.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\npublic_url = \"https://a.example/\"\nlog_level = \"debug\"\n").unwrap();
+        let c = Config::load(
+            Some(&file),
+            &env(&[("IDGATE_PUBLIC_URL", "https://b.example"), ("PATH", "/bin")]),
+            &Overrides {
+                listen: Some("127.0.0.1:9100".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.public_url, "https://b.example");
+        assert_eq!(c.log_level, "debug");
+    }
+
+    #[test]
+    fn lists_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("g.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let errs = Config::load(Some(&file), &[], &Overrides::default()).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("lisen"));
+        let errs = Config::load(
+            None,
+            &env(&[
+                ("IDGATE_LISTEN", "nope"),
+                ("IDGATE_PUBLIC_URL", "ftp://x"),
+                ("IDGATE_BOGUS", "1"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+}

@@ -1,0 +1,15 @@
+//! idgate: a SAML service provider and SCIM 2.0 provisioning server over one SQLite store.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod identity;
+pub mod metrics;
+pub mod scim;
+pub mod store;
+pub mod telemetry;
+
+pub use app::Application;

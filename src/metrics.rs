@@ -1,0 +1,105 @@
+//! Prometheus text-format metrics: requests by surface and status with latency, SCIM
+//! operations by method and status.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+use crate::app::AppState;
+
+/// Latency buckets, seconds.
+const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, u16), Histogram>>,
+    scim_ops: Mutex<BTreeMap<(String, u16), u64>>,
+}
+
+fn surface(path: &str) -> &'static str {
+    if path.starts_with("/scim/") {
+        "scim"
+    } else if path.starts_with("/saml/") {
+        "saml"
+    } else if path.starts_with("/admin") {
+        "admin"
+    } else if ["/healthz", "/readyz", "/metrics"].contains(&path) {
+        "ops"
+    } else {
+        "other"
+    }
+}
+
+impl Metrics {
+    pub fn observe(&self, path: &str, status: u16, seconds: f64) {
+        let Ok(mut map) = self.requests.lock() else { return };
+        let h = map.entry((surface(path), status)).or_default();
+        h.count += 1;
+        h.sum += seconds;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                h.counts[i] += 1;
+            }
+        }
+    }
+
+    pub fn scim_op(&self, method: &str, status: u16) {
+        if let Ok(mut map) = self.scim_ops.lock() {
+            *map.entry((method.to_string(), status)).or_default() += 1;
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP idgate_http_request_duration_seconds Requests by surface and status.\n");
+        out.push_str("# TYPE idgate_http_request_duration_seconds histogram\n");
+        if let Ok(map) = self.requests.lock() {
+            for ((surface, status), h) in map.iter() {
+                let labels = format!("surface=\"{surface}\",status=\"{status}\"");
+                for (i, le) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(out, "idgate_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}", h.counts[i]);
+                }
+                let _ = writeln!(out, "idgate_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(out, "idgate_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+                let _ = writeln!(out, "idgate_http_request_duration_seconds_count{{{labels}}} {}", h.count);
+            }
+        }
+        out.push_str("# HELP idgate_scim_operations_total SCIM operations by method and status.\n");
+        out.push_str("# TYPE idgate_scim_operations_total counter\n");
+        if let Ok(map) = self.scim_ops.lock() {
+            for ((method, status), n) in map.iter() {
+                let _ = writeln!(out, "idgate_scim_operations_total{{method=\"{method}\",status=\"{status}\"}} {n}");
+            }
+        }
+        out
+    }
+}
+
+pub async fn record(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let path = req.path().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe(&path, res.status().as_u16(), started.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}

@@ -1,0 +1,138 @@
+//! SCIM authentication: `Authorization: Bearer <token>` (or HTTP Basic with the token as
+//! the password) selects the org. Missing, malformed, wrong or revoked → 401; SCIM turned
+//! off for the org → 403.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use base64::Engine;
+
+use super::ScimError;
+use crate::app::AppState;
+use crate::clock::timestamp;
+use crate::error::Error;
+use crate::store::orgs::{self, Org};
+
+/// The authenticated caller of a SCIM request.
+#[derive(Clone)]
+pub struct ScimAuth {
+    pub org: Org,
+    pub token_name: String,
+}
+
+/// Pulls the token out of an Authorization header value.
+fn token_from_header(value: &str) -> Result<String, Error> {
+    let (scheme, rest) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| Error::Unauthorized("malformed Authorization header".into()))?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+        return Ok(rest.to_string());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| Error::Unauthorized("malformed Basic credentials".into()))?;
+        let (_, password) = decoded
+            .split_once(':')
+            .ok_or_else(|| Error::Unauthorized("malformed Basic credentials".into()))?;
+        if !password.is_empty() {
+            return Ok(password.to_string());
+        }
+    }
+    Err(Error::Unauthorized(
+        "use Authorization: Bearer <SCIM token>".into(),
+    ))
+}
+
+async fn authenticate(req: HttpRequest) -> Result<ScimAuth, ScimError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| Error::internal("app state missing"))?
+        .clone();
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Error::Unauthorized("missing Authorization header with a SCIM token".into()))?
+        .to_str()
+        .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
+    let token = token_from_header(value)?;
+    let found = state
+        .store
+        .read(move |c| orgs::find_token(c, &token))
+        .await?
+        .ok_or_else(|| Error::Unauthorized("the SCIM token is not valid or has been revoked".into()))?;
+    let now = state.clock.now();
+    let stamp = timestamp(now);
+    // Record last use at most once a minute per token: no write per request.
+    let stale = found
+        .last_used
+        .as_deref()
+        .is_none_or(|last| stamp.get(..16) != last.get(..16));
+    if stale {
+        let id = found.token_id;
+        state
+            .store
+            .write_detached(move |c| orgs::touch_token(c, id, &stamp));
+    }
+    let auth = ScimAuth {
+        org: found.org,
+        token_name: found.token_name,
+    };
+    req.extensions_mut().insert(auth.clone());
+    if !auth.org.scim_enabled {
+        return Err(Error::Forbidden(format!(
+            "SCIM provisioning is turned off for the org {:?}; turn it on in the admin UI \
+             (SCIM setup) or with `idgate org set {} --scim on`",
+            auth.org.slug, auth.org.slug
+        ))
+        .into());
+    }
+    Ok(auth)
+}
+
+impl FromRequest for ScimAuth {
+    type Error = ScimError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        Box::pin(authenticate(req.clone()))
+    }
+}
+
+impl ScimAuth {
+    /// 403 unless the org syncs groups.
+    pub fn require_group_sync(&self) -> Result<(), ScimError> {
+        if self.org.group_sync {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "group sync is turned off for the org {:?}; turn it on in the admin UI \
+                 (SCIM setup) or with `idgate org set {} --group-sync on`",
+                self.org.slug, self.org.slug
+            ))
+            .into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_and_basic() {
+        assert_eq!(token_from_header("Bearer abc").unwrap(), "abc");
+        assert_eq!(token_from_header("bearer   abc ").unwrap(), "abc");
+        let basic = base64::engine::general_purpose::STANDARD.encode("scim:tok");
+        assert_eq!(token_from_header(&format!("Basic {basic}")).unwrap(), "tok");
+        assert!(token_from_header("Bearer").is_err());
+        assert!(token_from_header("Token x").is_err());
+        assert!(token_from_header("Basic !!!").is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! The SCIM 2.0 surface under `/scim/v2`: routes, the RFC 7644 error body, body reading.
+//! Handlers stay thin: authorise, parse, call `service`, render.
+
+mod auth;
+mod discovery;
+mod groups;
+mod handlers;
+mod list;
+mod log;
+mod render;
+mod service;
+mod users;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+pub use auth::ScimAuth;
+
+use crate::directory::schema::ERROR_URN;
+use crate::error::Error;
+
+pub const CONTENT_TYPE: &str = "application/scim+json";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/scim/v2")
+            .wrap(actix_web::middleware::from_fn(log::log_request))
+            .route("/ServiceProviderConfig", web::get().to(discovery::service_provider_config))
+            .route("/ResourceTypes", web::get().to(discovery::resource_types))
+            .route("/ResourceTypes/{name}", web::get().to(discovery::resource_type))
+            .route("/Schemas", web::get().to(discovery::schemas))
+            .route("/Schemas/{urn}", web::get().to(discovery::schema))
+            .route("/Users", web::get().to(users::list))
+            .route("/Users", web::post().to(users::create))
+            .route("/Users/.search", web::post().to(users::search))
+            .route("/Users/{id}", web::get().to(users::get))
+            .route("/Users/{id}", web::put().to(users::replace))
+            .route("/Users/{id}", web::patch().to(users::patch))
+            .route("/Users/{id}", web::delete().to(users::delete))
+            .route("/Groups", web::get().to(groups::list))
+            .route("/Groups", web::post().to(groups::create))
+            .route("/Groups/.search", web::post().to(groups::search))
+            .route("/Groups/{id}", web::get().to(groups::get))
+            .route("/Groups/{id}", web::put().to(groups::replace))
+            .route("/Groups/{id}", web::patch().to(groups::patch))
+            .route("/Groups/{id}", web::delete().to(groups::delete))
+            .default_service(web::to(not_found)),
+    );
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    ScimError(Error::NotFound(format!(
+        "no SCIM endpoint at {} {}",
+        req.method(),
+        req.path()
+    )))
+    .error_response()
+}
+
+/// An error rendered as the RFC 7644 §3.12 error body.
+#[derive(Debug)]
+pub struct ScimError(pub Error);
+
+impl From<Error> for ScimError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl std::fmt::Display for ScimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What the request log records about an error response.
+#[derive(Clone)]
+pub(crate) struct ErrorInfo {
+    pub scim_type: Option<&'static str>,
+    pub detail: String,
+}
+
+impl ResponseError for ScimError {
+    fn status_code(&self) -> StatusCode {
+        match &self.0 {
+            Error::BadRequest { .. } | Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let scim_type = match &self.0 {
+            Error::BadRequest { scim_type, .. } => scim_type.map(|t| t.as_str()),
+            Error::Conflict(_) => Some("uniqueness"),
+            _ => None,
+        };
+        let detail = match &self.0 {
+            Error::Internal(cause) => {
+                tracing::error!(%cause, "internal error in SCIM request");
+                "internal server error".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut body = json!({
+            "schemas": [ERROR_URN],
+            "status": status.as_u16().to_string(),
+            "detail": detail,
+        });
+        if let Some(t) = scim_type {
+            body["scimType"] = json!(t);
+        }
+        let mut res = json_response(status, &body);
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"idgate SCIM\""),
+            );
+        }
+        res.extensions_mut().insert(ErrorInfo { scim_type, detail });
+        res
+    }
+}
+
+/// The response body kept for the request log.
+#[derive(Clone)]
+pub(crate) struct LoggedBody(pub String);
+
+/// A SCIM JSON response; the body is also kept for the request log.
+pub fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
+    let text = body.to_string();
+    let mut res = HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
+        .body(text.clone());
+    res.extensions_mut().insert(LoggedBody(text));
+    res
+}
+
+/// The request body kept for the request log.
+#[derive(Clone)]
+pub(crate) struct LoggedRequest(pub String);
+
+/// Reads and parses a JSON request body: the content type must be JSON (SCIM or plain),
+/// the size within the configured limit.
+pub async fn read_json(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ScimError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime != CONTENT_TYPE && mime != "application/json" {
+        return Err(Error::UnsupportedMediaType(format!(
+            "the request body must be application/scim+json or application/json, not {:?}",
+            if ct.is_empty() { "(none)" } else { ct }
+        ))
+        .into());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Error::invalid_syntax(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(Error::PayloadTooLarge(format!(
+                "the request body is larger than the limit of {limit} bytes"
+            ))
+            .into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    req.extensions_mut()
+        .insert(LoggedRequest(String::from_utf8_lossy(&body).into_owned()));
+    serde_json::from_slice(&body).map_err(|e| {
+        Error::invalid_syntax(format!("the request body is not valid JSON: {e}")).into()
+    })
+}

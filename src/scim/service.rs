@@ -1,0 +1,244 @@
+//! What each SCIM operation does, between the HTTP handlers and the store: canonicalize,
+//! check org rules, resolve roles, write through the group-commit writer.
+
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::clock::timestamp;
+use crate::directory::patch::{self, MemberChange};
+use crate::directory::resource::{self, Mode, UnknownAttrs};
+use crate::directory::schema::ResourceKind;
+use crate::error::{Error, Result};
+use crate::identity;
+use crate::store::orgs::{self, Org};
+use crate::store::resources::{self as res, Roles, Stored};
+
+/// The org's attribute-handling mode.
+pub fn mode(org: &Org) -> Mode {
+    Mode {
+        unknown: if org.strict_attributes {
+            UnknownAttrs::Reject
+        } else {
+            UnknownAttrs::Ignore
+        },
+        extra_allowed: if org.role_attribute.eq_ignore_ascii_case("roles") {
+            Vec::new()
+        } else {
+            vec![org.role_attribute.clone()]
+        },
+    }
+}
+
+fn check_required(org: &Org, doc: &Value) -> Result<()> {
+    match resource::required_missing(doc, &org.required_attrs) {
+        Some(missing) => Err(Error::invalid_value(format!(
+            "{missing} is required by this organization's settings"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Resolves the user's role inside the write transaction (mappings are read there).
+fn roles(conn: &rusqlite::Connection, org: &Org, doc: &Value) -> Result<Roles> {
+    let raw = identity::raw_role(doc, &org.role_attribute);
+    let maps = orgs::role_mappings(conn, org.id)?;
+    let resolved = identity::resolve_role(raw.as_deref(), &maps, org.default_role.as_deref());
+    Ok(Roles { raw, resolved })
+}
+
+/// `If-Match`: `*` or the current ETag; anything else → 412.
+fn check_version(if_match: Option<&str>, current: i64) -> Result<()> {
+    let Some(header) = if_match else { return Ok(()) };
+    let current = super::render::etag(current);
+    let ok = header.split(',').map(str::trim).any(|t| {
+        t == "*" || t == current || t.strip_prefix("W/").unwrap_or(t) == current.trim_start_matches("W/")
+    });
+    if ok { Ok(()) } else { Err(Error::PreconditionFailed) }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub async fn create_user(state: &AppState, org: Org, body: Value) -> Result<Stored> {
+    let canonical = resource::canonicalize(ResourceKind::User, &body, &mode(&org))?;
+    let doc = canonical.doc;
+    check_required(&org, &doc)?;
+    let now = timestamp(state.clock.now());
+    state
+        .store
+        .write(move |c| {
+            let roles = roles(c, &org, &doc)?;
+            res::insert_user(c, org.id, &new_id(), &doc, &roles, &now)
+        })
+        .await
+}
+
+pub async fn replace_user(
+    state: &AppState,
+    org: Org,
+    id: String,
+    body: Value,
+    if_match: Option<String>,
+) -> Result<Stored> {
+    let canonical = resource::canonicalize(ResourceKind::User, &body, &mode(&org))?;
+    let doc = canonical.doc;
+    check_required(&org, &doc)?;
+    let now = timestamp(state.clock.now());
+    state
+        .store
+        .write(move |c| {
+            check_version(if_match.as_deref(), res::version(c, ResourceKind::User, org.id, &id)?)?;
+            let roles = roles(c, &org, &doc)?;
+            let stored = res::update_user(c, org.id, &id, &doc, &roles, &now)?;
+            if doc.get("active").and_then(Value::as_bool) == Some(false) {
+                on_user_deprovisioned(c, &id)?;
+            }
+            Ok(stored)
+        })
+        .await
+}
+
+pub async fn patch_user(
+    state: &AppState,
+    org: Org,
+    id: String,
+    body: Value,
+    if_match: Option<String>,
+) -> Result<Stored> {
+    let req = patch::parse_patch(&body)?;
+    let now = timestamp(state.clock.now());
+    state
+        .store
+        .write(move |c| {
+            let current = res::get(c, ResourceKind::User, org.id, &id, false)?
+                .ok_or_else(|| res::not_found(ResourceKind::User, &id))?;
+            check_version(if_match.as_deref(), current.version)?;
+            let mut doc = current.data.clone();
+            patch::apply(ResourceKind::User, &mut doc, &req, &mode(&org))?;
+            if doc == current.data {
+                return Ok(current);
+            }
+            check_required(&org, &doc)?;
+            let roles = roles(c, &org, &doc)?;
+            let stored = res::update_user(c, org.id, &id, &doc, &roles, &now)?;
+            if doc.get("active").and_then(Value::as_bool) == Some(false) {
+                on_user_deprovisioned(c, &id)?;
+            }
+            Ok(stored)
+        })
+        .await
+}
+
+pub async fn delete(
+    state: &AppState,
+    org: Org,
+    kind: ResourceKind,
+    id: String,
+    if_match: Option<String>,
+    actor: String,
+) -> Result<()> {
+    let now = timestamp(state.clock.now());
+    state
+        .store
+        .write(move |c| {
+            check_version(if_match.as_deref(), res::version(c, kind, org.id, &id)?)?;
+            if !res::delete(c, kind, org.id, &id)? {
+                return Err(res::not_found(kind, &id));
+            }
+            if kind == ResourceKind::User {
+                on_user_deprovisioned(c, &id)?;
+            }
+            let action = format!("scim.{}.delete", kind.name().to_lowercase());
+            orgs::audit(c, Some(org.id), &now, &actor, &action, Some(&id), None)
+        })
+        .await
+}
+
+/// The one place where a user's deactivation or deletion ends their live sessions. The
+/// session store arrives with SAML sign-in; until then no session can exist to revoke.
+fn on_user_deprovisioned(_conn: &rusqlite::Connection, _user_id: &str) -> Result<()> {
+    Ok(())
+}
+
+pub async fn create_group(state: &AppState, org: Org, body: Value) -> Result<Stored> {
+    let canonical = resource::canonicalize(ResourceKind::Group, &body, &mode(&org))?;
+    let (doc, members) = (canonical.doc, canonical.members.unwrap_or_default());
+    let now = timestamp(state.clock.now());
+    state
+        .store
+        .write(move |c| {
+            let id = new_id();
+            res::insert_group(c, org.id, &id, &doc, &now)?;
+            res::add_members(c, org.id, &id, &members)?;
+            res::get(c, ResourceKind::Group, org.id, &id, true)?
+                .ok_or_else(|| Error::internal("group vanished after insert"))
+        })
+        .await
+}
+
+pub async fn replace_group(
+    state: &AppState,
+    org: Org,
+    id: String,
+    body: Value,
+    if_match: Option<String>,
+) -> Result<Stored> {
+    let canonical = resource::canonicalize(ResourceKind::Group, &body, &mode(&org))?;
+    let (doc, members) = (canonical.doc, canonical.members.unwrap_or_default());
+    let now = timestamp(state.clock.now());
+    state
+        .store
+        .write(move |c| {
+            check_version(if_match.as_deref(), res::version(c, ResourceKind::Group, org.id, &id)?)?;
+            res::update_group(c, org.id, &id, &doc, &now)?;
+            res::remove_all_members(c, &id)?;
+            res::add_members(c, org.id, &id, &members)?;
+            res::get(c, ResourceKind::Group, org.id, &id, true)?
+                .ok_or_else(|| res::not_found(ResourceKind::Group, &id))
+        })
+        .await
+}
+
+/// Applies a group PATCH; member operations touch only the named members. Returns the group
+/// (with members when `with_members`).
+pub async fn patch_group(
+    state: &AppState,
+    org: Org,
+    id: String,
+    body: Value,
+    if_match: Option<String>,
+    with_members: bool,
+) -> Result<Stored> {
+    let req = patch::parse_patch(&body)?;
+    let now = timestamp(state.clock.now());
+    state
+        .store
+        .write(move |c| {
+            let current = res::get(c, ResourceKind::Group, org.id, &id, false)?
+                .ok_or_else(|| res::not_found(ResourceKind::Group, &id))?;
+            check_version(if_match.as_deref(), current.version)?;
+            let mut doc = current.data.clone();
+            let changes = patch::apply(ResourceKind::Group, &mut doc, &req, &mode(&org))?;
+            if doc != current.data {
+                res::update_group(c, org.id, &id, &doc, &now)?;
+            }
+            for change in &changes {
+                match change {
+                    MemberChange::Add(m) => res::add_members(c, org.id, &id, m)?,
+                    MemberChange::Remove(ids) => res::remove_members(c, &id, ids)?,
+                    MemberChange::RemoveAll => res::remove_all_members(c, &id)?,
+                    MemberChange::Replace(m) => {
+                        res::remove_all_members(c, &id)?;
+                        res::add_members(c, org.id, &id, m)?;
+                    }
+                }
+            }
+            if !changes.is_empty() && doc == current.data {
+                res::touch_group(c, org.id, &id, &now)?;
+            }
+            res::get(c, ResourceKind::Group, org.id, &id, with_members)?
+                .ok_or_else(|| res::not_found(ResourceKind::Group, &id))
+        })
+        .await
+}

@@ -1,0 +1,164 @@
+//! The SQLite identity store: the only place that speaks SQL.
+//!
+//! Reads run on a pool of connections in parallel (on tokio's blocking threads). Writes go
+//! to one writer thread that drains a queue and commits many requests in one transaction
+//! (group commit): each request runs inside its own SAVEPOINT, so a failing request rolls
+//! back alone, and every caller is answered only after the batch's COMMIT reached the disk
+//! (`synchronous=FULL`).
+
+pub mod filter_sql;
+mod migrate;
+pub mod orgs;
+pub mod requests;
+pub mod resources;
+mod writer;
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+pub use migrate::{LATEST_VERSION, migrate};
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<SqliteConnectionManager>,
+    writer: writer::Writer,
+}
+
+fn init_connection(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    filter_sql::register_functions(conn)?;
+    Ok(())
+}
+
+/// Opens one connection with the store's settings (for the writer, migrations, backups).
+pub fn open_connection(path: &Path) -> Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    init_connection(&mut conn)?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies pending migrations and
+    /// starts the writer thread.
+    pub fn open(path: &Path, read_pool_size: u32, max_batch: usize) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Invalid(format!("cannot create data directory {}: {e}", dir.display()))
+            })?;
+        }
+        let mut conn = open_connection(path)?;
+        migrate(&mut conn)?;
+        let manager = SqliteConnectionManager::file(path).with_init(init_connection);
+        let pool = Pool::builder()
+            .max_size(read_pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)?;
+        let writer = writer::Writer::start(conn, max_batch)?;
+        Ok(Self { pool, writer })
+    }
+
+    /// Runs `f` on a pooled connection on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _enter = span.enter();
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+
+    /// Runs `f` inside the writer's next batch; returns once the batch is durable.
+    /// If `f` fails, its changes are rolled back and the others in the batch still commit.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.submit(f).await
+    }
+
+    /// Queues `f` without waiting for it (request-log rows, last-used times): losing it in
+    /// a crash loses no acknowledged client write.
+    pub fn write_detached<F>(&self, f: F)
+    where
+        F: FnOnce(&Connection) -> Result<()> + Send + 'static,
+    {
+        self.writer.submit_detached(f);
+    }
+
+    /// Runs `f` synchronously in its own IMMEDIATE transaction on a pooled connection. For
+    /// the command line and start-up, outside the async runtime.
+    pub fn write_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.pool.get()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` synchronously on a pooled connection (command line, tests).
+    pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.pool.get()?;
+        f(&conn)
+    }
+
+    /// `VACUUM INTO` a consistent copy of the database at `dest`.
+    pub fn backup(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(Error::Invalid(format!(
+                "{} already exists; choose a new file",
+                dest.display()
+            )));
+        }
+        let conn = self.pool.get()?;
+        let dest = dest
+            .to_str()
+            .ok_or_else(|| Error::Invalid("backup path must be valid UTF-8".into()))?;
+        conn.execute("VACUUM INTO ?1", [dest])?;
+        Ok(())
+    }
+
+    /// True when the store answers a query (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        self.read(|c| {
+            let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            Ok(v == LATEST_VERSION)
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// Maps a unique-constraint violation to `Conflict(message)`, everything else to Internal.
+pub(crate) fn conflict_on_unique(e: rusqlite::Error, message: impl Into<String>) -> Error {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            Error::Conflict(message.into())
+        }
+        _ => Error::from(e),
+    }
+}

@@ -1,0 +1,315 @@
+//! Organizations, their domains and settings, role mappings and SCIM tokens.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::conflict_on_unique;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Org {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub scim_enabled: bool,
+    pub group_sync: bool,
+    pub strict_attributes: bool,
+    pub role_attribute: String,
+    pub default_role: Option<String>,
+    pub required_attrs: Vec<String>,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Domain {
+    pub domain: String,
+    pub sso_only: bool,
+}
+
+/// A change to an org's settings; `None` leaves a setting as it is.
+#[derive(Debug, Default, Clone)]
+pub struct SettingsChange {
+    pub name: Option<String>,
+    pub scim_enabled: Option<bool>,
+    pub group_sync: Option<bool>,
+    pub strict_attributes: Option<bool>,
+    pub role_attribute: Option<String>,
+    /// `Some(None)` clears the default role.
+    pub default_role: Option<Option<String>>,
+    pub required_attrs: Option<Vec<String>>,
+}
+
+const ORG_COLUMNS: &str = "id, slug, name, scim_enabled, group_sync, strict_attributes, \
+                           role_attribute, default_role, required_attrs, created";
+
+fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
+    let required: String = r.get(8)?;
+    Ok(Org {
+        id: r.get(0)?,
+        slug: r.get(1)?,
+        name: r.get(2)?,
+        scim_enabled: r.get(3)?,
+        group_sync: r.get(4)?,
+        strict_attributes: r.get(5)?,
+        role_attribute: r.get(6)?,
+        default_role: r.get(7)?,
+        required_attrs: serde_json::from_str(&required).unwrap_or_default(),
+        created: r.get(9)?,
+    })
+}
+
+pub fn create_org(
+    conn: &Connection,
+    slug: &str,
+    name: &str,
+    domains: &[String],
+    now: &str,
+) -> Result<Org> {
+    conn.execute(
+        "INSERT INTO orgs (slug, name, created) VALUES (?1, ?2, ?3)",
+        params![slug, name, now],
+    )
+    .map_err(|e| conflict_on_unique(e, format!("an org with slug {slug:?} already exists")))?;
+    let org_id = conn.last_insert_rowid();
+    for d in domains {
+        add_domain(conn, org_id, d)?;
+    }
+    org_by_id(conn, org_id)?.ok_or_else(|| Error::internal("org vanished after insert"))
+}
+
+pub fn add_domain(conn: &Connection, org_id: i64, domain: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO org_domains (domain, org_id) VALUES (?1, ?2)",
+        params![domain, org_id],
+    )
+    .map_err(|e| {
+        conflict_on_unique(
+            e,
+            format!("the domain {domain} already belongs to an org (a domain belongs to one org)"),
+        )
+    })?;
+    Ok(())
+}
+
+pub fn org_by_id(conn: &Connection, id: i64) -> Result<Option<Org>> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?1");
+    Ok(conn.query_row(&sql, [id], org_from_row).optional()?)
+}
+
+pub fn org_by_slug(conn: &Connection, slug: &str) -> Result<Option<Org>> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE slug = ?1");
+    Ok(conn.query_row(&sql, [slug], org_from_row).optional()?)
+}
+
+/// The org, or a `NotFound` naming the slug.
+pub fn require_org(conn: &Connection, slug: &str) -> Result<Org> {
+    org_by_slug(conn, slug)?.ok_or_else(|| Error::NotFound(format!("no org with slug {slug:?}")))
+}
+
+pub fn list_orgs(conn: &Connection) -> Result<Vec<Org>> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY slug");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], org_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn domains(conn: &Connection, org_id: i64) -> Result<Vec<Domain>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT domain, sso_only FROM org_domains WHERE org_id = ?1 ORDER BY domain")?;
+    let rows = stmt.query_map([org_id], |r| {
+        Ok(Domain {
+            domain: r.get(0)?,
+            sso_only: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn update_settings(conn: &Connection, org_id: i64, c: &SettingsChange) -> Result<()> {
+    let required = c
+        .required_attrs
+        .as_ref()
+        .map(|r| serde_json::to_string(r).unwrap_or_else(|_| "[]".into()));
+    conn.execute(
+        "UPDATE orgs SET
+            name = COALESCE(?2, name),
+            scim_enabled = COALESCE(?3, scim_enabled),
+            group_sync = COALESCE(?4, group_sync),
+            strict_attributes = COALESCE(?5, strict_attributes),
+            role_attribute = COALESCE(?6, role_attribute),
+            default_role = CASE WHEN ?7 THEN ?8 ELSE default_role END,
+            required_attrs = COALESCE(?9, required_attrs)
+         WHERE id = ?1",
+        params![
+            org_id,
+            c.name,
+            c.scim_enabled,
+            c.group_sync,
+            c.strict_attributes,
+            c.role_attribute,
+            c.default_role.is_some(),
+            c.default_role.clone().flatten(),
+            required,
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn role_mappings(conn: &Connection, org_id: i64) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT idp_value, role FROM role_mappings WHERE org_id = ?1 ORDER BY idp_value",
+    )?;
+    let rows = stmt.query_map([org_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn set_role_mapping(conn: &Connection, org_id: i64, idp_value: &str, role: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO role_mappings (org_id, idp_value, role) VALUES (?1, ?2, ?3)
+         ON CONFLICT (org_id, idp_value) DO UPDATE SET role = excluded.role",
+        params![org_id, idp_value, role],
+    )?;
+    Ok(())
+}
+
+pub fn remove_role_mapping(conn: &Connection, org_id: i64, idp_value: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM role_mappings WHERE org_id = ?1 AND idp_value = ?2",
+        params![org_id, idp_value],
+    )? > 0)
+}
+
+/// Recomputes the resolved role of every user of the org after a mapping or default change.
+pub fn reresolve_roles(conn: &Connection, org_id: i64) -> Result<usize> {
+    let org = org_by_id(conn, org_id)?.ok_or_else(|| Error::internal("org vanished"))?;
+    let maps = role_mappings(conn, org_id)?;
+    let mut stmt = conn.prepare("SELECT id, data FROM users WHERE org_id = ?1")?;
+    let users: Vec<(String, String)> = stmt
+        .query_map([org_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update =
+        conn.prepare("UPDATE users SET role_raw = ?2, role = ?3 WHERE id = ?1")?;
+    for (id, data) in &users {
+        let doc: serde_json::Value = serde_json::from_str(data).map_err(Error::internal)?;
+        let raw = crate::identity::raw_role(&doc, &org.role_attribute);
+        let role = crate::identity::resolve_role(raw.as_deref(), &maps, org.default_role.as_deref());
+        update.execute(params![id, raw, role])?;
+    }
+    Ok(users.len())
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub created: String,
+    pub last_used: Option<String>,
+    pub revoked: Option<String>,
+}
+
+/// A token that authenticated a request.
+#[derive(Debug, Clone)]
+pub struct TokenMatch {
+    pub token_id: i64,
+    pub token_name: String,
+    pub last_used: Option<String>,
+    pub org: Org,
+}
+
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+pub fn create_token(
+    conn: &Connection,
+    org_id: i64,
+    name: &str,
+    token: &str,
+    now: &str,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO scim_tokens (org_id, name, hash, created) VALUES (?1, ?2, ?3, ?4)",
+        params![org_id, name, hash_token(token).as_slice(), now],
+    )
+    .map_err(|e| conflict_on_unique(e, format!("a token named {name:?} already exists in this org")))?;
+    Ok(())
+}
+
+pub fn list_tokens(conn: &Connection, org_id: i64) -> Result<Vec<TokenInfo>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, created, last_used, revoked FROM scim_tokens WHERE org_id = ?1 ORDER BY created, name",
+    )?;
+    let rows = stmt.query_map([org_id], |r| {
+        Ok(TokenInfo {
+            name: r.get(0)?,
+            created: r.get(1)?,
+            last_used: r.get(2)?,
+            revoked: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Revokes the live token named `name`; false when there is none.
+pub fn revoke_token(conn: &Connection, org_id: i64, name: &str, now: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE scim_tokens SET revoked = ?3 WHERE org_id = ?1 AND name = ?2 AND revoked IS NULL",
+        params![org_id, name, now],
+    )? > 0)
+}
+
+/// Finds the live token whose SHA-256 matches; the stored hash is compared in constant time.
+pub fn find_token(conn: &Connection, token: &str) -> Result<Option<TokenMatch>> {
+    let hash = hash_token(token);
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, last_used, org_id, hash FROM scim_tokens WHERE hash = ?1 AND revoked IS NULL",
+    )?;
+    let found = stmt
+        .query_row([hash.as_slice()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((token_id, token_name, last_used, org_id, stored)) = found else {
+        return Ok(None);
+    };
+    if !bool::from(stored.as_slice().ct_eq(hash.as_slice())) {
+        return Ok(None);
+    }
+    let org = org_by_id(conn, org_id)?.ok_or_else(|| Error::internal("token without org"))?;
+    Ok(Some(TokenMatch {
+        token_id,
+        token_name,
+        last_used,
+        org,
+    }))
+}
+
+pub fn touch_token(conn: &Connection, token_id: i64, now: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE scim_tokens SET last_used = ?2 WHERE id = ?1",
+        params![token_id, now],
+    )?;
+    Ok(())
+}
+
+pub fn audit(
+    conn: &Connection,
+    org_id: Option<i64>,
+    now: &str,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit_log (org_id, at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![org_id, now, actor, action, target, detail],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,431 @@
+//! SCIM users and groups: the canonical JSON document plus the key columns derived from it.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde_json::Value;
+
+use super::conflict_on_unique;
+use super::filter_sql::filter_to_sql;
+use crate::directory::filter::Filter;
+use crate::directory::fold;
+use crate::directory::resource::MemberRef;
+use crate::directory::schema::ResourceKind;
+use crate::error::{Error, Result};
+
+/// A resource as stored.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: String,
+    pub data: Value,
+    pub version: i64,
+    pub created: String,
+    pub last_modified: String,
+    pub role_raw: Option<String>,
+    pub role: Option<String>,
+    /// Group members, when asked for.
+    pub members: Option<Vec<Member>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub value: String,
+    pub type_: String,
+    pub display: Option<String>,
+}
+
+/// The role of a user as stored next to its document.
+#[derive(Debug, Clone, Default)]
+pub struct Roles {
+    pub raw: Option<String>,
+    pub resolved: Option<String>,
+}
+
+fn table(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "users",
+        ResourceKind::Group => "groups",
+    }
+}
+
+fn text<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
+    doc.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn to_json(doc: &Value) -> Result<String> {
+    serde_json::to_string(doc).map_err(Error::internal)
+}
+
+fn user_name_conflict(e: rusqlite::Error, doc: &Value) -> Error {
+    let msg = match &e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) if m.contains("external_id") => format!(
+            "a user with externalId {:?} already exists",
+            text(doc, "externalId").unwrap_or_default()
+        ),
+        _ => format!(
+            "a user with userName {:?} already exists",
+            text(doc, "userName").unwrap_or_default()
+        ),
+    };
+    conflict_on_unique(e, msg)
+}
+
+fn group_conflict(e: rusqlite::Error, doc: &Value) -> Error {
+    let msg = match &e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) if m.contains("external_id") => format!(
+            "a group with externalId {:?} already exists",
+            text(doc, "externalId").unwrap_or_default()
+        ),
+        _ => format!(
+            "a group with displayName {:?} already exists",
+            text(doc, "displayName").unwrap_or_default()
+        ),
+    };
+    conflict_on_unique(e, msg)
+}
+
+/// The email values of a user document, case-folded, for the lookup table.
+fn email_keys(doc: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = doc
+        .get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("value").and_then(Value::as_str))
+        .map(fold)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn write_emails(conn: &Connection, id: &str, doc: &Value) -> Result<()> {
+    conn.prepare_cached("DELETE FROM user_emails WHERE user_id = ?1")?
+        .execute([id])?;
+    let mut ins = conn.prepare_cached("INSERT INTO user_emails (user_id, value_key) VALUES (?1, ?2)")?;
+    for key in email_keys(doc) {
+        ins.execute(params![id, key])?;
+    }
+    Ok(())
+}
+
+pub fn insert_user(
+    conn: &Connection,
+    org_id: i64,
+    id: &str,
+    doc: &Value,
+    roles: &Roles,
+    now: &str,
+) -> Result<Stored> {
+    let user_name = text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
+    conn.prepare_cached(
+        "INSERT INTO users (id, org_id, user_name, user_name_key, external_id, display_name_key,
+                            active, role_raw, role, data, version, created, last_modified)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)",
+    )?
+    .execute(params![
+        id,
+        org_id,
+        user_name,
+        fold(user_name),
+        text(doc, "externalId"),
+        text(doc, "displayName").map(fold),
+        doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        roles.raw,
+        roles.resolved,
+        to_json(doc)?,
+        now,
+    ])
+    .map_err(|e| user_name_conflict(e, doc))?;
+    write_emails(conn, id, doc)?;
+    Ok(Stored {
+        id: id.to_string(),
+        data: doc.clone(),
+        version: 1,
+        created: now.to_string(),
+        last_modified: now.to_string(),
+        role_raw: roles.raw.clone(),
+        role: roles.resolved.clone(),
+        members: None,
+    })
+}
+
+/// Replaces a user's document; the version goes up by one. NotFound if absent.
+pub fn update_user(
+    conn: &Connection,
+    org_id: i64,
+    id: &str,
+    doc: &Value,
+    roles: &Roles,
+    now: &str,
+) -> Result<Stored> {
+    let user_name = text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
+    let n = conn
+        .prepare_cached(
+            "UPDATE users SET user_name = ?3, user_name_key = ?4, external_id = ?5,
+                    display_name_key = ?6, active = ?7, role_raw = ?8, role = ?9, data = ?10,
+                    version = version + 1, last_modified = ?11
+             WHERE org_id = ?1 AND id = ?2",
+        )?
+        .execute(params![
+            org_id,
+            id,
+            user_name,
+            fold(user_name),
+            text(doc, "externalId"),
+            text(doc, "displayName").map(fold),
+            doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+            roles.raw,
+            roles.resolved,
+            to_json(doc)?,
+            now,
+        ])
+        .map_err(|e| user_name_conflict(e, doc))?;
+    if n == 0 {
+        return Err(not_found(ResourceKind::User, id));
+    }
+    write_emails(conn, id, doc)?;
+    get(conn, ResourceKind::User, org_id, id, false)?.ok_or_else(|| not_found(ResourceKind::User, id))
+}
+
+pub fn insert_group(conn: &Connection, org_id: i64, id: &str, doc: &Value, now: &str) -> Result<()> {
+    let name = text(doc, "displayName").ok_or_else(|| Error::invalid_value("displayName is required"))?;
+    conn.prepare_cached(
+        "INSERT INTO groups (id, org_id, display_name, display_name_key, external_id, data,
+                             version, created, last_modified)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
+    )?
+    .execute(params![id, org_id, name, fold(name), text(doc, "externalId"), to_json(doc)?, now])
+    .map_err(|e| group_conflict(e, doc))?;
+    Ok(())
+}
+
+/// Replaces a group's document (not its members); the version goes up by one.
+pub fn update_group(conn: &Connection, org_id: i64, id: &str, doc: &Value, now: &str) -> Result<()> {
+    let name = text(doc, "displayName").ok_or_else(|| Error::invalid_value("displayName is required"))?;
+    let n = conn
+        .prepare_cached(
+            "UPDATE groups SET display_name = ?3, display_name_key = ?4, external_id = ?5,
+                    data = ?6, version = version + 1, last_modified = ?7
+             WHERE org_id = ?1 AND id = ?2",
+        )?
+        .execute(params![org_id, id, name, fold(name), text(doc, "externalId"), to_json(doc)?, now])
+        .map_err(|e| group_conflict(e, doc))?;
+    if n == 0 {
+        return Err(not_found(ResourceKind::Group, id));
+    }
+    Ok(())
+}
+
+pub fn not_found(kind: ResourceKind, id: &str) -> Error {
+    Error::NotFound(format!("{} {id:?} not found", kind.name()))
+}
+
+const COLUMNS: &str = "r.id, r.data, r.version, r.created, r.last_modified";
+
+fn stored_from_row(kind: ResourceKind) -> impl Fn(&Row<'_>) -> rusqlite::Result<(Stored, String)> {
+    move |r| {
+        let data: String = r.get(1)?;
+        let (role_raw, role) = match kind {
+            ResourceKind::User => (r.get(5)?, r.get(6)?),
+            ResourceKind::Group => (None, None),
+        };
+        Ok((
+            Stored {
+                id: r.get(0)?,
+                data: Value::Null,
+                version: r.get(2)?,
+                created: r.get(3)?,
+                last_modified: r.get(4)?,
+                role_raw,
+                role,
+                members: None,
+            },
+            data,
+        ))
+    }
+}
+
+fn select_list(kind: ResourceKind) -> String {
+    match kind {
+        ResourceKind::User => format!("{COLUMNS}, r.role_raw, r.role"),
+        ResourceKind::Group => COLUMNS.to_string(),
+    }
+}
+
+fn finish(pair: (Stored, String)) -> Result<Stored> {
+    let (mut s, data) = pair;
+    s.data = serde_json::from_str(&data).map_err(Error::internal)?;
+    Ok(s)
+}
+
+pub fn get(
+    conn: &Connection,
+    kind: ResourceKind,
+    org_id: i64,
+    id: &str,
+    with_members: bool,
+) -> Result<Option<Stored>> {
+    let sql = format!(
+        "SELECT {} FROM {} r WHERE r.id = ?1 AND r.org_id = ?2",
+        select_list(kind),
+        table(kind)
+    );
+    let found = conn
+        .prepare_cached(&sql)?
+        .query_row(params![id, org_id], stored_from_row(kind))
+        .optional()?;
+    let Some(pair) = found else { return Ok(None) };
+    let mut s = finish(pair)?;
+    if with_members && kind == ResourceKind::Group {
+        s.members = Some(members(conn, &s.id)?);
+    }
+    Ok(Some(s))
+}
+
+/// Deletes a resource and every membership that names it. False when absent.
+pub fn delete(conn: &Connection, kind: ResourceKind, org_id: i64, id: &str) -> Result<bool> {
+    let sql = format!("DELETE FROM {} WHERE org_id = ?1 AND id = ?2", table(kind));
+    let n = conn.prepare_cached(&sql)?.execute(params![org_id, id])?;
+    if n > 0 {
+        conn.prepare_cached("DELETE FROM group_members WHERE member_id = ?1")?
+            .execute([id])?;
+    }
+    Ok(n > 0)
+}
+
+/// A list query: filter, order, and a 1-based page.
+pub struct ListQuery<'a> {
+    pub filter: Option<&'a Filter>,
+    /// An ORDER BY expression from `filter_sql::sort_expr`, and descending.
+    pub sort: Option<(String, bool)>,
+    pub start_index: u64,
+    pub count: u64,
+    pub with_members: bool,
+}
+
+/// Returns (totalResults, the page).
+pub fn list(
+    conn: &Connection,
+    kind: ResourceKind,
+    org_id: i64,
+    q: &ListQuery<'_>,
+) -> Result<(u64, Vec<Stored>)> {
+    let mut params: Vec<SqlValue> = vec![SqlValue::Integer(org_id)];
+    let mut where_sql = "r.org_id = ?1".to_string();
+    if let Some(f) = q.filter {
+        let frag = filter_to_sql(kind, f, 2)?;
+        where_sql = format!("{where_sql} AND ({})", frag.sql);
+        params.extend(frag.params);
+    }
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM {} r WHERE {where_sql}", table(kind)))?
+        .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+    let mut page = Vec::new();
+    if q.count > 0 {
+        let order = match &q.sort {
+            Some((expr, desc)) => {
+                let dir = if *desc { "DESC" } else { "ASC" };
+                format!("{expr} {dir} NULLS LAST, r.seq")
+            }
+            None => "r.seq".to_string(),
+        };
+        let sql = format!(
+            "SELECT {} FROM {} r WHERE {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
+            select_list(kind),
+            table(kind),
+            q.count,
+            q.start_index.saturating_sub(1)
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(params.iter()), stored_from_row(kind))?;
+        for row in rows {
+            let mut s = finish(row?)?;
+            if q.with_members && kind == ResourceKind::Group {
+                s.members = Some(members(conn, &s.id)?);
+            }
+            page.push(s);
+        }
+    }
+    Ok((u64::try_from(total).unwrap_or(0), page))
+}
+
+/// A group's members, with a display name from the member resource.
+pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<Member>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.member_id, m.member_type,
+                COALESCE(json_extract(u.data, '$.displayName'), u.user_name, g.display_name)
+         FROM group_members m
+         LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id
+         LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id
+         WHERE m.group_id = ?1 ORDER BY m.member_id",
+    )?;
+    let rows = stmt.query_map([group_id], |r| {
+        Ok(Member {
+            value: r.get(0)?,
+            type_: r.get(1)?,
+            display: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Adds members, each a user or group of the same org; re-adding one changes nothing.
+/// An id that names nothing in this org is an `invalidValue` error naming it.
+pub fn add_members(conn: &Connection, org_id: i64, group_id: &str, add: &[MemberRef]) -> Result<()> {
+    let mut kind_of = conn.prepare_cached(
+        "SELECT 'User' FROM users WHERE id = ?1 AND org_id = ?2
+         UNION ALL SELECT 'Group' FROM groups WHERE id = ?1 AND org_id = ?2",
+    )?;
+    let mut ins = conn.prepare_cached(
+        "INSERT OR IGNORE INTO group_members (group_id, member_id, member_type) VALUES (?1, ?2, ?3)",
+    )?;
+    for m in add {
+        let found: Option<String> = kind_of
+            .query_row(params![m.value, org_id], |r| r.get(0))
+            .optional()?;
+        let Some(member_type) = found else {
+            return Err(Error::invalid_value(format!(
+                "members: no user or group with id {:?} exists",
+                m.value
+            )));
+        };
+        if member_type == "Group" && m.value == group_id {
+            return Err(Error::invalid_value("members: a group cannot be a member of itself"));
+        }
+        ins.execute(params![group_id, m.value, member_type])?;
+    }
+    Ok(())
+}
+
+pub fn remove_members(conn: &Connection, group_id: &str, ids: &[String]) -> Result<()> {
+    let mut del =
+        conn.prepare_cached("DELETE FROM group_members WHERE group_id = ?1 AND member_id = ?2")?;
+    for id in ids {
+        del.execute(params![group_id, id])?;
+    }
+    Ok(())
+}
+
+pub fn remove_all_members(conn: &Connection, group_id: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?
+        .execute([group_id])?;
+    Ok(())
+}
+
+/// Bumps a group's version after a membership change.
+pub fn touch_group(conn: &Connection, org_id: i64, id: &str, now: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE groups SET version = version + 1, last_modified = ?3 WHERE org_id = ?1 AND id = ?2",
+    )?
+    .execute(params![org_id, id, now])?;
+    Ok(())
+}
+
+/// The current version of a resource, for If-Match checks; NotFound if absent.
+pub fn version(conn: &Connection, kind: ResourceKind, org_id: i64, id: &str) -> Result<i64> {
+    let sql = format!("SELECT version FROM {} WHERE org_id = ?1 AND id = ?2", table(kind));
+    conn.prepare_cached(&sql)?
+        .query_row(params![org_id, id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| not_found(kind, id))
+}

@@ -1,0 +1,120 @@
+//! The single writer thread and its group commit.
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+
+/// What a queued write does once its batch has committed (or failed to).
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A queued write: runs inside the batch's transaction, returns its completion.
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+const QUEUE_DEPTH: usize = 16 * 1024;
+
+impl Writer {
+    pub fn start(conn: Connection, max_batch: usize) -> Result<Self> {
+        let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("idgate-writer".into())
+            .spawn(move || run(conn, rx, max_batch))
+            .map_err(Error::internal)?;
+        Ok(Self { queue })
+    }
+
+    pub async fn submit<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move |conn| {
+            let outcome = span.in_scope(|| in_savepoint(conn, f));
+            Box::new(move |commit| {
+                let reply = match commit {
+                    Ok(()) => outcome,
+                    // The savepoint's work is gone with the failed batch.
+                    Err(cause) => outcome.and(Err(Error::Internal(cause))),
+                };
+                let _ = tx.send(reply);
+            })
+        });
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| Error::internal("the writer thread has stopped"))?;
+        rx.await
+            .map_err(|_| Error::internal("the writer thread dropped a request"))?
+    }
+
+    pub fn submit_detached<F>(&self, f: F)
+    where
+        F: FnOnce(&Connection) -> Result<()> + Send + 'static,
+    {
+        let job: Job = Box::new(move |conn| {
+            if let Err(e) = in_savepoint(conn, f) {
+                tracing::warn!(error = %e, "background write failed");
+            }
+            Box::new(|_| {})
+        });
+        if self.queue.try_send(job).is_err() {
+            tracing::warn!("write queue full: a background write was dropped");
+        }
+    }
+}
+
+/// Runs `f` in a SAVEPOINT: its changes are undone if it fails, kept otherwise.
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut done: Vec<Completion> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                done.extend(batch.drain(..).map(|job| job(&conn)));
+                conn.execute_batch("COMMIT").map_err(|e| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    format!("commit failed: {e}")
+                })
+            }
+            Err(e) => {
+                // Nothing ran. Dropping the jobs drops their reply channels, so every
+                // waiting caller gets an internal error.
+                batch.clear();
+                Err(format!("begin failed: {e}"))
+            }
+        };
+        if let Err(cause) = &outcome {
+            tracing::error!(%cause, "write batch failed");
+        }
+        for complete in done.drain(..) {
+            complete(outcome.clone());
+        }
+    }
+}
