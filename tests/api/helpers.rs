@@ -1,0 +1,163 @@
+//! `spawn_app()` and `TestApp`: one method per kind of request.
+
+use std::time::Duration;
+
+use idgate::clock::{Clock, timestamp};
+use idgate::config::Config;
+use idgate::store::{Store, orgs};
+use idgate::Application;
+use serde_json::Value;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: awc::Client,
+    pub store: Store,
+    /// The SCIM token of the org `acme`.
+    pub token: String,
+    pub _dir: tempfile::TempDir,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    /// Asserts an RFC 7644 error body with this status (and scimType, if given).
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error", "{}", self.text);
+        assert_eq!(self.body["status"], status.to_string(), "{}", self.text);
+        if let Some(t) = scim_type {
+            assert_eq!(self.body["scimType"], t, "{}", self.text);
+        }
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", self.text);
+    }
+}
+
+/// Starts the app on 127.0.0.1:0 with a fresh store and the org `acme` (domain acme.com)
+/// with one SCIM token.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let app = Application::build(config, Clock::System).expect("app builds");
+    let port = app.port();
+    let state = app.state();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let store = state.store.clone();
+    let token = create_org(&store, "acme", "acme.com");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    TestApp { base, client, store, token, _dir: dir }
+}
+
+/// Creates an org with one domain and returns a fresh SCIM token for it.
+pub fn create_org(store: &Store, slug: &str, domain: &str) -> String {
+    let token = idgate::cli::new_token();
+    let now = timestamp(Clock::System.now());
+    store
+        .write_now(|c| {
+            let org = orgs::create_org(c, slug, slug, &[domain.to_string()], &now)?;
+            orgs::create_token(c, org.id, "test", &token, &now)
+        })
+        .expect("org created");
+    token
+}
+
+impl TestApp {
+    pub fn scim(&self, path: &str) -> String {
+        format!("{}/scim/v2{path}", self.base)
+    }
+
+    /// Sends a SCIM request with this app's token.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        self.call_as(&self.token, method, path, body).await
+    }
+
+    pub async fn call_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let auth = format!("Bearer {token}");
+        self.raw(method, path, &[("Authorization", &auth), ("Content-Type", "application/scim+json")],
+            body.map(|b| b.to_string())).await
+    }
+
+    /// Any request with explicit headers and an optional raw body.
+    pub async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Resp {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(method, self.scim(path));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut res = match body {
+            Some(b) => req.send_body(b).await,
+            None => req.send().await,
+        }
+        .expect("request sent");
+        let bytes = res.body().limit(64 * 1024 * 1024).await.expect("body read");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Resp {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.call("POST", path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.call("PATCH", path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.call("PUT", path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.call("DELETE", path, None).await
+    }
+
+    /// Creates a user with just a userName; returns its id.
+    pub async fn create_user(&self, user_name: &str) -> String {
+        let r = self
+            .post("/Users", serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": user_name,
+                "active": true,
+            }))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// The SCIM request-log rows of the org `acme`, newest first.
+    pub fn request_log(&self) -> Vec<idgate::store::requests::RequestLog> {
+        self.store
+            .read_now(|c| {
+                let org = orgs::require_org(c, "acme")?;
+                idgate::store::requests::recent(c, org.id, 1000, None)
+            })
+            .unwrap()
+    }
+}

@@ -1,0 +1,6 @@
+//! One integration-test binary: the real app in-process on port 0 with a temporary SQLite
+//! store, driven over real HTTP.
+
+mod helpers;
+mod scim_auth;
+mod scim_basics;
