@@ -1,0 +1,114 @@
+//! Durability: kill -9 the real server binary while it acknowledges concurrent creates;
+//! after a restart every acknowledged user is there.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_idgate");
+
+fn idgate(data: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("IDGATE_LISTEN")
+        .output()
+        .expect("idgate runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Starts `idgate serve` on a free port; returns the child and its base URL.
+fn serve(data: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let base = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.split("serving on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, base)
+}
+
+#[actix_web::test]
+async fn acknowledged_creates_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    idgate(data, &["org", "create", "acme", "--name", "Acme", "--domain", "acme.com"]);
+    let token = idgate(data, &["scim-token", "create", "--org", "acme", "--name", "t"]);
+    let (mut child, base) = serve(data);
+    let client = awc::Client::builder().timeout(Duration::from_secs(5)).finish();
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..16 {
+        let (client, base, token, acked) = (client.clone(), base.clone(), token.clone(), acked.clone());
+        workers.push(actix_web::rt::spawn(async move {
+            for i in 0..10_000 {
+                if started.elapsed() > Duration::from_secs(20) {
+                    break;
+                }
+                let user = format!("crash-{w}-{i}@acme.com");
+                let res = client
+                    .post(format!("{base}/scim/v2/Users"))
+                    .insert_header(("Authorization", format!("Bearer {token}")))
+                    .insert_header(("Content-Type", "application/scim+json"))
+                    .send_body(json!({"userName": user}).to_string())
+                    .await;
+                let Ok(mut res) = res else { break };
+                if res.status() != 201 {
+                    break;
+                }
+                let Ok(body) = res.json::<serde_json::Value>().await else { break };
+                let id = body["id"].as_str().unwrap().to_string();
+                acked.lock().unwrap().push((id, user));
+            }
+        }));
+    }
+    // Let creates flow, then kill -9 in the middle of them.
+    while acked.lock().unwrap().len() < 300 && started.elapsed() < Duration::from_secs(15) {
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for w in workers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 300, "only {} creates acknowledged", acked.len());
+
+    let (mut child, base) = serve(data);
+    let mut missing = Vec::new();
+    for (id, user) in &acked {
+        let mut res = client
+            .get(format!("{base}/scim/v2/Users/{id}"))
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .send()
+            .await
+            .unwrap();
+        if res.status() != 200 {
+            missing.push(user.clone());
+            continue;
+        }
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["userName"], user.as_str());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(missing.is_empty(), "{} of {} acknowledged users lost: {:?}", missing.len(), acked.len(), &missing[..missing.len().min(5)]);
+}
