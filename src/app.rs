@@ -114,7 +114,9 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.store.ping().await {
-        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n")
     } else {
         HttpResponse::ServiceUnavailable()
             .content_type("text/plain")

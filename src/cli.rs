@@ -16,7 +16,11 @@ use crate::identity;
 use crate::store::{Store, orgs};
 
 #[derive(Parser, Debug)]
-#[command(name = "idgate", version, about = "SAML SP and SCIM 2.0 server for Microsoft Entra ID and other IdPs")]
+#[command(
+    name = "idgate",
+    version,
+    about = "SAML SP and SCIM 2.0 server for Microsoft Entra ID and other IdPs"
+)]
 pub struct Cli {
     /// Configuration file (default: ./gateway.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -86,7 +90,11 @@ pub enum OrgCommand {
     /// Change an organization's settings.
     Set(SetArgs),
     /// Map an IdP role value to a role (the value is trimmed and lowercased).
-    RoleMap { slug: String, idp_value: String, role: String },
+    RoleMap {
+        slug: String,
+        idp_value: String,
+        role: String,
+    },
     /// Remove a role mapping.
     RoleUnmap { slug: String, idp_value: String },
 }
@@ -159,12 +167,18 @@ pub fn run(cli: &Cli, config: &Config) -> Result<i32> {
     match &cli.command {
         Command::Serve { .. } => Err(Error::internal("serve is run by main")),
         Command::CheckConfig => {
-            eprintln!("configuration OK (store: {})", config.database_path().display());
+            eprintln!(
+                "configuration OK (store: {})",
+                config.database_path().display()
+            );
             Ok(0)
         }
         Command::Migrate => {
             open_store(config)?;
-            eprintln!("store at {} is up to date", config.database_path().display());
+            eprintln!(
+                "store at {} is up to date",
+                config.database_path().display()
+            );
             Ok(0)
         }
         Command::Healthcheck => healthcheck(config.listen),
@@ -213,7 +227,11 @@ fn now() -> String {
 
 fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i32> {
     match cmd {
-        OrgCommand::Create { slug, name, domains } => {
+        OrgCommand::Create {
+            slug,
+            name,
+            domains,
+        } => {
             if !identity::is_slug(slug) {
                 return Err(Error::Invalid(format!(
                     "slug {slug:?}: use 1-63 lowercase letters, digits and hyphens"
@@ -221,11 +239,22 @@ fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i32> 
             }
             let domains = domains
                 .iter()
-                .map(|d| identity::normalize_domain(d).ok_or_else(|| Error::Invalid(format!("{d:?} is not a domain name"))))
+                .map(|d| {
+                    identity::normalize_domain(d)
+                        .ok_or_else(|| Error::Invalid(format!("{d:?} is not a domain name")))
+                })
                 .collect::<Result<Vec<_>>>()?;
             let org = store.write_now(|c| {
                 let org = orgs::create_org(c, slug, name, &domains, &now())?;
-                orgs::audit(c, Some(org.id), &now(), "cli", "org.create", Some(slug), None)?;
+                orgs::audit(
+                    c,
+                    Some(org.id),
+                    &now(),
+                    "cli",
+                    "org.create",
+                    Some(slug),
+                    None,
+                )?;
                 Ok(org)
             })?;
             println!("{}", org.slug);
@@ -258,15 +287,29 @@ fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i32> 
             Ok(0)
         }
         OrgCommand::Set(args) => set_org(store, args),
-        OrgCommand::RoleMap { slug, idp_value, role } => {
+        OrgCommand::RoleMap {
+            slug,
+            idp_value,
+            role,
+        } => {
             let key = idp_value.trim().to_lowercase();
             if key.is_empty() || role.trim().is_empty() {
-                return Err(Error::Invalid("the IdP value and the role must not be empty".into()));
+                return Err(Error::Invalid(
+                    "the IdP value and the role must not be empty".into(),
+                ));
             }
             let n = store.write_now(|c| {
                 let org = orgs::require_org(c, slug)?;
                 orgs::set_role_mapping(c, org.id, &key, role.trim())?;
-                orgs::audit(c, Some(org.id), &now(), "cli", "org.role-map", Some(&key), Some(role))?;
+                orgs::audit(
+                    c,
+                    Some(org.id),
+                    &now(),
+                    "cli",
+                    "org.role-map",
+                    Some(&key),
+                    Some(role),
+                )?;
                 orgs::reresolve_roles(c, org.id)
             })?;
             eprintln!("{key:?} → {:?}; {n} users re-resolved", role.trim());
@@ -277,7 +320,15 @@ fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i32> 
             let removed = store.write_now(|c| {
                 let org = orgs::require_org(c, slug)?;
                 let removed = orgs::remove_role_mapping(c, org.id, &key)?;
-                orgs::audit(c, Some(org.id), &now(), "cli", "org.role-unmap", Some(&key), None)?;
+                orgs::audit(
+                    c,
+                    Some(org.id),
+                    &now(),
+                    "cli",
+                    "org.role-unmap",
+                    Some(&key),
+                    None,
+                )?;
                 orgs::reresolve_roles(c, org.id)?;
                 Ok(removed)
             })?;
@@ -304,17 +355,28 @@ fn print_org(
     println!("name:              {}", org.name);
     println!("created:           {}", org.created);
     for d in domains {
-        println!("domain:            {}{}", d.domain, if d.sso_only { " (SSO only)" } else { "" });
+        println!(
+            "domain:            {}{}",
+            d.domain,
+            if d.sso_only { " (SSO only)" } else { "" }
+        );
     }
     println!("scim:              {}", on(org.scim_enabled));
     println!("scim tenant url:   {}", config.scim_base_url());
     println!("group sync:        {}", on(org.group_sync));
     println!("strict attributes: {}", on(org.strict_attributes));
     println!("role attribute:    {}", org.role_attribute);
-    println!("default role:      {}", org.default_role.as_deref().unwrap_or("(none)"));
+    println!(
+        "default role:      {}",
+        org.default_role.as_deref().unwrap_or("(none)")
+    );
     println!(
         "required:          {}",
-        if org.required_attrs.is_empty() { "(none)".to_string() } else { org.required_attrs.join(", ") }
+        if org.required_attrs.is_empty() {
+            "(none)".to_string()
+        } else {
+            org.required_attrs.join(", ")
+        }
     );
     for (idp, role) in maps {
         println!("role map:          {idp} → {role}");
@@ -324,7 +386,10 @@ fn print_org(
             Some(at) => format!("revoked {at}"),
             None => format!("last used {}", t.last_used.as_deref().unwrap_or("never")),
         };
-        println!("token:             {} (created {}, {state})", t.name, t.created);
+        println!(
+            "token:             {} (created {}, {state})",
+            t.name, t.created
+        );
     }
 }
 
@@ -336,7 +401,9 @@ fn set_org(store: &Store, a: &SetArgs) -> Result<i32> {
         strict_attributes: a.strict_attributes.map(bool::from),
         role_attribute: match &a.role_attribute {
             Some(r) if r.trim().is_empty() || r.contains(char::is_whitespace) => {
-                return Err(Error::Invalid(format!("role attribute {r:?} is not an attribute name")));
+                return Err(Error::Invalid(format!(
+                    "role attribute {r:?} is not an attribute name"
+                )));
             }
             other => other.clone(),
         },
@@ -355,7 +422,15 @@ fn set_org(store: &Store, a: &SetArgs) -> Result<i32> {
     store.write_now(|c| {
         let org = orgs::require_org(c, &a.slug)?;
         orgs::update_settings(c, org.id, &change)?;
-        orgs::audit(c, Some(org.id), &now(), "cli", "org.set", Some(&a.slug), Some(&format!("{change:?}")))?;
+        orgs::audit(
+            c,
+            Some(org.id),
+            &now(),
+            "cli",
+            "org.set",
+            Some(&a.slug),
+            Some(&format!("{change:?}")),
+        )?;
         if change.role_attribute.is_some() || change.default_role.is_some() {
             orgs::reresolve_roles(c, org.id)?;
         }
@@ -385,7 +460,15 @@ fn token_command(store: &Store, config: &Config, cmd: &TokenCommand) -> Result<i
             store.write_now(|c| {
                 let o = orgs::require_org(c, org)?;
                 orgs::create_token(c, o.id, name, &token, &now())?;
-                orgs::audit(c, Some(o.id), &now(), "cli", "scim-token.create", Some(name), None)
+                orgs::audit(
+                    c,
+                    Some(o.id),
+                    &now(),
+                    "cli",
+                    "scim-token.create",
+                    Some(name),
+                    None,
+                )
             })?;
             println!("{token}");
             eprintln!(
@@ -406,7 +489,8 @@ fn token_command(store: &Store, config: &Config, cmd: &TokenCommand) -> Result<i
                     t.name,
                     t.created,
                     t.last_used.as_deref().unwrap_or("never"),
-                    t.revoked.map_or("live".to_string(), |r| format!("revoked {r}"))
+                    t.revoked
+                        .map_or("live".to_string(), |r| format!("revoked {r}"))
                 );
             }
             Ok(0)
@@ -416,7 +500,15 @@ fn token_command(store: &Store, config: &Config, cmd: &TokenCommand) -> Result<i
                 let o = orgs::require_org(c, org)?;
                 let revoked = orgs::revoke_token(c, o.id, name, &now())?;
                 if revoked {
-                    orgs::audit(c, Some(o.id), &now(), "cli", "scim-token.revoke", Some(name), None)?;
+                    orgs::audit(
+                        c,
+                        Some(o.id),
+                        &now(),
+                        "cli",
+                        "scim-token.revoke",
+                        Some(name),
+                        None,
+                    )?;
                 }
                 Ok(revoked)
             })?;

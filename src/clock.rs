@@ -24,12 +24,10 @@ impl Clock {
     pub fn now(&self) -> OffsetDateTime {
         match self {
             Self::System => OffsetDateTime::now_utc(),
-            Self::Fixed(ms) => {
-                OffsetDateTime::from_unix_timestamp_nanos(
-                    i128::from(ms.load(Ordering::Relaxed)) * 1_000_000,
-                )
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-            }
+            Self::Fixed(ms) => OffsetDateTime::from_unix_timestamp_nanos(
+                i128::from(ms.load(Ordering::Relaxed)) * 1_000_000,
+            )
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
         }
     }
 

@@ -102,7 +102,10 @@ mod tests {
 
     #[test]
     fn emails_and_domains() {
-        assert_eq!(normalize_email("  Alice@Example.COM "), Some("alice@example.com".into()));
+        assert_eq!(
+            normalize_email("  Alice@Example.COM "),
+            Some("alice@example.com".into())
+        );
         assert_eq!(normalize_email("nope"), None);
         assert_eq!(normalize_email("a@b"), None);
         assert_eq!(normalize_domain("Acme.CO.uk."), Some("acme.co.uk".into()));
@@ -117,14 +120,24 @@ mod tests {
         let doc = json!({"roles": [{"value": "User"}, {"value": " ADMIN ", "primary": true}]});
         let raw = raw_role(&doc, "roles");
         assert_eq!(raw.as_deref(), Some("ADMIN"));
-        assert_eq!(resolve_role(raw.as_deref(), &maps, Some("viewer")).as_deref(), Some("Admin"));
-        assert_eq!(resolve_role(Some("other"), &maps, Some("viewer")).as_deref(), Some("viewer"));
+        assert_eq!(
+            resolve_role(raw.as_deref(), &maps, Some("viewer")).as_deref(),
+            Some("Admin")
+        );
+        assert_eq!(
+            resolve_role(Some("other"), &maps, Some("viewer")).as_deref(),
+            Some("viewer")
+        );
         assert_eq!(resolve_role(None, &maps, None), None);
         let doc = json!({"roleName": "admin"});
         assert_eq!(raw_role(&doc, "roleName").as_deref(), Some("admin"));
         let doc = json!({"urn:ietf:params:scim:schemas:extension:acme:2.0:User": {"roleName": {"value": "x"}}});
         assert_eq!(
-            raw_role(&doc, "urn:ietf:params:scim:schemas:extension:acme:2.0:User:roleName").as_deref(),
+            raw_role(
+                &doc,
+                "urn:ietf:params:scim:schemas:extension:acme:2.0:User:roleName"
+            )
+            .as_deref(),
             Some("x")
         );
         assert_eq!(raw_role(&json!({"roles": []}), "roles"), None);

@@ -43,7 +43,9 @@ fn main() -> ExitCode {
              then point Entra's provisioning at {} with that token (see README).",
             config.scim_base_url()
         );
-        app.run_until_stopped().await.map_err(idgate::error::Error::internal)
+        app.run_until_stopped()
+            .await
+            .map_err(idgate::error::Error::internal)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

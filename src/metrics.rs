@@ -14,7 +14,9 @@ use actix_web::web;
 use crate::app::AppState;
 
 /// Latency buckets, seconds.
-const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
+const BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -45,7 +47,9 @@ fn surface(path: &str) -> &'static str {
 
 impl Metrics {
     pub fn observe(&self, path: &str, status: u16, seconds: f64) {
-        let Ok(mut map) = self.requests.lock() else { return };
+        let Ok(mut map) = self.requests.lock() else {
+            return;
+        };
         let h = map.entry((surface(path), status)).or_default();
         h.count += 1;
         h.sum += seconds;
@@ -64,24 +68,45 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP idgate_http_request_duration_seconds Requests by surface and status.\n");
+        out.push_str(
+            "# HELP idgate_http_request_duration_seconds Requests by surface and status.\n",
+        );
         out.push_str("# TYPE idgate_http_request_duration_seconds histogram\n");
         if let Ok(map) = self.requests.lock() {
             for ((surface, status), h) in map.iter() {
                 let labels = format!("surface=\"{surface}\",status=\"{status}\"");
                 for (i, le) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(out, "idgate_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}", h.counts[i]);
+                    let _ = writeln!(
+                        out,
+                        "idgate_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
+                        h.counts[i]
+                    );
                 }
-                let _ = writeln!(out, "idgate_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-                let _ = writeln!(out, "idgate_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-                let _ = writeln!(out, "idgate_http_request_duration_seconds_count{{{labels}}} {}", h.count);
+                let _ = writeln!(
+                    out,
+                    "idgate_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "idgate_http_request_duration_seconds_sum{{{labels}}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "idgate_http_request_duration_seconds_count{{{labels}}} {}",
+                    h.count
+                );
             }
         }
         out.push_str("# HELP idgate_scim_operations_total SCIM operations by method and status.\n");
         out.push_str("# TYPE idgate_scim_operations_total counter\n");
         if let Ok(map) = self.scim_ops.lock() {
             for ((method, status), n) in map.iter() {
-                let _ = writeln!(out, "idgate_scim_operations_total{{method=\"{method}\",status=\"{status}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "idgate_scim_operations_total{{method=\"{method}\",status=\"{status}\"}} {n}"
+                );
             }
         }
         out
@@ -97,9 +122,11 @@ pub async fn record(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
     if let Some(state) = state {
-        state
-            .metrics
-            .observe(&path, res.status().as_u16(), started.elapsed().as_secs_f64());
+        state.metrics.observe(
+            &path,
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
     }
     Ok(res)
 }

@@ -21,7 +21,9 @@ pub fn init(format: LogFormat, level: &str) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Pretty => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
     };
 }
 
@@ -39,7 +41,8 @@ fn request_id(req: &ServiceRequest) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 128
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         })
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string)
 }
@@ -55,7 +58,11 @@ pub async fn request_span(
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
     span.in_scope(|| {
-        tracing::debug!(status, elapsed_us = started.elapsed().as_micros() as u64, "served");
+        tracing::debug!(
+            status,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "served"
+        );
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID.clone(), v);

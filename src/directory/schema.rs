@@ -230,44 +230,73 @@ const PHONE_TYPES: &[&str] = &["work", "home", "mobile", "fax", "pager", "other"
 const ADDRESS_TYPES: &[&str] = &["work", "home", "other"];
 
 /// A multi-valued "value/display/type/primary" attribute (emails, phoneNumbers, roles …).
-const fn plural(
-    name: &'static str,
-    subs: &'static [Attr],
-    description: &'static str,
-) -> Attr {
+const fn plural(name: &'static str, subs: &'static [Attr], description: &'static str) -> Attr {
     multi(complex(name, subs, description))
 }
 
 const EMAIL_SUBS: &[Attr] = &[
     string("value", "Email address for the User."),
-    string("display", "A human-readable name, primarily used for display purposes."),
-    typed(string("type", "A label indicating the attribute's function."), EMAIL_TYPES),
-    boolean("primary", "Indicates the 'primary' or preferred attribute value."),
+    string(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
+    typed(
+        string("type", "A label indicating the attribute's function."),
+        EMAIL_TYPES,
+    ),
+    boolean(
+        "primary",
+        "Indicates the 'primary' or preferred attribute value.",
+    ),
 ];
 
 const PHONE_SUBS: &[Attr] = &[
     string("value", "Phone number of the User."),
-    string("display", "A human-readable name, primarily used for display purposes."),
-    typed(string("type", "A label indicating the attribute's function."), PHONE_TYPES),
-    boolean("primary", "Indicates the 'primary' or preferred attribute value."),
+    string(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
+    typed(
+        string("type", "A label indicating the attribute's function."),
+        PHONE_TYPES,
+    ),
+    boolean(
+        "primary",
+        "Indicates the 'primary' or preferred attribute value.",
+    ),
 ];
 
 const ROLE_SUBS: &[Attr] = &[
     string("value", "The value of a role."),
-    string("display", "A human-readable name, primarily used for display purposes."),
+    string(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
     string("type", "A label indicating the attribute's function."),
-    boolean("primary", "Indicates the 'primary' or preferred attribute value."),
+    boolean(
+        "primary",
+        "Indicates the 'primary' or preferred attribute value.",
+    ),
 ];
 
 const ADDRESS_SUBS: &[Attr] = &[
-    string("formatted", "The full mailing address, formatted for display."),
+    string(
+        "formatted",
+        "The full mailing address, formatted for display.",
+    ),
     string("streetAddress", "The full street address component."),
     string("locality", "The city or locality component."),
     string("region", "The state or region component."),
     string("postalCode", "The zip code or postal code component."),
     string("country", "The country name component."),
-    typed(string("type", "A label indicating the attribute's function."), ADDRESS_TYPES),
-    boolean("primary", "Indicates the 'primary' or preferred attribute value."),
+    typed(
+        string("type", "A label indicating the attribute's function."),
+        ADDRESS_TYPES,
+    ),
+    boolean(
+        "primary",
+        "Indicates the 'primary' or preferred attribute value.",
+    ),
 ];
 
 const NAME_SUBS: &[Attr] = &[
@@ -280,16 +309,37 @@ const NAME_SUBS: &[Attr] = &[
 ];
 
 const MANAGER_SUBS: &[Attr] = &[
-    reference("value", &["User"], "The id of the SCIM resource representing the User's manager."),
-    read_only(reference("$ref", &["User"], "The URI of the SCIM resource representing the User's manager.")),
-    read_only(string("displayName", "The displayName of the User's manager.")),
+    reference(
+        "value",
+        &["User"],
+        "The id of the SCIM resource representing the User's manager.",
+    ),
+    read_only(reference(
+        "$ref",
+        &["User"],
+        "The URI of the SCIM resource representing the User's manager.",
+    )),
+    read_only(string(
+        "displayName",
+        "The displayName of the User's manager.",
+    )),
 ];
 
 const MEMBER_SUBS: &[Attr] = &[
     immutable(string("value", "Identifier of the member of this Group.")),
-    immutable(reference("$ref", &["User", "Group"], "The URI corresponding to a SCIM resource that is a member of this Group.")),
+    immutable(reference(
+        "$ref",
+        &["User", "Group"],
+        "The URI corresponding to a SCIM resource that is a member of this Group.",
+    )),
     immutable(string("display", "A human-readable name of the member.")),
-    immutable(typed(string("type", "A label indicating the type of resource, e.g., 'User' or 'Group'."), &["User", "Group"])),
+    immutable(typed(
+        string(
+            "type",
+            "A label indicating the type of resource, e.g., 'User' or 'Group'.",
+        ),
+        &["User", "Group"],
+    )),
 ];
 
 /// The core User schema, limited to what this server stores and returns.
@@ -298,20 +348,52 @@ pub static USER: Schema = Schema {
     name: "User",
     description: "User Account",
     attributes: &[
-        required(server_unique(string("userName", "Unique identifier for the User, typically used to sign in. Unique per organization, case-insensitively."))),
+        required(server_unique(string(
+            "userName",
+            "Unique identifier for the User, typically used to sign in. Unique per organization, case-insensitively.",
+        ))),
         complex("name", NAME_SUBS, "The components of the user's real name."),
-        string("displayName", "The name of the User, suitable for display to end-users."),
-        string("nickName", "The casual way to address the user in real life."),
-        reference("profileUrl", &["external"], "A fully qualified URL pointing to a page representing the User's online profile."),
+        string(
+            "displayName",
+            "The name of the User, suitable for display to end-users.",
+        ),
+        string(
+            "nickName",
+            "The casual way to address the user in real life.",
+        ),
+        reference(
+            "profileUrl",
+            &["external"],
+            "A fully qualified URL pointing to a page representing the User's online profile.",
+        ),
         string("title", "The user's title, such as \"Vice President\"."),
-        string("userType", "Used to identify the relationship between the organization and the user."),
-        string("preferredLanguage", "Indicates the User's preferred written or spoken language."),
-        string("locale", "Used to indicate the User's default location for localization."),
-        string("timezone", "The User's time zone in the 'Olson' time zone database format."),
-        boolean("active", "A Boolean value indicating the User's administrative status."),
+        string(
+            "userType",
+            "Used to identify the relationship between the organization and the user.",
+        ),
+        string(
+            "preferredLanguage",
+            "Indicates the User's preferred written or spoken language.",
+        ),
+        string(
+            "locale",
+            "Used to indicate the User's default location for localization.",
+        ),
+        string(
+            "timezone",
+            "The User's time zone in the 'Olson' time zone database format.",
+        ),
+        boolean(
+            "active",
+            "A Boolean value indicating the User's administrative status.",
+        ),
         plural("emails", EMAIL_SUBS, "Email addresses for the user."),
         plural("phoneNumbers", PHONE_SUBS, "Phone numbers for the User."),
-        plural("addresses", ADDRESS_SUBS, "A physical mailing address for this User."),
+        plural(
+            "addresses",
+            ADDRESS_SUBS,
+            "A physical mailing address for this User.",
+        ),
         plural("roles", ROLE_SUBS, "A list of roles for the User."),
     ],
 };
@@ -322,7 +404,10 @@ pub static ENTERPRISE_USER: Schema = Schema {
     name: "EnterpriseUser",
     description: "Enterprise User",
     attributes: &[
-        string("employeeNumber", "Numeric or alphanumeric identifier assigned to a person."),
+        string(
+            "employeeNumber",
+            "Numeric or alphanumeric identifier assigned to a person.",
+        ),
         string("costCenter", "Identifies the name of a cost center."),
         string("organization", "Identifies the name of an organization."),
         string("division", "Identifies the name of a division."),
@@ -337,8 +422,15 @@ pub static GROUP: Schema = Schema {
     name: "Group",
     description: "Group",
     attributes: &[
-        required(server_unique(string("displayName", "A human-readable name for the Group. Unique per organization, case-insensitively."))),
-        multi(complex("members", MEMBER_SUBS, "A list of members of the Group.")),
+        required(server_unique(string(
+            "displayName",
+            "A human-readable name for the Group. Unique per organization, case-insensitively.",
+        ))),
+        multi(complex(
+            "members",
+            MEMBER_SUBS,
+            "A list of members of the Group.",
+        )),
     ],
 };
 
@@ -348,8 +440,14 @@ pub static IDGATE_USER: Schema = Schema {
     name: "IdgateUser",
     description: "The role idgate resolved for the user",
     attributes: &[
-        read_only(string("roleValue", "The raw role value the identity provider sent, in the org's role attribute.")),
-        read_only(string("role", "The role idgate resolved: the org's mapping of the raw value, else the org's default role.")),
+        read_only(string(
+            "roleValue",
+            "The raw role value the identity provider sent, in the org's role attribute.",
+        )),
+        read_only(string(
+            "role",
+            "The role idgate resolved: the org's mapping of the raw value, else the org's default role.",
+        )),
     ],
 };
 
@@ -359,18 +457,42 @@ pub static COMMON: Schema = Schema {
     name: "Common",
     description: "Common attributes",
     attributes: &[
-        always(read_only(exact(server_unique(string("id", "Unique identifier for the SCIM resource, issued by the service provider."))))),
-        exact(string("externalId", "An identifier for the resource as defined by the provisioning client.")),
+        always(read_only(exact(server_unique(string(
+            "id",
+            "Unique identifier for the SCIM resource, issued by the service provider.",
+        ))))),
+        exact(string(
+            "externalId",
+            "An identifier for the resource as defined by the provisioning client.",
+        )),
         read_only(complex("meta", META_SUBS, "Resource metadata.")),
     ],
 };
 
 const META_SUBS: &[Attr] = &[
-    read_only(exact(string("resourceType", "The name of the resource type of the resource."))),
-    read_only(base("created", AttrType::DateTime, "The DateTime that the resource was added to the service provider.")),
-    read_only(base("lastModified", AttrType::DateTime, "The most recent DateTime that the details of this resource were updated.")),
-    read_only(exact(reference("location", &["uri"], "The URI of the resource being returned."))),
-    read_only(exact(string("version", "The version (ETag) of the resource being returned."))),
+    read_only(exact(string(
+        "resourceType",
+        "The name of the resource type of the resource.",
+    ))),
+    read_only(base(
+        "created",
+        AttrType::DateTime,
+        "The DateTime that the resource was added to the service provider.",
+    )),
+    read_only(base(
+        "lastModified",
+        AttrType::DateTime,
+        "The most recent DateTime that the details of this resource were updated.",
+    )),
+    read_only(exact(reference(
+        "location",
+        &["uri"],
+        "The URI of the resource being returned.",
+    ))),
+    read_only(exact(string(
+        "version",
+        "The version (ETag) of the resource being returned.",
+    ))),
 ];
 
 /// The two resource types served.
@@ -454,21 +576,31 @@ pub fn resolve(kind: ResourceKind, name: &str) -> Option<ResolvedAttr> {
                 (schema.id == kind.core().id)
                     .then(|| COMMON.attr(attr))
                     .flatten()
-                    .map(|attr| ResolvedAttr { schema: &COMMON, attr })
+                    .map(|attr| ResolvedAttr {
+                        schema: &COMMON,
+                        attr,
+                    })
             });
     }
     if let Some(attr) = COMMON.attr(name) {
-        return Some(ResolvedAttr { schema: &COMMON, attr });
+        return Some(ResolvedAttr {
+            schema: &COMMON,
+            attr,
+        });
     }
-    kind.core()
-        .attr(name)
-        .map(|attr| ResolvedAttr { schema: kind.core(), attr })
+    kind.core().attr(name).map(|attr| ResolvedAttr {
+        schema: kind.core(),
+        attr,
+    })
 }
 
 /// Splits `urn:…:Schema:attr` into (`urn:…:Schema`, `attr`) when the prefix is one of the
 /// schemas of `kind`. The attribute part may still contain a dotted sub-attribute.
-pub fn split_urn<'a>(kind: ResourceKind, name: &'a str) -> Option<(&'a str, &'a str)> {
-    if !name.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+pub fn split_urn(kind: ResourceKind, name: &str) -> Option<(&str, &str)> {
+    if !name
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+    {
         return None;
     }
     std::iter::once(kind.core())
@@ -503,12 +635,21 @@ mod tests {
         .unwrap();
         assert_eq!(a.attr.name, "department");
         assert!(a.in_extension());
-        assert_eq!(resolve(ResourceKind::User, "externalid").unwrap().attr.name, "externalId");
+        assert_eq!(
+            resolve(ResourceKind::User, "externalid").unwrap().attr.name,
+            "externalId"
+        );
         assert!(resolve(ResourceKind::Group, "userName").is_none());
         assert!(resolve(ResourceKind::User, "nope").is_none());
         assert_eq!(
-            split_urn(ResourceKind::User, "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName"),
-            Some(("urn:ietf:params:scim:schemas:core:2.0:User", "name.givenName"))
+            split_urn(
+                ResourceKind::User,
+                "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName"
+            ),
+            Some((
+                "urn:ietf:params:scim:schemas:core:2.0:User",
+                "name.givenName"
+            ))
         );
     }
 }

@@ -58,7 +58,9 @@ async fn authenticate(req: HttpRequest) -> Result<ScimAuth, ScimError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
-        .ok_or_else(|| Error::Unauthorized("missing Authorization header with a SCIM token".into()))?
+        .ok_or_else(|| {
+            Error::Unauthorized("missing Authorization header with a SCIM token".into())
+        })?
         .to_str()
         .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
     let token = token_from_header(value)?;
@@ -66,7 +68,9 @@ async fn authenticate(req: HttpRequest) -> Result<ScimAuth, ScimError> {
         .store
         .read(move |c| orgs::find_token(c, &token))
         .await?
-        .ok_or_else(|| Error::Unauthorized("the SCIM token is not valid or has been revoked".into()))?;
+        .ok_or_else(|| {
+            Error::Unauthorized("the SCIM token is not valid or has been revoked".into())
+        })?;
     let now = state.clock.now();
     let stamp = timestamp(now);
     // Record last use at most once a minute per token: no write per request.

@@ -90,7 +90,10 @@ pub async fn resource_type(ctx: Ctx, name: web::Path<String>) -> Result<HttpResp
         .into_iter()
         .find(|k| k.name().eq_ignore_ascii_case(&name))
         .ok_or_else(|| Error::NotFound(format!("no resource type {name:?}")))?;
-    Ok(json_response(StatusCode::OK, &resource_type_json(kind, &ctx.config.scim_base_url())))
+    Ok(json_response(
+        StatusCode::OK,
+        &resource_type_json(kind, &ctx.config.scim_base_url()),
+    ))
 }
 
 fn attr_json(a: &Attr) -> Value {
@@ -141,5 +144,8 @@ pub async fn schema(ctx: Ctx, urn: web::Path<String>) -> Result<HttpResponse, Sc
         .iter()
         .find(|s| s.id.eq_ignore_ascii_case(&urn))
         .ok_or_else(|| Error::NotFound(format!("no schema {urn:?}")))?;
-    Ok(json_response(StatusCode::OK, &schema_json(s, &ctx.config.scim_base_url())))
+    Ok(json_response(
+        StatusCode::OK,
+        &schema_json(s, &ctx.config.scim_base_url()),
+    ))
 }

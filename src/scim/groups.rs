@@ -9,27 +9,50 @@ use crate::directory::schema::ResourceKind;
 
 const KIND: ResourceKind = ResourceKind::Group;
 
-pub async fn create(ctx: Ctx, auth: ScimAuth, req: HttpRequest, body: web::Payload, proj: Projection) -> Result<HttpResponse, ScimError> {
+pub async fn create(
+    ctx: Ctx,
+    auth: ScimAuth,
+    req: HttpRequest,
+    body: web::Payload,
+    proj: Projection,
+) -> Result<HttpResponse, ScimError> {
     auth.require_group_sync()?;
     let body = read_json(&req, body, ctx.limit()).await?;
     let stored = service::create_group(&ctx, auth.org, body).await?;
     Ok(ctx.resource_response(KIND, &stored, StatusCode::CREATED, &proj))
 }
 
-pub async fn get(ctx: Ctx, auth: ScimAuth, id: web::Path<String>, proj: Projection, req: HttpRequest) -> Result<HttpResponse, ScimError> {
+pub async fn get(
+    ctx: Ctx,
+    auth: ScimAuth,
+    id: web::Path<String>,
+    proj: Projection,
+    req: HttpRequest,
+) -> Result<HttpResponse, ScimError> {
     auth.require_group_sync()?;
     let with_members = render::wants_members(&proj.attributes, &proj.excluded);
-    let stored = ctx.fetch(KIND, &auth, id.into_inner(), with_members).await?;
+    let stored = ctx
+        .fetch(KIND, &auth, id.into_inner(), with_members)
+        .await?;
     Ok(ctx.conditional_get(&req, KIND, &stored, &proj))
 }
 
-pub async fn list(ctx: Ctx, auth: ScimAuth, q: web::Query<Vec<(String, String)>>) -> Result<HttpResponse, ScimError> {
+pub async fn list(
+    ctx: Ctx,
+    auth: ScimAuth,
+    q: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ScimError> {
     auth.require_group_sync()?;
     let body = list::run(&ctx, &auth.org, KIND, list::ListParams::from_query(&q)).await?;
     Ok(super::json_response(StatusCode::OK, &body))
 }
 
-pub async fn search(ctx: Ctx, auth: ScimAuth, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ScimError> {
+pub async fn search(
+    ctx: Ctx,
+    auth: ScimAuth,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ScimError> {
     auth.require_group_sync()?;
     let body = read_json(&req, body, ctx.limit()).await?;
     let params = list::ListParams::from_search_body(&body)?;
@@ -37,21 +60,44 @@ pub async fn search(ctx: Ctx, auth: ScimAuth, req: HttpRequest, body: web::Paylo
     Ok(super::json_response(StatusCode::OK, &body))
 }
 
-pub async fn replace(ctx: Ctx, auth: ScimAuth, id: web::Path<String>, req: HttpRequest, body: web::Payload, proj: Projection) -> Result<HttpResponse, ScimError> {
+pub async fn replace(
+    ctx: Ctx,
+    auth: ScimAuth,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Payload,
+    proj: Projection,
+) -> Result<HttpResponse, ScimError> {
     auth.require_group_sync()?;
     let body = read_json(&req, body, ctx.limit()).await?;
-    let stored = service::replace_group(&ctx, auth.org, id.into_inner(), body, if_match(&req)).await?;
+    let stored =
+        service::replace_group(&ctx, auth.org, id.into_inner(), body, if_match(&req)).await?;
     Ok(ctx.resource_response(KIND, &stored, StatusCode::OK, &proj))
 }
 
 /// 204 like Microsoft's reference endpoint, unless the client asked for attributes: then
 /// 200 with the projected group. Large groups are not re-sent on every member change.
-pub async fn patch(ctx: Ctx, auth: ScimAuth, id: web::Path<String>, req: HttpRequest, body: web::Payload, proj: Projection) -> Result<HttpResponse, ScimError> {
+pub async fn patch(
+    ctx: Ctx,
+    auth: ScimAuth,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Payload,
+    proj: Projection,
+) -> Result<HttpResponse, ScimError> {
     auth.require_group_sync()?;
     let body = read_json(&req, body, ctx.limit()).await?;
     let wants_body = !proj.attributes.is_empty() || !proj.excluded.is_empty();
     let with_members = wants_body && render::wants_members(&proj.attributes, &proj.excluded);
-    let stored = service::patch_group(&ctx, auth.org, id.into_inner(), body, if_match(&req), with_members).await?;
+    let stored = service::patch_group(
+        &ctx,
+        auth.org,
+        id.into_inner(),
+        body,
+        if_match(&req),
+        with_members,
+    )
+    .await?;
     if wants_body {
         Ok(ctx.resource_response(KIND, &stored, StatusCode::OK, &proj))
     } else {
@@ -61,7 +107,12 @@ pub async fn patch(ctx: Ctx, auth: ScimAuth, id: web::Path<String>, req: HttpReq
     }
 }
 
-pub async fn delete(ctx: Ctx, auth: ScimAuth, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ScimError> {
+pub async fn delete(
+    ctx: Ctx,
+    auth: ScimAuth,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ScimError> {
     auth.require_group_sync()?;
     let actor = format!("scim token {:?}", auth.token_name);
     service::delete(&ctx, auth.org, KIND, id.into_inner(), if_match(&req), actor).await?;

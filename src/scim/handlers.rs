@@ -111,8 +111,7 @@ impl Ctx {
             headers.insert(header::ETAG, v);
         }
         if status == StatusCode::CREATED
-            && let Ok(v) =
-                header::HeaderValue::from_str(&render::location(&base, kind, &stored.id))
+            && let Ok(v) = header::HeaderValue::from_str(&render::location(&base, kind, &stored.id))
         {
             headers.insert(header::LOCATION, v);
         }

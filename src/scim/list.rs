@@ -66,7 +66,9 @@ impl ListParams {
                 match v {
                     Value::String(s) => Ok(s.clone()),
                     Value::Number(n) => Ok(n.to_string()),
-                    _ => Err(Error::invalid_value(format!("{k} must be a string or number"))),
+                    _ => Err(Error::invalid_value(format!(
+                        "{k} must be a string or number"
+                    ))),
                 }
             };
             let list = || -> Result<Vec<String>> {
@@ -80,7 +82,9 @@ impl ListParams {
                         })
                         .collect(),
                     Value::String(s) => Ok(split_list(s)),
-                    _ => Err(Error::invalid_value(format!("{k} must be an array of strings"))),
+                    _ => Err(Error::invalid_value(format!(
+                        "{k} must be an array of strings"
+                    ))),
                 }
             };
             match k.to_ascii_lowercase().as_str() {
@@ -126,14 +130,20 @@ pub async fn run(state: &AppState, org: &Org, kind: ResourceKind, p: ListParams)
     let filter = match p.filter.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(f) => Some(
-            filter::parse_filter(f).map_err(|e| Error::invalid_filter(format!("{e} (in filter {f:?})")))?,
+            filter::parse_filter(f)
+                .map_err(|e| Error::invalid_filter(format!("{e} (in filter {f:?})")))?,
         ),
     };
     let sort = match p.sort_by.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(s) => {
             let expr = filter_sql::sort_expr(kind, &sort_path(kind, s)?)?;
-            let desc = match p.sort_order.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            let desc = match p
+                .sort_order
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
                 None | Some("") | Some("ascending") => false,
                 Some("descending") => true,
                 Some(other) => {
@@ -145,7 +155,8 @@ pub async fn run(state: &AppState, org: &Org, kind: ResourceKind, p: ListParams)
             Some((expr, desc))
         }
     };
-    let with_members = kind == ResourceKind::Group && render::wants_members(&p.attributes, &p.excluded);
+    let with_members =
+        kind == ResourceKind::Group && render::wants_members(&p.attributes, &p.excluded);
     let org_id = org.id;
     let (total, page) = state
         .store
@@ -163,7 +174,14 @@ pub async fn run(state: &AppState, org: &Org, kind: ResourceKind, p: ListParams)
     let base = state.config.scim_base_url();
     let resources: Vec<Value> = page
         .iter()
-        .map(|s| render::project(kind, render::resource(kind, s, &base), &p.attributes, &p.excluded))
+        .map(|s| {
+            render::project(
+                kind,
+                render::resource(kind, s, &base),
+                &p.attributes,
+                &p.excluded,
+            )
+        })
         .collect();
     Ok(json!({
         "schemas": [LIST_RESPONSE_URN],

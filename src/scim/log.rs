@@ -35,7 +35,9 @@ pub async fn log_request(
         let ext = res.request().extensions();
         (
             ext.get::<ScimAuth>().cloned(),
-            ext.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default(),
+            ext.get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
             ext.get::<LoggedRequest>().map(|b| redact(&b.0)),
         )
     };
@@ -61,7 +63,9 @@ pub async fn log_request(
         response_body,
     };
     state.metrics.scim_op(&row.method, row.status);
-    state.store.write_detached(move |c| requests::insert(c, &row));
+    state
+        .store
+        .write_detached(move |c| requests::insert(c, &row));
     Ok(res)
 }
 
@@ -84,7 +88,9 @@ fn redact(body: &str) -> String {
         match v {
             Value::Object(map) => {
                 for (k, val) in map.iter_mut() {
-                    if k.to_ascii_lowercase().contains("password") || k.eq_ignore_ascii_case("secret") {
+                    if k.to_ascii_lowercase().contains("password")
+                        || k.eq_ignore_ascii_case("secret")
+                    {
                         *val = Value::String("[redacted]".into());
                     } else {
                         walk(val);

@@ -28,9 +28,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/scim/v2")
             .wrap(actix_web::middleware::from_fn(log::log_request))
-            .route("/ServiceProviderConfig", web::get().to(discovery::service_provider_config))
+            .route(
+                "/ServiceProviderConfig",
+                web::get().to(discovery::service_provider_config),
+            )
             .route("/ResourceTypes", web::get().to(discovery::resource_types))
-            .route("/ResourceTypes/{name}", web::get().to(discovery::resource_type))
+            .route(
+                "/ResourceTypes/{name}",
+                web::get().to(discovery::resource_type),
+            )
             .route("/Schemas", web::get().to(discovery::schemas))
             .route("/Schemas/{urn}", web::get().to(discovery::schema))
             .route("/Users", web::get().to(users::list))
@@ -162,7 +168,12 @@ pub async fn read_json(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime != CONTENT_TYPE && mime != "application/json" {
         return Err(Error::UnsupportedMediaType(format!(
             "the request body must be application/scim+json or application/json, not {:?}",
@@ -172,7 +183,8 @@ pub async fn read_json(
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Error::invalid_syntax(format!("could not read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| Error::invalid_syntax(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(Error::PayloadTooLarge(format!(
                 "the request body is larger than the limit of {limit} bytes"

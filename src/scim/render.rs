@@ -90,7 +90,11 @@ fn parse_spec(kind: ResourceKind, raw: &str) -> Spec {
         }
     }
     let (attr, sub) = split_dot(raw);
-    Spec { urn: None, attr, sub }
+    Spec {
+        urn: None,
+        attr,
+        sub,
+    }
 }
 
 fn split_dot(s: &str) -> (Option<String>, Option<String>) {
@@ -130,8 +134,15 @@ fn only_sub(v: &Value, sub: &str) -> Value {
 
 /// Applies `attributes` (keep only these, plus `id` and `schemas`) or `excludedAttributes`
 /// (drop these; `id` and `schemas` stay).
-pub fn project(kind: ResourceKind, full: Value, attributes: &[String], excluded: &[String]) -> Value {
-    let Value::Object(src) = full else { return full };
+pub fn project(
+    kind: ResourceKind,
+    full: Value,
+    attributes: &[String],
+    excluded: &[String],
+) -> Value {
+    let Value::Object(src) = full else {
+        return full;
+    };
     if !attributes.is_empty() {
         let mut out = Map::new();
         for always in ["schemas", "id"] {
@@ -151,7 +162,10 @@ pub fn project(kind: ResourceKind, full: Value, attributes: &[String], excluded:
     Value::Object(out)
 }
 
-fn container<'a>(map: &'a Map<String, Value>, urn: &Option<String>) -> Option<&'a Map<String, Value>> {
+fn container<'a>(
+    map: &'a Map<String, Value>,
+    urn: &Option<String>,
+) -> Option<&'a Map<String, Value>> {
     match urn {
         None => Some(map),
         Some(u) => map.get(&key_of(map, u)?)?.as_object(),
@@ -159,7 +173,9 @@ fn container<'a>(map: &'a Map<String, Value>, urn: &Option<String>) -> Option<&'
 }
 
 fn copy_spec(src: &Map<String, Value>, out: &mut Map<String, Value>, spec: &Spec) {
-    let Some(from) = container(src, &spec.urn) else { return };
+    let Some(from) = container(src, &spec.urn) else {
+        return;
+    };
     let Some(attr) = &spec.attr else {
         // A bare extension URN: the whole extension object.
         if let Some(u) = &spec.urn
@@ -169,7 +185,9 @@ fn copy_spec(src: &Map<String, Value>, out: &mut Map<String, Value>, spec: &Spec
         }
         return;
     };
-    let Some(key) = key_of(from, attr) else { return };
+    let Some(key) = key_of(from, attr) else {
+        return;
+    };
     let value = match &spec.sub {
         Some(sub) => only_sub(&from[&key], sub),
         None => from[&key].clone(),
@@ -246,7 +264,9 @@ pub fn wants_members(attributes: &[String], excluded: &[String]) -> bool {
         list.iter().any(|a| {
             let a = a.trim();
             let a = a.rsplit(':').next().unwrap_or(a);
-            a.split('.').next().is_some_and(|a| a.eq_ignore_ascii_case("members"))
+            a.split('.')
+                .next()
+                .is_some_and(|a| a.eq_ignore_ascii_case("members"))
         })
     };
     if attributes.is_empty() {
@@ -268,14 +288,37 @@ mod tests {
             ENTERPRISE_URN: {"department": "d", "costCenter": "c"},
             "meta": {"version": "W/\"1\""}
         });
-        let p = project(ResourceKind::User, full.clone(), &["USERNAME".into(), "emails.value".into(),
-            format!("{ENTERPRISE_URN}:department")], &[]);
-        assert_eq!(p, json!({"schemas": ["s"], "id": "1", "userName": "a",
-            "emails": [{"value": "a@x"}], ENTERPRISE_URN: {"department": "d"}}));
-        let p = project(ResourceKind::User, full, &[], &["emails".into(), "id".into(), "meta".into(),
-            format!("{ENTERPRISE_URN}:costCenter")]);
-        assert_eq!(p, json!({"schemas": ["s"], "id": "1", "userName": "a", "title": "t",
-            ENTERPRISE_URN: {"department": "d"}}));
+        let p = project(
+            ResourceKind::User,
+            full.clone(),
+            &[
+                "USERNAME".into(),
+                "emails.value".into(),
+                format!("{ENTERPRISE_URN}:department"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            p,
+            json!({"schemas": ["s"], "id": "1", "userName": "a",
+            "emails": [{"value": "a@x"}], ENTERPRISE_URN: {"department": "d"}})
+        );
+        let p = project(
+            ResourceKind::User,
+            full,
+            &[],
+            &[
+                "emails".into(),
+                "id".into(),
+                "meta".into(),
+                format!("{ENTERPRISE_URN}:costCenter"),
+            ],
+        );
+        assert_eq!(
+            p,
+            json!({"schemas": ["s"], "id": "1", "userName": "a", "title": "t",
+            ENTERPRISE_URN: {"department": "d"}})
+        );
         assert!(!wants_members(&[], &["members".into()]));
         assert!(wants_members(&[], &[]));
         assert!(!wants_members(&["displayName".into()], &[]));

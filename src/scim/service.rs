@@ -48,12 +48,20 @@ fn roles(conn: &rusqlite::Connection, org: &Org, doc: &Value) -> Result<Roles> {
 
 /// `If-Match`: `*` or the current ETag; anything else → 412.
 fn check_version(if_match: Option<&str>, current: i64) -> Result<()> {
-    let Some(header) = if_match else { return Ok(()) };
+    let Some(header) = if_match else {
+        return Ok(());
+    };
     let current = super::render::etag(current);
     let ok = header.split(',').map(str::trim).any(|t| {
-        t == "*" || t == current || t.strip_prefix("W/").unwrap_or(t) == current.trim_start_matches("W/")
+        t == "*"
+            || t == current
+            || t.strip_prefix("W/").unwrap_or(t) == current.trim_start_matches("W/")
     });
-    if ok { Ok(()) } else { Err(Error::PreconditionFailed) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::PreconditionFailed)
+    }
 }
 
 fn new_id() -> String {
@@ -88,7 +96,10 @@ pub async fn replace_user(
     state
         .store
         .write(move |c| {
-            check_version(if_match.as_deref(), res::version(c, ResourceKind::User, org.id, &id)?)?;
+            check_version(
+                if_match.as_deref(),
+                res::version(c, ResourceKind::User, org.id, &id)?,
+            )?;
             let roles = roles(c, &org, &doc)?;
             let stored = res::update_user(c, org.id, &id, &doc, &roles, &now)?;
             if doc.get("active").and_then(Value::as_bool) == Some(false) {
@@ -190,7 +201,10 @@ pub async fn replace_group(
     state
         .store
         .write(move |c| {
-            check_version(if_match.as_deref(), res::version(c, ResourceKind::Group, org.id, &id)?)?;
+            check_version(
+                if_match.as_deref(),
+                res::version(c, ResourceKind::Group, org.id, &id)?,
+            )?;
             res::update_group(c, org.id, &id, &doc, &now)?;
             res::remove_all_members(c, &id)?;
             res::add_members(c, org.id, &id, &members)?;

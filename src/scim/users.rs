@@ -9,43 +9,105 @@ use crate::directory::schema::ResourceKind;
 
 const KIND: ResourceKind = ResourceKind::User;
 
-pub async fn create(ctx: Ctx, auth: ScimAuth, req: HttpRequest, body: web::Payload, proj: Projection) -> Result<HttpResponse, ScimError> {
+pub async fn create(
+    ctx: Ctx,
+    auth: ScimAuth,
+    req: HttpRequest,
+    body: web::Payload,
+    proj: Projection,
+) -> Result<HttpResponse, ScimError> {
     let body = read_json(&req, body, ctx.limit()).await?;
     let stored = service::create_user(&ctx, auth.org, body).await?;
     Ok(ctx.resource_response(KIND, &stored, StatusCode::CREATED, &proj))
 }
 
-pub async fn get(ctx: Ctx, auth: ScimAuth, id: web::Path<String>, proj: Projection, req: HttpRequest) -> Result<HttpResponse, ScimError> {
+pub async fn get(
+    ctx: Ctx,
+    auth: ScimAuth,
+    id: web::Path<String>,
+    proj: Projection,
+    req: HttpRequest,
+) -> Result<HttpResponse, ScimError> {
     let stored = ctx.fetch(KIND, &auth, id.into_inner(), false).await?;
     Ok(ctx.conditional_get(&req, KIND, &stored, &proj))
 }
 
-pub async fn list(ctx: Ctx, auth: ScimAuth, q: web::Query<Vec<(String, String)>>) -> Result<HttpResponse, ScimError> {
+pub async fn list(
+    ctx: Ctx,
+    auth: ScimAuth,
+    q: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ScimError> {
     let body = list::run(&ctx, &auth.org, KIND, list::ListParams::from_query(&q)).await?;
     Ok(super::json_response(StatusCode::OK, &body))
 }
 
-pub async fn search(ctx: Ctx, auth: ScimAuth, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ScimError> {
+pub async fn search(
+    ctx: Ctx,
+    auth: ScimAuth,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ScimError> {
     let body = read_json(&req, body, ctx.limit()).await?;
     let params = list::ListParams::from_search_body(&body)?;
     let body = list::run(&ctx, &auth.org, KIND, params).await?;
     Ok(super::json_response(StatusCode::OK, &body))
 }
 
-pub async fn replace(ctx: Ctx, auth: ScimAuth, id: web::Path<String>, req: HttpRequest, body: web::Payload, proj: Projection) -> Result<HttpResponse, ScimError> {
+pub async fn replace(
+    ctx: Ctx,
+    auth: ScimAuth,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Payload,
+    proj: Projection,
+) -> Result<HttpResponse, ScimError> {
     let body = read_json(&req, body, ctx.limit()).await?;
-    let stored = service::replace_user(&ctx, auth.org, id.into_inner(), body, super::handlers::if_match(&req)).await?;
+    let stored = service::replace_user(
+        &ctx,
+        auth.org,
+        id.into_inner(),
+        body,
+        super::handlers::if_match(&req),
+    )
+    .await?;
     Ok(ctx.resource_response(KIND, &stored, StatusCode::OK, &proj))
 }
 
-pub async fn patch(ctx: Ctx, auth: ScimAuth, id: web::Path<String>, req: HttpRequest, body: web::Payload, proj: Projection) -> Result<HttpResponse, ScimError> {
+pub async fn patch(
+    ctx: Ctx,
+    auth: ScimAuth,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Payload,
+    proj: Projection,
+) -> Result<HttpResponse, ScimError> {
     let body = read_json(&req, body, ctx.limit()).await?;
-    let stored = service::patch_user(&ctx, auth.org, id.into_inner(), body, super::handlers::if_match(&req)).await?;
+    let stored = service::patch_user(
+        &ctx,
+        auth.org,
+        id.into_inner(),
+        body,
+        super::handlers::if_match(&req),
+    )
+    .await?;
     Ok(ctx.resource_response(KIND, &stored, StatusCode::OK, &proj))
 }
 
-pub async fn delete(ctx: Ctx, auth: ScimAuth, id: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ScimError> {
+pub async fn delete(
+    ctx: Ctx,
+    auth: ScimAuth,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ScimError> {
     let actor = format!("scim token {:?}", auth.token_name);
-    service::delete(&ctx, auth.org, KIND, id.into_inner(), super::handlers::if_match(&req), actor).await?;
+    service::delete(
+        &ctx,
+        auth.org,
+        KIND,
+        id.into_inner(),
+        super::handlers::if_match(&req),
+        actor,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

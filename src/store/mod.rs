@@ -56,7 +56,10 @@ impl Store {
     pub fn open(path: &Path, read_pool_size: u32, max_batch: usize) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                Error::Invalid(format!("cannot create data directory {}: {e}", dir.display()))
+                Error::Invalid(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
         let mut conn = open_connection(path)?;

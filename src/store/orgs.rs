@@ -115,8 +115,9 @@ pub fn list_orgs(conn: &Connection) -> Result<Vec<Org>> {
 }
 
 pub fn domains(conn: &Connection, org_id: i64) -> Result<Vec<Domain>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT domain, sso_only FROM org_domains WHERE org_id = ?1 ORDER BY domain")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT domain, sso_only FROM org_domains WHERE org_id = ?1 ORDER BY domain",
+    )?;
     let rows = stmt.query_map([org_id], |r| {
         Ok(Domain {
             domain: r.get(0)?,
@@ -188,12 +189,12 @@ pub fn reresolve_roles(conn: &Connection, org_id: i64) -> Result<usize> {
     let users: Vec<(String, String)> = stmt
         .query_map([org_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut update =
-        conn.prepare("UPDATE users SET role_raw = ?2, role = ?3 WHERE id = ?1")?;
+    let mut update = conn.prepare("UPDATE users SET role_raw = ?2, role = ?3 WHERE id = ?1")?;
     for (id, data) in &users {
         let doc: serde_json::Value = serde_json::from_str(data).map_err(Error::internal)?;
         let raw = crate::identity::raw_role(&doc, &org.role_attribute);
-        let role = crate::identity::resolve_role(raw.as_deref(), &maps, org.default_role.as_deref());
+        let role =
+            crate::identity::resolve_role(raw.as_deref(), &maps, org.default_role.as_deref());
         update.execute(params![id, raw, role])?;
     }
     Ok(users.len())
@@ -231,7 +232,12 @@ pub fn create_token(
         "INSERT INTO scim_tokens (org_id, name, hash, created) VALUES (?1, ?2, ?3, ?4)",
         params![org_id, name, hash_token(token).as_slice(), now],
     )
-    .map_err(|e| conflict_on_unique(e, format!("a token named {name:?} already exists in this org")))?;
+    .map_err(|e| {
+        conflict_on_unique(
+            e,
+            format!("a token named {name:?} already exists in this org"),
+        )
+    })?;
     Ok(())
 }
 

@@ -46,7 +46,12 @@ pub fn insert(conn: &Connection, r: &RequestLog) -> Result<()> {
 
 /// The newest `limit` rows of an org, newest first; optionally only one status class
 /// (`2` for 2xx, `4` for 4xx …).
-pub fn recent(conn: &Connection, org_id: i64, limit: u32, status_class: Option<u16>) -> Result<Vec<RequestLog>> {
+pub fn recent(
+    conn: &Connection,
+    org_id: i64,
+    limit: u32,
+    status_class: Option<u16>,
+) -> Result<Vec<RequestLog>> {
     let mut stmt = conn.prepare_cached(
         "SELECT org_id, at, request_id, method, path, status, scim_type, detail, duration_us,
                 token_name, request_body, response_body

@@ -48,7 +48,9 @@ fn table(kind: ResourceKind) -> &'static str {
 }
 
 fn text<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
-    doc.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    doc.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn to_json(doc: &Value) -> Result<String> {
@@ -101,7 +103,8 @@ fn email_keys(doc: &Value) -> Vec<String> {
 fn write_emails(conn: &Connection, id: &str, doc: &Value) -> Result<()> {
     conn.prepare_cached("DELETE FROM user_emails WHERE user_id = ?1")?
         .execute([id])?;
-    let mut ins = conn.prepare_cached("INSERT INTO user_emails (user_id, value_key) VALUES (?1, ?2)")?;
+    let mut ins =
+        conn.prepare_cached("INSERT INTO user_emails (user_id, value_key) VALUES (?1, ?2)")?;
     for key in email_keys(doc) {
         ins.execute(params![id, key])?;
     }
@@ -116,7 +119,8 @@ pub fn insert_user(
     roles: &Roles,
     now: &str,
 ) -> Result<Stored> {
-    let user_name = text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
+    let user_name =
+        text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
     conn.prepare_cached(
         "INSERT INTO users (id, org_id, user_name, user_name_key, external_id, display_name_key,
                             active, role_raw, role, data, version, created, last_modified)
@@ -158,7 +162,8 @@ pub fn update_user(
     roles: &Roles,
     now: &str,
 ) -> Result<Stored> {
-    let user_name = text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
+    let user_name =
+        text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
     let n = conn
         .prepare_cached(
             "UPDATE users SET user_name = ?3, user_name_key = ?4, external_id = ?5,
@@ -184,31 +189,62 @@ pub fn update_user(
         return Err(not_found(ResourceKind::User, id));
     }
     write_emails(conn, id, doc)?;
-    get(conn, ResourceKind::User, org_id, id, false)?.ok_or_else(|| not_found(ResourceKind::User, id))
+    get(conn, ResourceKind::User, org_id, id, false)?
+        .ok_or_else(|| not_found(ResourceKind::User, id))
 }
 
-pub fn insert_group(conn: &Connection, org_id: i64, id: &str, doc: &Value, now: &str) -> Result<()> {
-    let name = text(doc, "displayName").ok_or_else(|| Error::invalid_value("displayName is required"))?;
+pub fn insert_group(
+    conn: &Connection,
+    org_id: i64,
+    id: &str,
+    doc: &Value,
+    now: &str,
+) -> Result<()> {
+    let name =
+        text(doc, "displayName").ok_or_else(|| Error::invalid_value("displayName is required"))?;
     conn.prepare_cached(
         "INSERT INTO groups (id, org_id, display_name, display_name_key, external_id, data,
                              version, created, last_modified)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
     )?
-    .execute(params![id, org_id, name, fold(name), text(doc, "externalId"), to_json(doc)?, now])
+    .execute(params![
+        id,
+        org_id,
+        name,
+        fold(name),
+        text(doc, "externalId"),
+        to_json(doc)?,
+        now
+    ])
     .map_err(|e| group_conflict(e, doc))?;
     Ok(())
 }
 
 /// Replaces a group's document (not its members); the version goes up by one.
-pub fn update_group(conn: &Connection, org_id: i64, id: &str, doc: &Value, now: &str) -> Result<()> {
-    let name = text(doc, "displayName").ok_or_else(|| Error::invalid_value("displayName is required"))?;
+pub fn update_group(
+    conn: &Connection,
+    org_id: i64,
+    id: &str,
+    doc: &Value,
+    now: &str,
+) -> Result<()> {
+    let name =
+        text(doc, "displayName").ok_or_else(|| Error::invalid_value("displayName is required"))?;
     let n = conn
         .prepare_cached(
             "UPDATE groups SET display_name = ?3, display_name_key = ?4, external_id = ?5,
                     data = ?6, version = version + 1, last_modified = ?7
              WHERE org_id = ?1 AND id = ?2",
         )?
-        .execute(params![org_id, id, name, fold(name), text(doc, "externalId"), to_json(doc)?, now])
+        .execute(params![
+            org_id,
+            id,
+            name,
+            fold(name),
+            text(doc, "externalId"),
+            to_json(doc)?,
+            now
+        ])
         .map_err(|e| group_conflict(e, doc))?;
     if n == 0 {
         return Err(not_found(ResourceKind::Group, id));
@@ -318,7 +354,10 @@ pub fn list(
         params.extend(frag.params);
     }
     let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM {} r WHERE {where_sql}", table(kind)))?
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM {} r WHERE {where_sql}",
+            table(kind)
+        ))?
         .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
     let mut page = Vec::new();
     if q.count > 0 {
@@ -371,7 +410,12 @@ pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<Member>> {
 
 /// Adds members, each a user or group of the same org; re-adding one changes nothing.
 /// An id that names nothing in this org is an `invalidValue` error naming it.
-pub fn add_members(conn: &Connection, org_id: i64, group_id: &str, add: &[MemberRef]) -> Result<()> {
+pub fn add_members(
+    conn: &Connection,
+    org_id: i64,
+    group_id: &str,
+    add: &[MemberRef],
+) -> Result<()> {
     let mut kind_of = conn.prepare_cached(
         "SELECT 'User' FROM users WHERE id = ?1 AND org_id = ?2
          UNION ALL SELECT 'Group' FROM groups WHERE id = ?1 AND org_id = ?2",
@@ -390,7 +434,9 @@ pub fn add_members(conn: &Connection, org_id: i64, group_id: &str, add: &[Member
             )));
         };
         if member_type == "Group" && m.value == group_id {
-            return Err(Error::invalid_value("members: a group cannot be a member of itself"));
+            return Err(Error::invalid_value(
+                "members: a group cannot be a member of itself",
+            ));
         }
         ins.execute(params![group_id, m.value, member_type])?;
     }
@@ -423,7 +469,10 @@ pub fn touch_group(conn: &Connection, org_id: i64, id: &str, now: &str) -> Resul
 
 /// The current version of a resource, for If-Match checks; NotFound if absent.
 pub fn version(conn: &Connection, kind: ResourceKind, org_id: i64, id: &str) -> Result<i64> {
-    let sql = format!("SELECT version FROM {} WHERE org_id = ?1 AND id = ?2", table(kind));
+    let sql = format!(
+        "SELECT version FROM {} WHERE org_id = ?1 AND id = ?2",
+        table(kind)
+    );
     conn.prepare_cached(&sql)?
         .query_row(params![org_id, id], |r| r.get(0))
         .optional()?

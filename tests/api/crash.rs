@@ -18,7 +18,11 @@ fn idgate(data: &std::path::Path, args: &[&str]) -> String {
         .env_remove("IDGATE_LISTEN")
         .output()
         .expect("idgate runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -49,15 +53,26 @@ fn serve(data: &std::path::Path) -> (Child, String) {
 async fn acknowledged_creates_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    idgate(data, &["org", "create", "acme", "--name", "Acme", "--domain", "acme.com"]);
-    let token = idgate(data, &["scim-token", "create", "--org", "acme", "--name", "t"]);
+    idgate(
+        data,
+        &[
+            "org", "create", "acme", "--name", "Acme", "--domain", "acme.com",
+        ],
+    );
+    let token = idgate(
+        data,
+        &["scim-token", "create", "--org", "acme", "--name", "t"],
+    );
     let (mut child, base) = serve(data);
-    let client = awc::Client::builder().timeout(Duration::from_secs(5)).finish();
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .finish();
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..16 {
-        let (client, base, token, acked) = (client.clone(), base.clone(), token.clone(), acked.clone());
+        let (client, base, token, acked) =
+            (client.clone(), base.clone(), token.clone(), acked.clone());
         workers.push(actix_web::rt::spawn(async move {
             for i in 0..10_000 {
                 if started.elapsed() > Duration::from_secs(20) {
@@ -74,7 +89,9 @@ async fn acknowledged_creates_survive_kill_9() {
                 if res.status() != 201 {
                     break;
                 }
-                let Ok(body) = res.json::<serde_json::Value>().await else { break };
+                let Ok(body) = res.json::<serde_json::Value>().await else {
+                    break;
+                };
                 let id = body["id"].as_str().unwrap().to_string();
                 acked.lock().unwrap().push((id, user));
             }
@@ -90,7 +107,11 @@ async fn acknowledged_creates_survive_kill_9() {
         let _ = w.await;
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 300, "only {} creates acknowledged", acked.len());
+    assert!(
+        acked.len() >= 300,
+        "only {} creates acknowledged",
+        acked.len()
+    );
 
     let (mut child, base) = serve(data);
     let mut missing = Vec::new();
@@ -110,5 +131,11 @@ async fn acknowledged_creates_survive_kill_9() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(missing.is_empty(), "{} of {} acknowledged users lost: {:?}", missing.len(), acked.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged users lost: {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use idgate::Application;
 use idgate::clock::{Clock, timestamp};
 use idgate::config::Config;
 use idgate::store::{Store, orgs};
-use idgate::Application;
 use serde_json::Value;
 
 pub struct TestApp {
@@ -26,19 +26,30 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     /// Asserts an RFC 7644 error body with this status (and scimType, if given).
     #[track_caller]
     pub fn assert_error(&self, status: u16, scim_type: Option<&str>) {
         assert_eq!(self.status, status, "body: {}", self.text);
-        assert_eq!(self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error", "{}", self.text);
+        assert_eq!(
+            self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{}",
+            self.text
+        );
         assert_eq!(self.body["status"], status.to_string(), "{}", self.text);
         if let Some(t) = scim_type {
             assert_eq!(self.body["scimType"], t, "{}", self.text);
         }
-        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", self.text);
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}",
+            self.text
+        );
     }
 }
 
@@ -63,8 +74,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let store = state.store.clone();
     let token = create_org(&store, "acme", "acme.com");
     let base = format!("http://127.0.0.1:{port}");
-    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
-    TestApp { base, client, store, token, _dir: dir }
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    TestApp {
+        base,
+        client,
+        store,
+        token,
+        _dir: dir,
+    }
 }
 
 /// Creates an org with one domain and returns a fresh SCIM token for it.
@@ -90,14 +109,34 @@ impl TestApp {
         self.call_as(&self.token, method, path, body).await
     }
 
-    pub async fn call_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Resp {
         let auth = format!("Bearer {token}");
-        self.raw(method, path, &[("Authorization", &auth), ("Content-Type", "application/scim+json")],
-            body.map(|b| b.to_string())).await
+        self.raw(
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/scim+json"),
+            ],
+            body.map(|b| b.to_string()),
+        )
+        .await
     }
 
     /// Any request with explicit headers and an optional raw body.
-    pub async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Resp {
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Resp {
         let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.client.request(method, self.scim(path));
         for (k, v) in headers {
@@ -141,11 +180,14 @@ impl TestApp {
     /// Creates a user with just a userName; returns its id.
     pub async fn create_user(&self, user_name: &str) -> String {
         let r = self
-            .post("/Users", serde_json::json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                "userName": user_name,
-                "active": true,
-            }))
+            .post(
+                "/Users",
+                serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name,
+                    "active": true,
+                }),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         r.body["id"].as_str().unwrap().to_string()

@@ -14,7 +14,9 @@ async fn missing_malformed_wrong_and_revoked_tokens_are_401() {
     r.assert_error(401, None);
     assert!(r.header("www-authenticate").is_some());
     for header in ["Bearer", "Token abc", "Bearer idgs_wrong", "Basic !!!"] {
-        let r = app.raw("GET", "/Users", &[("Authorization", header)], None).await;
+        let r = app
+            .raw("GET", "/Users", &[("Authorization", header)], None)
+            .await;
         r.assert_error(401, None);
     }
     assert_eq!(app.get("/Users").await.status, 200);
@@ -32,7 +34,14 @@ async fn missing_malformed_wrong_and_revoked_tokens_are_401() {
 async fn basic_auth_with_the_token_as_password_is_accepted() {
     let app = spawn_app().await;
     let creds = base64::engine::general_purpose::STANDARD.encode(format!("entra:{}", app.token));
-    let r = app.raw("GET", "/Users", &[("Authorization", &format!("Basic {creds}"))], None).await;
+    let r = app
+        .raw(
+            "GET",
+            "/Users",
+            &[("Authorization", &format!("Basic {creds}"))],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -47,15 +56,27 @@ async fn scim_off_is_403_and_group_sync_off_is_403_on_groups_only() {
             })
             .unwrap()
     };
-    set(orgs::SettingsChange { group_sync: Some(false), ..Default::default() });
+    set(orgs::SettingsChange {
+        group_sync: Some(false),
+        ..Default::default()
+    });
     let r = app.get("/Groups").await;
     r.assert_error(403, None);
     assert!(r.body["detail"].as_str().unwrap().contains("group sync"));
-    app.post("/Groups", json!({"displayName": "x"})).await.assert_error(403, None);
+    app.post("/Groups", json!({"displayName": "x"}))
+        .await
+        .assert_error(403, None);
     assert_eq!(app.get("/Users").await.status, 200);
-    set(orgs::SettingsChange { scim_enabled: Some(false), ..Default::default() });
+    set(orgs::SettingsChange {
+        scim_enabled: Some(false),
+        ..Default::default()
+    });
     app.get("/Users").await.assert_error(403, None);
-    set(orgs::SettingsChange { scim_enabled: Some(true), group_sync: Some(true), ..Default::default() });
+    set(orgs::SettingsChange {
+        scim_enabled: Some(true),
+        group_sync: Some(true),
+        ..Default::default()
+    });
     assert_eq!(app.get("/Groups").await.status, 200);
 }
 
@@ -65,24 +86,58 @@ async fn orgs_are_isolated() {
     let other = create_org(&app.store, "globex", "globex.com");
     let alice_a = app.create_user("alice@shared.example").await;
     // The same userName may exist in both orgs.
-    let r = app.call_as(&other, "POST", "/Users", Some(json!({"userName": "alice@shared.example"}))).await;
+    let r = app
+        .call_as(
+            &other,
+            "POST",
+            "/Users",
+            Some(json!({"userName": "alice@shared.example"})),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let alice_b = r.body["id"].as_str().unwrap().to_string();
     assert_ne!(alice_a, alice_b);
     // B cannot read, find, change or delete A's user.
-    app.call_as(&other, "GET", &format!("/Users/{alice_a}"), None).await.assert_error(404, None);
-    let r = app.call_as(&other, "GET", "/Users?filter=userName%20eq%20%22alice@shared.example%22", None).await;
+    app.call_as(&other, "GET", &format!("/Users/{alice_a}"), None)
+        .await
+        .assert_error(404, None);
+    let r = app
+        .call_as(
+            &other,
+            "GET",
+            "/Users?filter=userName%20eq%20%22alice@shared.example%22",
+            None,
+        )
+        .await;
     assert_eq!(r.body["totalResults"], 1);
     assert_eq!(r.body["Resources"][0]["id"], alice_b.as_str());
     let r = app.call_as(&other, "GET", "/Users", None).await;
     assert_eq!(r.body["totalResults"], 1);
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "displayName", "value": "pwned"}]});
-    app.call_as(&other, "PATCH", &format!("/Users/{alice_a}"), Some(patch)).await.assert_error(404, None);
-    app.call_as(&other, "PUT", &format!("/Users/{alice_a}"), Some(json!({"userName": "x"}))).await.assert_error(404, None);
-    app.call_as(&other, "DELETE", &format!("/Users/{alice_a}"), None).await.assert_error(404, None);
+    app.call_as(&other, "PATCH", &format!("/Users/{alice_a}"), Some(patch))
+        .await
+        .assert_error(404, None);
+    app.call_as(
+        &other,
+        "PUT",
+        &format!("/Users/{alice_a}"),
+        Some(json!({"userName": "x"})),
+    )
+    .await
+    .assert_error(404, None);
+    app.call_as(&other, "DELETE", &format!("/Users/{alice_a}"), None)
+        .await
+        .assert_error(404, None);
     // B cannot add A's user to its group.
-    let r = app.call_as(&other, "POST", "/Groups", Some(json!({"displayName": "g", "members": [{"value": alice_a}]}))).await;
+    let r = app
+        .call_as(
+            &other,
+            "POST",
+            "/Groups",
+            Some(json!({"displayName": "g", "members": [{"value": alice_a}]})),
+        )
+        .await;
     r.assert_error(400, Some("invalidValue"));
     let r = app.get(&format!("/Users/{alice_a}")).await;
     assert_eq!(r.status, 200);

@@ -8,18 +8,24 @@ use crate::helpers::spawn_app;
 async fn create_returns_201_location_etag_and_reads_back() {
     let app = spawn_app().await;
     let r = app
-        .post("/Users", json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "Bjensen@Acme.com", "externalId": "ext-1",
-            "name": {"givenName": "Barbara", "familyName": "Jensen"},
-            "emails": [{"value": "bjensen@acme.com", "type": "work", "primary": true}],
-        }))
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "Bjensen@Acme.com", "externalId": "ext-1",
+                "name": {"givenName": "Barbara", "familyName": "Jensen"},
+                "emails": [{"value": "bjensen@acme.com", "type": "work", "primary": true}],
+            }),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.header("content-type").unwrap(), "application/scim+json");
     let id = r.body["id"].as_str().unwrap();
     let location = r.header("location").unwrap();
-    assert_eq!(location, format!("http://127.0.0.1:8080/scim/v2/Users/{id}"));
+    assert_eq!(
+        location,
+        format!("http://127.0.0.1:8080/scim/v2/Users/{id}")
+    );
     assert_eq!(r.body["meta"]["location"], location.as_str());
     let etag = r.header("etag").unwrap();
     assert_eq!(r.body["meta"]["version"], etag.as_str());
@@ -30,7 +36,9 @@ async fn create_returns_201_location_etag_and_reads_back() {
     assert_eq!(g.body["externalId"], "ext-1");
     assert_eq!(g.body["meta"]["resourceType"], "User");
     // Duplicate userName, in any case → 409 uniqueness.
-    app.post("/Users", json!({"userName": "bjensen@acme.COM"})).await.assert_error(409, Some("uniqueness"));
+    app.post("/Users", json!({"userName": "bjensen@acme.COM"}))
+        .await
+        .assert_error(409, Some("uniqueness"));
     // Read-back after conflict: still one user.
     assert_eq!(app.get("/Users").await.body["totalResults"], 1);
 }
@@ -43,10 +51,18 @@ async fn if_match_is_honoured() {
     let etag = app.get(&path).await.header("etag").unwrap();
     let auth = format!("Bearer {}", app.token);
     let body = json!({"userName": "etag@acme.com", "displayName": "E"}).to_string();
-    let headers = |m: &'static str| [("Authorization", auth.clone()), ("Content-Type", "application/scim+json".into()), ("If-Match", m.to_string())];
+    let headers = |m: &'static str| {
+        [
+            ("Authorization", auth.clone()),
+            ("Content-Type", "application/scim+json".into()),
+            ("If-Match", m.to_string()),
+        ]
+    };
     let h = headers("W/\"999\"");
     let hr: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    app.raw("PUT", &path, &hr, Some(body.clone())).await.assert_error(412, None);
+    app.raw("PUT", &path, &hr, Some(body.clone()))
+        .await
+        .assert_error(412, None);
     assert!(app.get(&path).await.body.get("displayName").is_none());
     let h = headers("");
     let mut hr: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -56,10 +72,24 @@ async fn if_match_is_honoured() {
     assert_ne!(r.header("etag").unwrap(), etag);
     // If-None-Match with the current ETag → 304.
     let cur = r.header("etag").unwrap();
-    let r = app.raw("GET", &path, &[("Authorization", &auth), ("If-None-Match", &cur)], None).await;
+    let r = app
+        .raw(
+            "GET",
+            &path,
+            &[("Authorization", &auth), ("If-None-Match", &cur)],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 304);
     // DELETE with a stale ETag → 412, and the user is still there.
-    let r = app.raw("DELETE", &path, &[("Authorization", &auth), ("If-Match", &etag)], None).await;
+    let r = app
+        .raw(
+            "DELETE",
+            &path,
+            &[("Authorization", &auth), ("If-Match", &etag)],
+            None,
+        )
+        .await;
     r.assert_error(412, None);
     assert_eq!(app.get(&path).await.status, 200);
 }
@@ -68,32 +98,74 @@ async fn if_match_is_honoured() {
 async fn client_mistakes_get_rfc7644_errors_and_change_nothing() {
     let app = spawn_app().await;
     let auth = format!("Bearer {}", app.token);
-    let r = app.raw("POST", "/Users", &[("Authorization", &auth), ("Content-Type", "application/json")], Some("{not json".into())).await;
+    let r = app
+        .raw(
+            "POST",
+            "/Users",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some("{not json".into()),
+        )
+        .await;
     r.assert_error(400, Some("invalidSyntax"));
-    let r = app.raw("POST", "/Users", &[("Authorization", &auth), ("Content-Type", "text/plain")], Some("{}".into())).await;
+    let r = app
+        .raw(
+            "POST",
+            "/Users",
+            &[("Authorization", &auth), ("Content-Type", "text/plain")],
+            Some("{}".into()),
+        )
+        .await;
     r.assert_error(415, None);
     let big = format!("{{\"userName\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
-    let r = app.raw("POST", "/Users", &[("Authorization", &auth), ("Content-Type", "application/json")], Some(big)).await;
+    let r = app
+        .raw(
+            "POST",
+            "/Users",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(big),
+        )
+        .await;
     r.assert_error(413, None);
-    app.get("/Users/00000000-0000-0000-0000-000000000000").await.assert_error(404, None);
+    app.get("/Users/00000000-0000-0000-0000-000000000000")
+        .await
+        .assert_error(404, None);
     app.get("/Nope").await.assert_error(404, None);
-    app.post("/Users", json!({"displayName": "no user name"})).await.assert_error(400, Some("invalidValue"));
+    app.post("/Users", json!({"displayName": "no user name"}))
+        .await
+        .assert_error(400, Some("invalidValue"));
     let r = app.get("/Users?startIndex=abc").await;
     r.assert_error(400, Some("invalidValue"));
     assert_eq!(app.get("/Users").await.body["totalResults"], 0);
     // Deleting twice answers 404 the second time.
     let id = app.create_user("twice@acme.com").await;
     assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
-    app.delete(&format!("/Users/{id}")).await.assert_error(404, None);
-    app.get(&format!("/Users/{id}")).await.assert_error(404, None);
+    app.delete(&format!("/Users/{id}"))
+        .await
+        .assert_error(404, None);
+    app.get(&format!("/Users/{id}"))
+        .await
+        .assert_error(404, None);
 }
 
 #[actix_web::test]
 async fn every_scim_call_is_logged_with_its_outcome() {
     let app = spawn_app().await;
-    let r = app.post("/Users", json!({"userName": "log@acme.com", "password": "hunter2"})).await;
+    let r = app
+        .post(
+            "/Users",
+            json!({"userName": "log@acme.com", "password": "hunter2"}),
+        )
+        .await;
     assert_eq!(r.status, 201);
-    app.post("/Users", json!({"userName": "log@acme.com"})).await.assert_error(409, Some("uniqueness"));
+    app.post("/Users", json!({"userName": "log@acme.com"}))
+        .await
+        .assert_error(409, Some("uniqueness"));
     // The log is written in the background: wait for it briefly.
     let mut rows = Vec::new();
     for _ in 0..50 {
@@ -113,8 +185,17 @@ async fn every_scim_call_is_logged_with_its_outcome() {
     let created = &rows[1];
     assert_eq!(created.status, 201);
     let body = created.request_body.as_deref().unwrap();
-    assert!(!body.contains("hunter2") && body.contains("[redacted]"), "{body}");
-    assert!(created.response_body.as_deref().unwrap().contains("log@acme.com"));
+    assert!(
+        !body.contains("hunter2") && body.contains("[redacted]"),
+        "{body}"
+    );
+    assert!(
+        created
+            .response_body
+            .as_deref()
+            .unwrap()
+            .contains("log@acme.com")
+    );
     assert!(!created.request_id.is_empty());
 }
 
@@ -130,12 +211,24 @@ async fn discovery_documents_are_served() {
     let r = app.get("/ResourceTypes").await;
     assert_eq!(r.body["totalResults"], 2);
     let r = app.get("/Schemas").await;
-    let ids: Vec<&str> = r.body["Resources"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&"urn:ietf:params:scim:schemas:core:2.0:User"));
     assert!(ids.contains(&"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"));
     assert!(ids.contains(&"urn:ietf:params:scim:schemas:core:2.0:Group"));
-    let user = app.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").await;
-    let user_name = user.body["attributes"].as_array().unwrap().iter().find(|a| a["name"] == "userName").unwrap();
+    let user = app
+        .get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
+        .await;
+    let user_name = user.body["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "userName")
+        .unwrap();
     assert_eq!(user_name["uniqueness"], "server");
     assert_eq!(user_name["required"], true);
 }
@@ -144,16 +237,37 @@ async fn discovery_documents_are_served() {
 async fn ops_endpoints_and_request_ids() {
     let app = spawn_app().await;
     let client = &app.client;
-    let mut r = client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    let mut r = client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("x-request-id").is_some());
-    let r2 = client.get(format!("{}/readyz", app.base)).insert_header(("X-Request-Id", "abc-123")).send().await.unwrap();
+    let r2 = client
+        .get(format!("{}/readyz", app.base))
+        .insert_header(("X-Request-Id", "abc-123"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r2.status(), 200);
     assert_eq!(r2.headers().get("x-request-id").unwrap(), "abc-123");
     let _ = r.body().await;
     app.get("/Users").await;
-    let mut m = client.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    let mut m = client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
     let text = String::from_utf8(m.body().await.unwrap().to_vec()).unwrap();
-    assert!(text.contains("idgate_http_request_duration_seconds_count{surface=\"scim\",status=\"200\"}"), "{text}");
-    assert!(text.contains("idgate_scim_operations_total{method=\"GET\",status=\"200\"}"), "{text}");
+    assert!(
+        text.contains(
+            "idgate_http_request_duration_seconds_count{surface=\"scim\",status=\"200\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("idgate_scim_operations_total{method=\"GET\",status=\"200\"}"),
+        "{text}"
+    );
 }
