@@ -45,6 +45,9 @@ pub enum Error {
     /// The named resource does not exist, or is not visible to this caller (404).
     #[error("{0}")]
     NotFound(String),
+    /// The endpoint exists but not for this HTTP method (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// A uniqueness constraint was violated (409 `uniqueness`).
     #[error("{0}")]
     Conflict(String),

@@ -103,6 +103,7 @@ fn refs(ids: &[&str]) -> Vec<MemberRef> {
         .map(|v| MemberRef {
             value: v.to_string(),
             type_: None,
+            display: None,
         })
         .collect()
 }
@@ -175,8 +176,8 @@ fn group_rows() -> Vec<Row> {
             Ok(g()),
         )
         .members(vec![MemberChange::Replace(vec![
-            MemberRef { value: "u1".into(), type_: Some("User".into()) },
-            MemberRef { value: "g2".into(), type_: Some("Group".into()) },
+            MemberRef { value: "u1".into(), type_: Some("User".into()), display: None },
+            MemberRef { value: "g2".into(), type_: Some("Group".into()), display: None },
         ])]),
         // RFC 7644 §3.5.2.1: path-less add with members; path-less replace with both.
         group(

@@ -48,6 +48,8 @@ pub struct MemberRef {
     pub value: String,
     /// `"User"` or `"Group"` when the client said so.
     pub type_: Option<String>,
+    /// The member's display name as the client sent it; kept so what it sent round-trips.
+    pub display: Option<String>,
 }
 
 /// Turns a POST/PUT body into the canonical document (see the module documentation).

@@ -55,6 +55,7 @@ impl Row {
                 .map(|(v, t)| MemberRef {
                     value: v.to_string(),
                     type_: t.map(str::to_string),
+                    display: None,
                 })
                 .collect(),
         );

@@ -257,6 +257,7 @@ pub(crate) fn member_refs(v: &Value) -> Result<Vec<MemberRef>, Error> {
             Value::String(s) if !s.is_empty() => MemberRef {
                 value: s.clone(),
                 type_: None,
+                display: None,
             },
             Value::Object(o) => member_ref(o)?,
             v if is_blank(v) => continue,
@@ -291,5 +292,14 @@ fn member_ref(o: &Map<String, Value>) -> Result<MemberRef, Error> {
             ));
         }
     };
-    Ok(MemberRef { value, type_ })
+    let display = match field("display") {
+        None => None,
+        Some(Value::String(d)) => Some(d.clone()),
+        Some(_) => return Err(Error::invalid_value("members.display must be a string")),
+    };
+    Ok(MemberRef {
+        value,
+        type_,
+        display,
+    })
 }

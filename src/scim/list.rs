@@ -121,12 +121,58 @@ fn sort_path(kind: ResourceKind, s: &str) -> Result<AttrPath> {
     Ok(p.attr)
 }
 
+/// `startIndex`: 1-based; values below 1 are 1 (RFC 7644 §3.4.2.4).
+pub fn start_index(v: Option<&str>) -> Result<u64> {
+    Ok(parse_number("startIndex", v, 1)?.max(1) as u64)
+}
+
+/// `count`: negative is 0; at most `MAX_PAGE`.
+pub fn count(v: Option<&str>) -> Result<u64> {
+    Ok((parse_number("count", v, DEFAULT_PAGE as i64)?.max(0) as u64).min(MAX_PAGE))
+}
+
 /// Runs a list for an org and renders the ListResponse.
 pub async fn run(state: &AppState, org: &Org, kind: ResourceKind, p: ListParams) -> Result<Value> {
-    // RFC 7644 §3.4.2.4: startIndex < 1 is 1; count < 0 is 0.
-    let start_index = parse_number("startIndex", p.start_index.as_deref(), 1)?.max(1) as u64;
-    let count = (parse_number("count", p.count.as_deref(), DEFAULT_PAGE as i64)?.max(0) as u64)
-        .min(MAX_PAGE);
+    let start_index = start_index(p.start_index.as_deref())?;
+    let (total, resources) = query(
+        state,
+        org,
+        kind,
+        &p,
+        start_index,
+        count(p.count.as_deref())?,
+    )
+    .await?;
+    Ok(json!({
+        "schemas": [LIST_RESPONSE_URN],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    }))
+}
+
+/// Like `run` without the page-size cap (root search asks each type for a longer prefix);
+/// returns (totalResults, rendered resources).
+pub async fn run_unbounded(
+    state: &AppState,
+    org: &Org,
+    kind: ResourceKind,
+    p: ListParams,
+) -> Result<(u64, Vec<Value>)> {
+    let start_index = start_index(p.start_index.as_deref())?;
+    let count = parse_number("count", p.count.as_deref(), DEFAULT_PAGE as i64)?.max(0) as u64;
+    query(state, org, kind, &p, start_index, count).await
+}
+
+async fn query(
+    state: &AppState,
+    org: &Org,
+    kind: ResourceKind,
+    p: &ListParams,
+    start_index: u64,
+    count: u64,
+) -> Result<(u64, Vec<Value>)> {
     let filter = match p.filter.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(f) => Some(
@@ -172,7 +218,7 @@ pub async fn run(state: &AppState, org: &Org, kind: ResourceKind, p: ListParams)
         })
         .await?;
     let base = state.config.scim_base_url();
-    let resources: Vec<Value> = page
+    let resources = page
         .iter()
         .map(|s| {
             render::project(
@@ -183,11 +229,5 @@ pub async fn run(state: &AppState, org: &Org, kind: ResourceKind, p: ListParams)
             )
         })
         .collect();
-    Ok(json!({
-        "schemas": [LIST_RESPONSE_URN],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    }))
+    Ok((total, resources))
 }

@@ -8,6 +8,7 @@ mod handlers;
 mod list;
 mod log;
 mod render;
+mod search;
 mod service;
 mod users;
 
@@ -25,6 +26,8 @@ use crate::error::Error;
 pub const CONTENT_TYPE: &str = "application/scim+json";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Each path answers its own methods; any other method is 405 with a SCIM error body.
+    let other = || web::route().to(method_not_allowed);
     cfg.service(
         web::scope("/scim/v2")
             .wrap(actix_web::middleware::from_fn(log::log_request))
@@ -32,29 +35,51 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/ServiceProviderConfig",
                 web::get().to(discovery::service_provider_config),
             )
+            .route("/ServiceProviderConfig", other())
             .route("/ResourceTypes", web::get().to(discovery::resource_types))
+            .route("/ResourceTypes", other())
             .route(
                 "/ResourceTypes/{name}",
                 web::get().to(discovery::resource_type),
             )
+            .route("/ResourceTypes/{name}", other())
             .route("/Schemas", web::get().to(discovery::schemas))
+            .route("/Schemas", other())
             .route("/Schemas/{urn}", web::get().to(discovery::schema))
+            .route("/Schemas/{urn}", other())
+            .route("/.search", web::post().to(search::root))
+            .route("/.search", other())
             .route("/Users", web::get().to(users::list))
             .route("/Users", web::post().to(users::create))
+            .route("/Users", other())
             .route("/Users/.search", web::post().to(users::search))
+            .route("/Users/.search", other())
             .route("/Users/{id}", web::get().to(users::get))
             .route("/Users/{id}", web::put().to(users::replace))
             .route("/Users/{id}", web::patch().to(users::patch))
             .route("/Users/{id}", web::delete().to(users::delete))
+            .route("/Users/{id}", other())
             .route("/Groups", web::get().to(groups::list))
             .route("/Groups", web::post().to(groups::create))
+            .route("/Groups", other())
             .route("/Groups/.search", web::post().to(groups::search))
+            .route("/Groups/.search", other())
             .route("/Groups/{id}", web::get().to(groups::get))
             .route("/Groups/{id}", web::put().to(groups::replace))
             .route("/Groups/{id}", web::patch().to(groups::patch))
             .route("/Groups/{id}", web::delete().to(groups::delete))
+            .route("/Groups/{id}", other())
             .default_service(web::to(not_found)),
     );
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    ScimError(Error::MethodNotAllowed(format!(
+        "{} is not supported on {}",
+        req.method(),
+        req.path()
+    )))
+    .error_response()
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -94,6 +119,7 @@ impl ResponseError for ScimError {
         match &self.0 {
             Error::BadRequest { .. } | Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,

@@ -237,18 +237,19 @@ pub async fn patch_group(
             if doc != current.data {
                 res::update_group(c, org.id, &id, &doc, &now)?;
             }
+            let mut touched = 0;
             for change in &changes {
-                match change {
+                touched += match change {
                     MemberChange::Add(m) => res::add_members(c, org.id, &id, m)?,
                     MemberChange::Remove(ids) => res::remove_members(c, &id, ids)?,
                     MemberChange::RemoveAll => res::remove_all_members(c, &id)?,
                     MemberChange::Replace(m) => {
-                        res::remove_all_members(c, &id)?;
-                        res::add_members(c, org.id, &id, m)?;
+                        res::remove_all_members(c, &id)? + res::add_members(c, org.id, &id, m)?
                     }
-                }
+                };
             }
-            if !changes.is_empty() && doc == current.data {
+            // Re-adding a member or removing a non-member changes nothing, not even the version.
+            if touched > 0 && doc == current.data {
                 res::touch_group(c, org.id, &id, &now)?;
             }
             res::get(c, ResourceKind::Group, org.id, &id, with_members)?

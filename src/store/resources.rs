@@ -392,7 +392,7 @@ pub fn list(
 pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<Member>> {
     let mut stmt = conn.prepare_cached(
         "SELECT m.member_id, m.member_type,
-                COALESCE(json_extract(u.data, '$.displayName'), u.user_name, g.display_name)
+                COALESCE(m.display, json_extract(u.data, '$.displayName'), u.user_name, g.display_name)
          FROM group_members m
          LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id
          LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id
@@ -409,20 +409,23 @@ pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<Member>> {
 }
 
 /// Adds members, each a user or group of the same org; re-adding one changes nothing.
-/// An id that names nothing in this org is an `invalidValue` error naming it.
+/// An id that names nothing in this org is an `invalidValue` error naming it. Returns how
+/// many memberships are new.
 pub fn add_members(
     conn: &Connection,
     org_id: i64,
     group_id: &str,
     add: &[MemberRef],
-) -> Result<()> {
+) -> Result<usize> {
     let mut kind_of = conn.prepare_cached(
         "SELECT 'User' FROM users WHERE id = ?1 AND org_id = ?2
          UNION ALL SELECT 'Group' FROM groups WHERE id = ?1 AND org_id = ?2",
     )?;
     let mut ins = conn.prepare_cached(
-        "INSERT OR IGNORE INTO group_members (group_id, member_id, member_type) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO group_members (group_id, member_id, member_type, display)
+         VALUES (?1, ?2, ?3, ?4)",
     )?;
+    let mut added = 0;
     for m in add {
         let found: Option<String> = kind_of
             .query_row(params![m.value, org_id], |r| r.get(0))
@@ -438,24 +441,33 @@ pub fn add_members(
                 "members: a group cannot be a member of itself",
             ));
         }
-        ins.execute(params![group_id, m.value, member_type])?;
+        if let Some(t) = m.type_.as_deref().filter(|t| *t != member_type) {
+            return Err(Error::invalid_value(format!(
+                "members: {:?} is a {member_type}, not a {t}",
+                m.value
+            )));
+        }
+        added += ins.execute(params![group_id, m.value, member_type, m.display])?;
     }
-    Ok(())
+    Ok(added)
 }
 
-pub fn remove_members(conn: &Connection, group_id: &str, ids: &[String]) -> Result<()> {
+/// Removes the named members; returns how many were members.
+pub fn remove_members(conn: &Connection, group_id: &str, ids: &[String]) -> Result<usize> {
     let mut del =
         conn.prepare_cached("DELETE FROM group_members WHERE group_id = ?1 AND member_id = ?2")?;
+    let mut removed = 0;
     for id in ids {
-        del.execute(params![group_id, id])?;
+        removed += del.execute(params![group_id, id])?;
     }
-    Ok(())
+    Ok(removed)
 }
 
-pub fn remove_all_members(conn: &Connection, group_id: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?
-        .execute([group_id])?;
-    Ok(())
+/// Removes every member; returns how many there were.
+pub fn remove_all_members(conn: &Connection, group_id: &str) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?
+        .execute([group_id])?)
 }
 
 /// Bumps a group's version after a membership change.

@@ -2,6 +2,9 @@
 //! store, driven over real HTTP.
 
 mod crash;
+mod entra_groups;
+mod entra_quirks;
+mod entra_users;
 mod helpers;
 mod scim_auth;
 mod scim_basics;
