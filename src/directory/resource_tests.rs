@@ -61,6 +61,18 @@ impl Row {
         );
         self
     }
+    fn members_displayed(mut self, m: &[(&str, Option<&str>, Option<&str>)]) -> Self {
+        self.members = Some(
+            m.iter()
+                .map(|(v, t, d)| MemberRef {
+                    value: v.to_string(),
+                    type_: t.map(str::to_string),
+                    display: d.map(str::to_string),
+                })
+                .collect(),
+        );
+        self
+    }
     fn ignored(mut self, names: &[&'static str]) -> Self {
         self.ignored = names.to_vec();
         self
@@ -156,7 +168,7 @@ fn rows() -> Vec<Row> {
             ]}),
             Ok(json!({"displayName": "g"})),
         )
-        .members(&[("u1", Some("User")), ("g2", Some("Group"))]),
+        .members_displayed(&[("u1", Some("User"), Some("U One")), ("g2", Some("Group"), None)]),
         // RFC 7643 §4.2: value is the member's id; without it the member is meaningless.
         group(
             "group member without value",
