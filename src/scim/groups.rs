@@ -18,8 +18,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ScimError> {
     auth.require_group_sync()?;
     let body = read_json(&req, body, ctx.limit()).await?;
-    let stored = service::create_group(&ctx, auth.org, body).await?;
-    Ok(ctx.resource_response(KIND, &stored, StatusCode::CREATED, &proj))
+    let written = service::create_group(&ctx, auth.org, body).await?;
+    Ok(ctx.written_response(KIND, &written, StatusCode::CREATED, &proj))
 }
 
 pub async fn get(
@@ -70,9 +70,9 @@ pub async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     auth.require_group_sync()?;
     let body = read_json(&req, body, ctx.limit()).await?;
-    let stored =
+    let written =
         service::replace_group(&ctx, auth.org, id.into_inner(), body, if_match(&req)).await?;
-    Ok(ctx.resource_response(KIND, &stored, StatusCode::OK, &proj))
+    Ok(ctx.written_response(KIND, &written, StatusCode::OK, &proj))
 }
 
 /// 204 like Microsoft's reference endpoint, unless the client asked for attributes: then
@@ -89,7 +89,7 @@ pub async fn patch(
     let body = read_json(&req, body, ctx.limit()).await?;
     let wants_body = !proj.attributes.is_empty() || !proj.excluded.is_empty();
     let with_members = wants_body && render::wants_members(&proj.attributes, &proj.excluded);
-    let stored = service::patch_group(
+    let written = service::patch_group(
         &ctx,
         auth.org,
         id.into_inner(),
@@ -99,11 +99,13 @@ pub async fn patch(
     )
     .await?;
     if wants_body {
-        Ok(ctx.resource_response(KIND, &stored, StatusCode::OK, &proj))
+        Ok(ctx.written_response(KIND, &written, StatusCode::OK, &proj))
     } else {
-        Ok(HttpResponse::NoContent()
-            .insert_header(("ETag", render::etag(stored.version)))
-            .finish())
+        let mut res = HttpResponse::NoContent()
+            .insert_header(("ETag", render::etag(written.stored.version)))
+            .finish();
+        super::handlers::note_ignored(&mut res, &written.ignored);
+        Ok(res)
     }
 }
 

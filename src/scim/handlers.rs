@@ -13,6 +13,22 @@ use crate::directory::schema::ResourceKind;
 use crate::error::Error;
 use crate::store::resources::{self, Stored};
 
+use super::ErrorInfo;
+use super::service::Written;
+
+/// Puts the dropped attribute names into the provisioning log's detail for this response.
+pub fn note_ignored(res: &mut HttpResponse, ignored: &[String]) {
+    if !ignored.is_empty() {
+        res.extensions_mut().insert(ErrorInfo {
+            scim_type: None,
+            detail: format!(
+                "ignored attributes the schema does not define: {}",
+                ignored.join(", ")
+            ),
+        });
+    }
+}
+
 /// The application state, as every handler sees it.
 pub struct Ctx(web::Data<AppState>);
 
@@ -115,6 +131,19 @@ impl Ctx {
         {
             headers.insert(header::LOCATION, v);
         }
+        res
+    }
+
+    /// A write's response; dropped attributes go to the provisioning log's detail.
+    pub fn written_response(
+        &self,
+        kind: ResourceKind,
+        written: &Written,
+        status: StatusCode,
+        proj: &Projection,
+    ) -> HttpResponse {
+        let mut res = self.resource_response(kind, &written.stored, status, proj);
+        note_ignored(&mut res, &written.ignored);
         res
     }
 

@@ -13,6 +13,22 @@ use crate::identity;
 use crate::store::orgs::{self, Org};
 use crate::store::resources::{self as res, Roles, Stored};
 
+/// A written resource, and the attributes that were dropped because the schema does not
+/// define them (lenient mode) — the provisioning log shows them to the admin.
+pub struct Written {
+    pub stored: Stored,
+    pub ignored: Vec<String>,
+}
+
+fn note_ignored(ignored: &[String]) {
+    if !ignored.is_empty() {
+        tracing::info!(
+            ?ignored,
+            "ignored attributes the schema does not define (lenient mode)"
+        );
+    }
+}
+
 /// The org's attribute-handling mode.
 pub fn mode(org: &Org) -> Mode {
     Mode {
@@ -68,9 +84,10 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-pub async fn create_user(state: &AppState, org: Org, body: Value) -> Result<Stored> {
+pub async fn create_user(state: &AppState, org: Org, body: Value) -> Result<Written> {
     let canonical = resource::canonicalize(ResourceKind::User, &body, &mode(&org))?;
-    let doc = canonical.doc;
+    let (doc, ignored) = (canonical.doc, canonical.ignored);
+    note_ignored(&ignored);
     check_required(&org, &doc)?;
     let now = timestamp(state.clock.now());
     state
@@ -80,6 +97,7 @@ pub async fn create_user(state: &AppState, org: Org, body: Value) -> Result<Stor
             res::insert_user(c, org.id, &new_id(), &doc, &roles, &now)
         })
         .await
+        .map(|stored| Written { stored, ignored })
 }
 
 pub async fn replace_user(
@@ -88,26 +106,37 @@ pub async fn replace_user(
     id: String,
     body: Value,
     if_match: Option<String>,
-) -> Result<Stored> {
+) -> Result<Written> {
     let canonical = resource::canonicalize(ResourceKind::User, &body, &mode(&org))?;
-    let doc = canonical.doc;
+    let (doc, ignored) = (canonical.doc, canonical.ignored);
+    note_ignored(&ignored);
     check_required(&org, &doc)?;
     let now = timestamp(state.clock.now());
     state
         .store
         .write(move |c| {
-            check_version(
-                if_match.as_deref(),
-                res::version(c, ResourceKind::User, org.id, &id)?,
-            )?;
-            let roles = roles(c, &org, &doc)?;
-            let stored = res::update_user(c, org.id, &id, &doc, &roles, &now)?;
-            if doc.get("active").and_then(Value::as_bool) == Some(false) {
-                on_user_deprovisioned(c, &id)?;
-            }
-            Ok(stored)
+            let version = res::version(c, ResourceKind::User, org.id, &id)?;
+            check_version(if_match.as_deref(), version)?;
+            save_user(c, &org, &id, &doc, &now)
         })
         .await
+        .map(|stored| Written { stored, ignored })
+}
+
+/// Stores a changed user document, re-resolving its role; deactivation revokes sessions.
+fn save_user(
+    c: &rusqlite::Connection,
+    org: &Org,
+    id: &str,
+    doc: &Value,
+    now: &str,
+) -> Result<Stored> {
+    let roles = roles(c, org, doc)?;
+    let stored = res::update_user(c, org.id, id, doc, &roles, now)?;
+    if doc.get("active").and_then(Value::as_bool) == Some(false) {
+        on_user_deprovisioned(c, id)?;
+    }
+    Ok(stored)
 }
 
 pub async fn patch_user(
@@ -116,7 +145,7 @@ pub async fn patch_user(
     id: String,
     body: Value,
     if_match: Option<String>,
-) -> Result<Stored> {
+) -> Result<Written> {
     let req = patch::parse_patch(&body)?;
     let now = timestamp(state.clock.now());
     state
@@ -126,17 +155,18 @@ pub async fn patch_user(
                 .ok_or_else(|| res::not_found(ResourceKind::User, &id))?;
             check_version(if_match.as_deref(), current.version)?;
             let mut doc = current.data.clone();
-            patch::apply(ResourceKind::User, &mut doc, &req, &mode(&org))?;
-            if doc == current.data {
-                return Ok(current);
-            }
-            check_required(&org, &doc)?;
-            let roles = roles(c, &org, &doc)?;
-            let stored = res::update_user(c, org.id, &id, &doc, &roles, &now)?;
-            if doc.get("active").and_then(Value::as_bool) == Some(false) {
-                on_user_deprovisioned(c, &id)?;
-            }
-            Ok(stored)
+            let applied = patch::apply_report(ResourceKind::User, &mut doc, &req, &mode(&org))?;
+            note_ignored(&applied.ignored);
+            let stored = if doc == current.data {
+                current
+            } else {
+                check_required(&org, &doc)?;
+                save_user(c, &org, &id, &doc, &now)?
+            };
+            Ok(Written {
+                stored,
+                ignored: applied.ignored,
+            })
         })
         .await
 }
@@ -172,9 +202,11 @@ fn on_user_deprovisioned(_conn: &rusqlite::Connection, _user_id: &str) -> Result
     Ok(())
 }
 
-pub async fn create_group(state: &AppState, org: Org, body: Value) -> Result<Stored> {
+pub async fn create_group(state: &AppState, org: Org, body: Value) -> Result<Written> {
     let canonical = resource::canonicalize(ResourceKind::Group, &body, &mode(&org))?;
-    let (doc, members) = (canonical.doc, canonical.members.unwrap_or_default());
+    let (doc, ignored) = (canonical.doc, canonical.ignored);
+    let members = canonical.members.unwrap_or_default();
+    note_ignored(&ignored);
     let now = timestamp(state.clock.now());
     state
         .store
@@ -186,6 +218,7 @@ pub async fn create_group(state: &AppState, org: Org, body: Value) -> Result<Sto
                 .ok_or_else(|| Error::internal("group vanished after insert"))
         })
         .await
+        .map(|stored| Written { stored, ignored })
 }
 
 pub async fn replace_group(
@@ -194,17 +227,17 @@ pub async fn replace_group(
     id: String,
     body: Value,
     if_match: Option<String>,
-) -> Result<Stored> {
+) -> Result<Written> {
     let canonical = resource::canonicalize(ResourceKind::Group, &body, &mode(&org))?;
-    let (doc, members) = (canonical.doc, canonical.members.unwrap_or_default());
+    let (doc, ignored) = (canonical.doc, canonical.ignored);
+    let members = canonical.members.unwrap_or_default();
+    note_ignored(&ignored);
     let now = timestamp(state.clock.now());
     state
         .store
         .write(move |c| {
-            check_version(
-                if_match.as_deref(),
-                res::version(c, ResourceKind::Group, org.id, &id)?,
-            )?;
+            let version = res::version(c, ResourceKind::Group, org.id, &id)?;
+            check_version(if_match.as_deref(), version)?;
             res::update_group(c, org.id, &id, &doc, &now)?;
             res::remove_all_members(c, &id)?;
             res::add_members(c, org.id, &id, &members)?;
@@ -212,6 +245,28 @@ pub async fn replace_group(
                 .ok_or_else(|| res::not_found(ResourceKind::Group, &id))
         })
         .await
+        .map(|stored| Written { stored, ignored })
+}
+
+/// Applies membership changes in order; returns how many memberships changed.
+fn apply_member_changes(
+    c: &rusqlite::Connection,
+    org_id: i64,
+    id: &str,
+    changes: &[MemberChange],
+) -> Result<usize> {
+    let mut touched = 0;
+    for change in changes {
+        touched += match change {
+            MemberChange::Add(m) => res::add_members(c, org_id, id, m)?,
+            MemberChange::Remove(ids) => res::remove_members(c, id, ids)?,
+            MemberChange::RemoveAll => res::remove_all_members(c, id)?,
+            MemberChange::Replace(m) => {
+                res::remove_all_members(c, id)? + res::add_members(c, org_id, id, m)?
+            }
+        };
+    }
+    Ok(touched)
 }
 
 /// Applies a group PATCH; member operations touch only the named members. Returns the group
@@ -223,7 +278,7 @@ pub async fn patch_group(
     body: Value,
     if_match: Option<String>,
     with_members: bool,
-) -> Result<Stored> {
+) -> Result<Written> {
     let req = patch::parse_patch(&body)?;
     let now = timestamp(state.clock.now());
     state
@@ -233,27 +288,22 @@ pub async fn patch_group(
                 .ok_or_else(|| res::not_found(ResourceKind::Group, &id))?;
             check_version(if_match.as_deref(), current.version)?;
             let mut doc = current.data.clone();
-            let changes = patch::apply(ResourceKind::Group, &mut doc, &req, &mode(&org))?;
+            let applied = patch::apply_report(ResourceKind::Group, &mut doc, &req, &mode(&org))?;
+            note_ignored(&applied.ignored);
             if doc != current.data {
                 res::update_group(c, org.id, &id, &doc, &now)?;
             }
-            let mut touched = 0;
-            for change in &changes {
-                touched += match change {
-                    MemberChange::Add(m) => res::add_members(c, org.id, &id, m)?,
-                    MemberChange::Remove(ids) => res::remove_members(c, &id, ids)?,
-                    MemberChange::RemoveAll => res::remove_all_members(c, &id)?,
-                    MemberChange::Replace(m) => {
-                        res::remove_all_members(c, &id)? + res::add_members(c, org.id, &id, m)?
-                    }
-                };
-            }
+            let touched = apply_member_changes(c, org.id, &id, &applied.members)?;
             // Re-adding a member or removing a non-member changes nothing, not even the version.
             if touched > 0 && doc == current.data {
                 res::touch_group(c, org.id, &id, &now)?;
             }
-            res::get(c, ResourceKind::Group, org.id, &id, with_members)?
-                .ok_or_else(|| res::not_found(ResourceKind::Group, &id))
+            let stored = res::get(c, ResourceKind::Group, org.id, &id, with_members)?
+                .ok_or_else(|| res::not_found(ResourceKind::Group, &id))?;
+            Ok(Written {
+                stored,
+                ignored: applied.ignored,
+            })
         })
         .await
 }

@@ -17,8 +17,8 @@ pub async fn create(
     proj: Projection,
 ) -> Result<HttpResponse, ScimError> {
     let body = read_json(&req, body, ctx.limit()).await?;
-    let stored = service::create_user(&ctx, auth.org, body).await?;
-    Ok(ctx.resource_response(KIND, &stored, StatusCode::CREATED, &proj))
+    let written = service::create_user(&ctx, auth.org, body).await?;
+    Ok(ctx.written_response(KIND, &written, StatusCode::CREATED, &proj))
 }
 
 pub async fn get(
@@ -62,7 +62,7 @@ pub async fn replace(
     proj: Projection,
 ) -> Result<HttpResponse, ScimError> {
     let body = read_json(&req, body, ctx.limit()).await?;
-    let stored = service::replace_user(
+    let written = service::replace_user(
         &ctx,
         auth.org,
         id.into_inner(),
@@ -70,7 +70,7 @@ pub async fn replace(
         super::handlers::if_match(&req),
     )
     .await?;
-    Ok(ctx.resource_response(KIND, &stored, StatusCode::OK, &proj))
+    Ok(ctx.written_response(KIND, &written, StatusCode::OK, &proj))
 }
 
 pub async fn patch(
@@ -82,7 +82,7 @@ pub async fn patch(
     proj: Projection,
 ) -> Result<HttpResponse, ScimError> {
     let body = read_json(&req, body, ctx.limit()).await?;
-    let stored = service::patch_user(
+    let written = service::patch_user(
         &ctx,
         auth.org,
         id.into_inner(),
@@ -90,7 +90,7 @@ pub async fn patch(
         super::handlers::if_match(&req),
     )
     .await?;
-    Ok(ctx.resource_response(KIND, &stored, StatusCode::OK, &proj))
+    Ok(ctx.written_response(KIND, &written, StatusCode::OK, &proj))
 }
 
 pub async fn delete(
