@@ -192,7 +192,7 @@ fn seed_store(db: &Path, n: usize) -> idgate::error::Result<()> {
             eprintln!("  seeded {end} users ({:.1} s)", started.elapsed().as_secs_f64());
         }
     }
-    store.write_now(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))?;
+    store.read_now(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))?;
     Ok(())
 }
 

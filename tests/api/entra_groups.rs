@@ -309,7 +309,6 @@ async fn re_adding_an_existing_member_keeps_the_members() {
 // DESIGN: "Re-adding an existing member changes nothing" — nor the group's version (a PATCH
 // that changes nothing on a user keeps its meta.version; the same is expected of groups).
 #[actix_web::test]
-#[ignore = "BUG: re-adding an existing member bumps the group's meta.version/lastModified"]
 async fn re_adding_an_existing_member_keeps_the_version() {
     let app = spawn_app().await;
     let a = app.create_user("a@acme.com").await;
