@@ -153,7 +153,9 @@ fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 2);
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -184,12 +186,22 @@ fn seed_store(db: &Path, n: usize) -> idgate::error::Result<()> {
         store.write_now(|c| {
             for i in start..end {
                 let doc = canonicalize(ResourceKind::User, &user_body(i), &mode)?.doc;
-                insert_user(c, org.id, &guid(SEEDED_ID, i), &doc, &Roles::default(), &now)?;
+                insert_user(
+                    c,
+                    org.id,
+                    &guid(SEEDED_ID, i),
+                    &doc,
+                    &Roles::default(),
+                    &now,
+                )?;
             }
             Ok(())
         })?;
         if end % 100_000 == 0 || end == n {
-            eprintln!("  seeded {end} users ({:.1} s)", started.elapsed().as_secs_f64());
+            eprintln!(
+                "  seeded {end} users ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     store.read_now(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))?;
@@ -229,7 +241,13 @@ impl ServerProcess {
         let child = Command::new(binary)
             .arg("--data-dir")
             .arg(dir)
-            .args(["serve", "--listen", &listen, "--public-url", &format!("http://{listen}")])
+            .args([
+                "serve",
+                "--listen",
+                &listen,
+                "--public-url",
+                &format!("http://{listen}"),
+            ])
             .current_dir(dir)
             .env("IDGATE_LOG_LEVEL", "warn")
             .stdout(Stdio::null())
@@ -315,17 +333,30 @@ impl Target {
         }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<String>) -> Result<(u16, Bytes), String> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, Bytes), String> {
         let req = self
             .client
             .request(method, format!("{}{path}", self.base))
             .insert_header((AUTHORIZATION, self.auth.as_str()));
         let res = match body {
-            Some(b) => req.insert_header((CONTENT_TYPE, "application/scim+json")).send_body(b).await,
+            Some(b) => {
+                req.insert_header((CONTENT_TYPE, "application/scim+json"))
+                    .send_body(b)
+                    .await
+            }
             None => req.send().await,
         };
         let mut res = res.map_err(|e| format!("request failed: {e}"))?;
-        let body = res.body().limit(64 << 20).await.map_err(|e| format!("reading body: {e}"))?;
+        let body = res
+            .body()
+            .limit(64 << 20)
+            .await
+            .map_err(|e| format!("reading body: {e}"))?;
         Ok((res.status().as_u16(), body))
     }
 }
@@ -492,7 +523,9 @@ impl Report {
     }
 
     fn find(&self, phase: &str, series: &str) -> Option<&Row> {
-        self.rows.iter().find(|r| r.phase == phase && r.series == series)
+        self.rows
+            .iter()
+            .find(|r| r.phase == phase && r.series == series)
     }
 
     fn print_markdown(&self, concurrency: usize) {
@@ -517,7 +550,12 @@ impl Report {
             println!("| {phase} | {rss:.1} | {hwm:.1} | {db:.1} |");
         }
         let pairs = [
-            ("create", "create pair (GET+POST)", "ceiling", "ceiling create pair"),
+            (
+                "create",
+                "create pair (GET+POST)",
+                "ceiling",
+                "ceiling create pair",
+            ),
             ("steady", "PATCH user", "ceiling", "ceiling PATCH user"),
         ];
         for (p, s, cp, cs) in pairs {
@@ -559,47 +597,82 @@ impl Bench {
     }
 
     /// Entra's first cycle: look the user up by userName (none), then create it.
-    async fn create(&self, t: &Target, rec: &Recorder, prefix: &str, ids: &RefCell<Vec<String>>) -> Duration {
+    async fn create(
+        &self,
+        t: &Target,
+        rec: &Recorder,
+        prefix: &str,
+        ids: &RefCell<Vec<String>>,
+    ) -> Duration {
         let base = ids.borrow().len();
-        ids.borrow_mut().resize(base + self.args.users, String::new());
+        ids.borrow_mut()
+            .resize(base + self.args.users, String::new());
         let (get, post, pair) = (
             format!("{prefix}GET filter userName"),
             format!("{prefix}POST user"),
             format!("{prefix}create pair (GET+POST)"),
         );
-        drive(self.args.users, self.args.concurrency, self.limit, None, |k| {
-            let (get, post, pair) = (&get, &post, &pair);
-            async move {
-                let i = base + k;
-                let started = Instant::now();
-                let path = format!("/scim/v2/Users?filter=userName+eq+%22user{i}%40{DOMAIN}%22");
-                let Some(found) = rec.expect(get, t, Method::GET, &path, None, &[200]).await else {
-                    return;
-                };
-                let total = serde_json::from_slice::<Value>(&found).ok().map(|v| v["totalResults"].clone());
-                if total != Some(json!(0)) {
-                    rec.err(get, format!("expected totalResults 0 for {}, got {total:?}", user_name(i)));
-                    return;
-                }
-                let body = user_body(i).to_string();
-                let Some(created) = rec.expect(post, t, Method::POST, "/scim/v2/Users", Some(body), &[201]).await
-                else {
-                    return;
-                };
-                match serde_json::from_slice::<Value>(&created).ok().and_then(|v| v["id"].as_str().map(str::to_string)) {
-                    Some(id) => {
-                        ids.borrow_mut()[i] = id;
-                        rec.ok(pair, started.elapsed());
+        drive(
+            self.args.users,
+            self.args.concurrency,
+            self.limit,
+            None,
+            |k| {
+                let (get, post, pair) = (&get, &post, &pair);
+                async move {
+                    let i = base + k;
+                    let started = Instant::now();
+                    let path =
+                        format!("/scim/v2/Users?filter=userName+eq+%22user{i}%40{DOMAIN}%22");
+                    let Some(found) = rec.expect(get, t, Method::GET, &path, None, &[200]).await
+                    else {
+                        return;
+                    };
+                    let total = serde_json::from_slice::<Value>(&found)
+                        .ok()
+                        .map(|v| v["totalResults"].clone());
+                    if total != Some(json!(0)) {
+                        rec.err(
+                            get,
+                            format!(
+                                "expected totalResults 0 for {}, got {total:?}",
+                                user_name(i)
+                            ),
+                        );
+                        return;
                     }
-                    None => rec.err(post, "201 without an id".into()),
+                    let body = user_body(i).to_string();
+                    let Some(created) = rec
+                        .expect(post, t, Method::POST, "/scim/v2/Users", Some(body), &[201])
+                        .await
+                    else {
+                        return;
+                    };
+                    match serde_json::from_slice::<Value>(&created)
+                        .ok()
+                        .and_then(|v| v["id"].as_str().map(str::to_string))
+                    {
+                        Some(id) => {
+                            ids.borrow_mut()[i] = id;
+                            rec.ok(pair, started.elapsed());
+                        }
+                        None => rec.err(post, "201 without an id".into()),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
     }
 
     /// Entra's incremental cycle: Replace displayName and title of random users.
-    async fn steady(&self, t: &Target, rec: &Recorder, name: &str, ids: &RefCell<Vec<String>>, rate: Option<f64>) -> Duration {
+    async fn steady(
+        &self,
+        t: &Target,
+        rec: &Recorder,
+        name: &str,
+        ids: &RefCell<Vec<String>>,
+        rate: Option<f64>,
+    ) -> Duration {
         let n = self.requests();
         drive(n, self.args.concurrency, self.limit, rate, |k| async move {
             let picked = {
@@ -618,8 +691,15 @@ impl Bench {
                     {"op": "Replace", "path": "title", "value": format!("Title {}", k % 97)},
                 ],
             });
-            rec.expect(name, t, Method::PATCH, &format!("/scim/v2/Users/{id}"), Some(body.to_string()), &[200])
-                .await;
+            rec.expect(
+                name,
+                t,
+                Method::PATCH,
+                &format!("/scim/v2/Users/{id}"),
+                Some(body.to_string()),
+                &[200],
+            )
+            .await;
         })
         .await
     }
@@ -634,11 +714,23 @@ impl Bench {
                 "displayName": format!("Bench group {k}"),
                 "externalId": guid(GROUP_EXTERNAL_ID, k),
             });
-            let Some(b) = rec.expect("POST group", t, Method::POST, "/scim/v2/Groups", Some(body.to_string()), &[201]).await
+            let Some(b) = rec
+                .expect(
+                    "POST group",
+                    t,
+                    Method::POST,
+                    "/scim/v2/Groups",
+                    Some(body.to_string()),
+                    &[201],
+                )
+                .await
             else {
                 return;
             };
-            if let Some(id) = serde_json::from_slice::<Value>(&b).ok().and_then(|v| v["id"].as_str().map(str::to_string)) {
+            if let Some(id) = serde_json::from_slice::<Value>(&b)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_string))
+            {
                 gids.borrow_mut().push(id);
             }
         })
@@ -661,8 +753,15 @@ impl Bench {
                     "Operations": [{"op": "Add", "path": "members", "value": [{"value": user}]}],
                 });
                 let path = format!("/scim/v2/Groups/{group}");
-                rec.expect("PATCH group add member", t, Method::PATCH, &path, Some(body.to_string()), &[200, 204])
-                    .await;
+                rec.expect(
+                    "PATCH group add member",
+                    t,
+                    Method::PATCH,
+                    &path,
+                    Some(body.to_string()),
+                    &[200, 204],
+                )
+                .await;
             }
         })
         .await;
@@ -673,55 +772,96 @@ impl Bench {
         let total = self.ids.borrow().len();
         let all_pages = total.div_ceil(PAGE);
         let pages = self.args.pages.unwrap_or(all_pages).min(all_pages);
-        drive(pages, self.args.concurrency, self.limit, None, |k| async move {
-            let page = k * all_pages / pages.max(1);
-            let start = page * PAGE + 1;
-            let path = format!("/scim/v2/Users?startIndex={start}&count={PAGE}");
-            let Some(b) = rec.expect("GET page of 100", t, Method::GET, &path, None, &[200]).await else {
-                return;
-            };
-            let got = serde_json::from_slice::<Value>(&b).ok().and_then(|v| v["itemsPerPage"].as_u64());
-            let want = PAGE.min(total - page * PAGE) as u64;
-            if got != Some(want) {
-                rec.err("GET page of 100", format!("startIndex {start}: itemsPerPage {got:?}, expected {want}"));
-            }
-        })
+        drive(
+            pages,
+            self.args.concurrency,
+            self.limit,
+            None,
+            |k| async move {
+                let page = k * all_pages / pages.max(1);
+                let start = page * PAGE + 1;
+                let path = format!("/scim/v2/Users?startIndex={start}&count={PAGE}");
+                let Some(b) = rec
+                    .expect("GET page of 100", t, Method::GET, &path, None, &[200])
+                    .await
+                else {
+                    return;
+                };
+                let got = serde_json::from_slice::<Value>(&b)
+                    .ok()
+                    .and_then(|v| v["itemsPerPage"].as_u64());
+                let want = PAGE.min(total - page * PAGE) as u64;
+                if got != Some(want) {
+                    rec.err(
+                        "GET page of 100",
+                        format!("startIndex {start}: itemsPerPage {got:?}, expected {want}"),
+                    );
+                }
+            },
+        )
         .await
     }
 
     /// One lookup kind: `filter(i)` or, for `None`, GET /Users/{id}.
-    async fn lookup(&self, t: &Target, rec: &Recorder, name: &str, filter: Option<fn(usize) -> String>) -> Duration {
-        drive(self.args.lookups, self.args.concurrency, self.limit, None, |k| async move {
-            let Some((i, id)) = self.pick(k, 0x100C) else {
-                rec.err(name, "no user to look up".into());
-                return;
-            };
-            let path = match filter {
-                Some(f) => format!("/scim/v2/Users?filter={}", enc(&f(i))),
-                None => format!("/scim/v2/Users/{id}"),
-            };
-            let Some(b) = rec.expect(name, t, Method::GET, &path, None, &[200]).await else {
-                return;
-            };
-            if filter.is_some() {
-                let v = serde_json::from_slice::<Value>(&b).unwrap_or_default();
-                if v["totalResults"] != json!(1) || v["Resources"][0]["id"] != json!(id) {
-                    rec.err(name, format!("{path}: expected exactly user {id}, got totalResults {}", v["totalResults"]));
+    async fn lookup(
+        &self,
+        t: &Target,
+        rec: &Recorder,
+        name: &str,
+        filter: Option<fn(usize) -> String>,
+    ) -> Duration {
+        drive(
+            self.args.lookups,
+            self.args.concurrency,
+            self.limit,
+            None,
+            |k| async move {
+                let Some((i, id)) = self.pick(k, 0x100C) else {
+                    rec.err(name, "no user to look up".into());
+                    return;
+                };
+                let path = match filter {
+                    Some(f) => format!("/scim/v2/Users?filter={}", enc(&f(i))),
+                    None => format!("/scim/v2/Users/{id}"),
+                };
+                let Some(b) = rec.expect(name, t, Method::GET, &path, None, &[200]).await else {
+                    return;
+                };
+                if filter.is_some() {
+                    let v = serde_json::from_slice::<Value>(&b).unwrap_or_default();
+                    if v["totalResults"] != json!(1) || v["Resources"][0]["id"] != json!(id) {
+                        rec.err(
+                            name,
+                            format!(
+                                "{path}: expected exactly user {id}, got totalResults {}",
+                                v["totalResults"]
+                            ),
+                        );
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
     }
 }
 
 const LOOKUPS: [(&str, Option<fn(usize) -> String>); 5] = [
-    ("filter userName eq", Some(|i| format!("userName eq \"{}\"", user_name(i)))),
-    ("filter externalId eq", Some(|i| format!("externalId eq \"{}\"", guid(EXTERNAL_ID, i)))),
+    (
+        "filter userName eq",
+        Some(|i| format!("userName eq \"{}\"", user_name(i))),
+    ),
+    (
+        "filter externalId eq",
+        Some(|i| format!("externalId eq \"{}\"", guid(EXTERNAL_ID, i))),
+    ),
     (
         "filter emails[type eq work].value",
         Some(|i| format!("emails[type eq \"work\"].value eq \"{}\"", user_name(i))),
     ),
-    ("filter emails.value eq", Some(|i| format!("emails.value eq \"{}\"", user_name(i)))),
+    (
+        "filter emails.value eq",
+        Some(|i| format!("emails.value eq \"{}\"", user_name(i))),
+    ),
     ("GET /Users/{id}", None),
 ];
 
@@ -741,7 +881,8 @@ fn scim_json(status: u16, body: &Value) -> HttpResponse {
 }
 
 async fn mem_list(state: web::Data<Memory>, req: HttpRequest) -> HttpResponse {
-    let q: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let q: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let wanted = q
         .iter()
         .find(|(k, _)| k == "filter")
@@ -800,7 +941,11 @@ fn start_ceiling() -> Result<(u16, actix_web::dev::ServerHandle), String> {
     })
     .bind(("127.0.0.1", 0))
     .map_err(|e| e.to_string())?;
-    let port = server.addrs().first().map(|a| a.port()).ok_or("ceiling did not bind")?;
+    let port = server
+        .addrs()
+        .first()
+        .map(|a| a.port())
+        .ok_or("ceiling did not bind")?;
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
@@ -820,8 +965,12 @@ async fn wait_ready(t: &Target) -> Result<(), String> {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let binary = std::fs::canonicalize(&args.binary)
-        .map_err(|e| format!("{}: {e} (build it with cargo build --release)", args.binary.display()))?;
+    let binary = std::fs::canonicalize(&args.binary).map_err(|e| {
+        format!(
+            "{}: {e} (build it with cargo build --release)",
+            args.binary.display()
+        )
+    })?;
     let temp;
     let dir = match &args.data_dir {
         Some(d) => {
@@ -829,7 +978,10 @@ async fn run(args: Args) -> Result<(), String> {
             std::fs::canonicalize(d).map_err(|e| e.to_string())?
         }
         None => {
-            temp = tempfile::Builder::new().prefix("idgate-bench").tempdir().map_err(|e| e.to_string())?;
+            temp = tempfile::Builder::new()
+                .prefix("idgate-bench")
+                .tempdir()
+                .map_err(|e| e.to_string())?;
             temp.path().to_path_buf()
         }
     };
@@ -844,11 +996,25 @@ async fn run(args: Args) -> Result<(), String> {
     if args.seed > 0 {
         eprintln!("seeding {} users into the store …", args.seed);
         seed_store(&dir.join("idgate.db"), args.seed).map_err(|e| format!("seeding: {e}"))?;
-        println!("seeded {} users in {:.1} s", args.seed, setup.elapsed().as_secs_f64());
+        println!(
+            "seeded {} users in {:.1} s",
+            args.seed,
+            setup.elapsed().as_secs_f64()
+        );
     } else {
-        idgate_cli(&binary, &dir, &["org", "create", "bench", "--name", "Bench", "--domain", DOMAIN])?;
+        idgate_cli(
+            &binary,
+            &dir,
+            &[
+                "org", "create", "bench", "--name", "Bench", "--domain", DOMAIN,
+            ],
+        )?;
     }
-    let token = idgate_cli(&binary, &dir, &["scim-token", "create", "--org", "bench", "--name", "bench"])?;
+    let token = idgate_cli(
+        &binary,
+        &dir,
+        &["scim-token", "create", "--org", "bench", "--name", "bench"],
+    )?;
     let port = free_port()?;
     let mut server = ServerProcess::start(&binary, &dir, port)?;
     let target = Target::new(format!("http://127.0.0.1:{port}"), &token, c);
@@ -864,7 +1030,9 @@ async fn run(args: Args) -> Result<(), String> {
         memory: Vec::new(),
     };
     let (rss, hwm) = memory(server.pid());
-    report.memory.push(("start".into(), rss, hwm, store_mib(&dir)));
+    report
+        .memory
+        .push(("start".into(), rss, hwm, store_mib(&dir)));
     for phase in bench.args.phases.clone() {
         let name = format!("{phase:?}").to_lowercase();
         println!("\n== {name}");
@@ -875,12 +1043,16 @@ async fn run(args: Args) -> Result<(), String> {
                 report.add(&name, elapsed, rec);
             }
             Phase::Steady => {
-                let elapsed = bench.steady(&target, &rec, "PATCH user", &bench.ids, None).await;
+                let elapsed = bench
+                    .steady(&target, &rec, "PATCH user", &bench.ids, None)
+                    .await;
                 report.add(&name, elapsed, rec);
                 if let Some(rate) = bench.args.steady_rate {
                     let rec = Recorder::default();
                     let label = format!("PATCH user at {rate:.0}/s");
-                    let elapsed = bench.steady(&target, &rec, &label, &bench.ids, Some(rate)).await;
+                    let elapsed = bench
+                        .steady(&target, &rec, &label, &bench.ids, Some(rate))
+                        .await;
                     report.add(&name, elapsed, rec);
                 }
             }
@@ -906,7 +1078,9 @@ async fn run(args: Args) -> Result<(), String> {
                 let elapsed = bench.create(&ceiling, &rec, "ceiling ", &ids).await;
                 report.add(&name, elapsed, rec);
                 let rec = Recorder::default();
-                let elapsed = bench.steady(&ceiling, &rec, "ceiling PATCH user", &ids, None).await;
+                let elapsed = bench
+                    .steady(&ceiling, &rec, "ceiling PATCH user", &ids, None)
+                    .await;
                 report.add(&name, elapsed, rec);
                 handle.stop(true).await;
             }

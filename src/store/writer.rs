@@ -69,10 +69,21 @@ impl Writer {
     }
 }
 
-/// Runs `f` in a SAVEPOINT: its changes are undone if it fails, kept otherwise.
+/// Runs `f` in a SAVEPOINT: its changes are undone if it fails (or panics), kept otherwise.
+/// A panic is turned into an internal error so that the writer thread, which every write
+/// depends on, never dies.
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     conn.execute_batch("SAVEPOINT job")?;
-    match f(conn) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(Error::Internal(format!("a write panicked: {what}")))
+        });
+    match outcome {
         Ok(v) => {
             conn.execute_batch("RELEASE job")?;
             Ok(v)
@@ -116,5 +127,44 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
         for complete in done.drain(..) {
             complete(outcome.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> (Writer, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
+            .unwrap();
+        (Writer::start(conn, 64).unwrap(), dir)
+    }
+
+    fn insert(v: i64) -> impl FnOnce(&Connection) -> Result<usize> + Send + 'static {
+        move |c| Ok(c.execute("INSERT INTO t (v) VALUES (?1)", [v])?)
+    }
+
+    fn count(w: &Writer) -> impl std::future::Future<Output = Result<i64>> + '_ {
+        w.submit(|c| Ok(c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failing_or_panicking_write_does_not_undo_its_batch() {
+        let (w, _dir) = writer();
+        // Submitted together, so they share batches.
+        let (a, b, c, d) = tokio::join!(
+            w.submit(insert(1)),
+            w.submit(insert(1)), // unique violation: fails alone
+            w.submit(|_c| -> Result<()> { panic!("boom") }),
+            w.submit(insert(2)),
+        );
+        assert!(a.is_ok());
+        assert!(b.is_err());
+        assert!(c.unwrap_err().to_string().contains("boom"));
+        assert!(d.is_ok());
+        // The writer survived the panic and both good writes committed.
+        assert_eq!(count(&w).await.unwrap(), 2);
     }
 }
