@@ -59,9 +59,8 @@ fn insert_group(conn: &Connection, org: i64, id: &str, data: Json, members: &[(&
 }
 
 fn db() -> Connection {
-    let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(include_str!("../../migrations/0001_initial.sql"))
-        .unwrap();
+    let mut conn = Connection::open_in_memory().unwrap();
+    crate::store::migrate(&mut conn).unwrap();
     register_functions(&conn).unwrap();
     conn.execute_batch(
         "INSERT INTO orgs (id, slug, name, created) VALUES (1, 'one', 'One', '2020-01-01T00:00:00.000Z');

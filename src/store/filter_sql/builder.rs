@@ -1,330 +1,22 @@
-//! Translates a parsed SCIM filter (RFC 7644 §3.4.2.2) into a SQLite `WHERE` fragment over
-//! the `users` / `groups` tables (alias `r`), and `sortBy` into an `ORDER BY` expression.
-//!
-//! Semantics chosen here:
-//! - Names resolve case-insensitively through `schema::resolve` (then, unqualified, in
-//!   the extensions, so Entra's `manager eq "…"` works); an unknown attribute, an
-//!   attribute of the other resource type, or an operator/value that does not fit the
-//!   attribute's type is `invalidFilter`. Nothing unsupported silently matches everything.
-//! - Comparisons on `caseExact = false` attributes fold both sides with `directory::fold`
-//!   (the SQL function `scim_fold`); `co`/`sw`/`ew` use registered functions, so `%` and `_`
-//!   in values are literal.
-//! - A missing attribute matches no comparison, **including `ne`**: `title ne "x"` only
-//!   matches resources that have a (non-empty) title other than "x". `not (…)` treats an unknown (NULL)
-//!   inner result as "no match", so `not (title eq "x")` does match resources without title.
-//! - A comparison on a multi-valued attribute matches when any element matches; a
-//!   comparison on a complex attribute without a sub-attribute compares its `value`.
-//! - `pr`: present and not null, not "", not [] and not {}.
-//! - Group members live in `group_members`; `members.value` is compared exactly (it holds
-//!   resource ids, which are caseExact); `members.display` and `members.$ref` are not
-//!   stored there and cannot be filtered on.
-//! - dateTime values are normalized to the stored `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC,
-//!   truncated to milliseconds) and compared as text, i.e. chronologically.
-//! - `eq null` is rejected (use `pr`); `meta.location` cannot be filtered on.
-
-use rusqlite::functions::FunctionFlags;
-use rusqlite::types::{Value, ValueRef};
+//! The filter → SQL builder: walks the AST, binds every value as a parameter.
 
 use crate::directory::filter::{AttrPath, CompValue, CompareOp, Filter};
 use crate::directory::fold;
-use crate::directory::schema::{self, Attr, AttrType, ResolvedAttr, ResourceKind};
+use crate::directory::schema::{Attr, AttrType, ResourceKind};
 use crate::error::Error;
+use rusqlite::types::Value;
 
-/// A `WHERE` fragment and the values for its `?N` placeholders, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SqlFilter {
-    pub sql: String,
-    pub params: Vec<Value>,
-}
-
-/// Most comparisons (and `pr` tests) one filter may contain.
-pub const MAX_TERMS: usize = 100;
-
-/// Translates `filter` for resources of `kind`. `first_param` is the number of the first
-/// `?N` placeholder the fragment may use (the caller binds `?1..` before it).
-pub fn filter_to_sql(
-    kind: ResourceKind,
-    filter: &Filter,
-    first_param: usize,
-) -> Result<SqlFilter, Error> {
-    let mut b = Builder {
-        kind,
-        first_param,
-        params: Vec::new(),
-        terms: 0,
-    };
-    let sql = b.filter(filter, None)?;
-    Ok(SqlFilter {
-        sql,
-        params: b.params,
-    })
-}
-
-/// ORDER BY expression for `sortBy` (RFC 7644 §3.4.2.3). Multi-valued attributes sort by
-/// their primary (else first) element. Non-caseExact strings sort by their folded form.
-pub fn sort_expr(kind: ResourceKind, path: &AttrPath) -> Result<String, Error> {
-    let t = resolve_path(kind, path)?;
-    match place(kind, &t)? {
-        Place::Column { expr, .. } => Ok(expr.to_string()),
-        Place::ResourceType => Ok("NULL".to_string()),
-        Place::Version => Ok("r.version".to_string()),
-        Place::Members => {
-            let col = member_column(&t, t.sub)?.0;
-            Ok(format!(
-                "(SELECT min({col}) FROM group_members gm WHERE gm.group_id = r.id)"
-            ))
-        }
-        Place::MultiJson { array } => {
-            let sub = value_sub(&t, t.sub)?;
-            let value = sort_value("j.value", &format!("$.{}", label(sub.name)), sub);
-            Ok(format!(
-                "(SELECT {value} FROM json_each(r.data, '{array}') j WHERE j.type = 'object' \
-                 ORDER BY json_type(j.value, '$.\"primary\"') = 'true' DESC, j.key LIMIT 1)"
-            ))
-        }
-        Place::Json { .. } if t.top.attr.is_complex() => {
-            let sub = value_sub(&t, t.sub)?;
-            Ok(sort_value("r.data", &json_path(&t.top, Some(sub)), sub))
-        }
-        Place::Json { path } => Ok(sort_value("r.data", &path, t.top.attr)),
-    }
-}
-
-/// Registers `scim_fold(x)`, `scim_co(a, b)`, `scim_sw(a, b)` and `scim_ew(a, b)`.
-/// Call on every new connection.
-pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
-    conn.create_scalar_function("scim_fold", 1, flags, |ctx| {
-        Ok(text(ctx.get_raw(0)).map(fold))
-    })?;
-    let pairs: [(&str, StrPredicate); 3] = [
-        ("scim_co", |a, b| a.contains(b)),
-        ("scim_sw", |a, b| a.starts_with(b)),
-        ("scim_ew", |a, b| a.ends_with(b)),
-    ];
-    for (name, f) in pairs {
-        conn.create_scalar_function(name, 2, flags, move |ctx| {
-            Ok(match (text(ctx.get_raw(0)), text(ctx.get_raw(1))) {
-                (Some(a), Some(b)) => Some(f(a, b)),
-                _ => None,
-            })
-        })?;
-    }
-    Ok(())
-}
-
-type StrPredicate = fn(&str, &str) -> bool;
-
-fn text(v: ValueRef<'_>) -> Option<&str> {
-    match v {
-        ValueRef::Text(t) => std::str::from_utf8(t).ok(),
-        _ => None,
-    }
-}
-
-fn bad(detail: impl Into<String>) -> Error {
-    Error::invalid_filter(detail)
-}
-
-/// A resolved top-level attribute, an optional sub-attribute and the name as written.
-struct Target {
-    top: ResolvedAttr,
-    sub: Option<&'static Attr>,
-    name: String,
-}
-
-fn resolve_path(kind: ResourceKind, path: &AttrPath) -> Result<Target, Error> {
-    let full = match &path.urn {
-        Some(urn) => format!("{urn}:{}", path.attr),
-        None => path.attr.clone(),
-    };
-    let name = match &path.sub {
-        Some(s) => format!("{full}.{s}"),
-        None => full.clone(),
-    };
-    // Unqualified extension attributes (`manager`, as Entra ID sends) are accepted when
-    // no core or common attribute has that name.
-    let unqualified_ext = || {
-        path.urn.is_none().then(|| {
-            kind.extensions().iter().find_map(|&schema| {
-                schema
-                    .attr(&path.attr)
-                    .map(|attr| ResolvedAttr { schema, attr })
-            })
-        })?
-    };
-    let top = schema::resolve(kind, &full)
-        .or_else(unqualified_ext)
-        .ok_or_else(|| {
-            bad(format!(
-                "unknown attribute `{name}` for {} resources",
-                kind.name()
-            ))
-        })?;
-    let sub = match &path.sub {
-        Some(s) => Some(top.attr.sub(s).ok_or_else(|| {
-            bad(format!(
-                "unknown attribute `{name}`: `{}` has no sub-attribute `{s}`",
-                top.attr.name
-            ))
-        })?),
-        None => None,
-    };
-    Ok(Target { top, sub, name })
-}
-
-/// How stored text compares with a filter value.
-#[derive(Clone, Copy, PartialEq)]
-enum Case {
-    /// Compare exactly.
-    Exact,
-    /// The column already holds `fold(value)`: fold only the filter value.
-    Key,
-    /// Fold both sides.
-    Fold,
-}
-
-/// Where a top-level attribute is stored.
-enum Place {
-    Column {
-        expr: &'static str,
-        case: Case,
-    },
-    ResourceType,
-    Version,
-    Members,
-    /// A multi-valued complex attribute stored as a JSON array at `array`.
-    MultiJson {
-        array: String,
-    },
-    /// A value in `r.data` at `path` (for a complex attribute, the object).
-    Json {
-        path: String,
-    },
-}
-
-fn place(kind: ResourceKind, t: &Target) -> Result<Place, Error> {
-    let attr = t.top.attr;
-    if t.top.schema.id.is_empty() {
-        return Ok(match (attr.name, t.sub.map(|s| s.name)) {
-            ("id", _) => Place::Column {
-                expr: "r.id",
-                case: Case::Exact,
-            },
-            ("externalId", _) => Place::Column {
-                expr: "r.external_id",
-                case: Case::Exact,
-            },
-            ("meta", Some("created")) => Place::Column {
-                expr: "r.created",
-                case: Case::Exact,
-            },
-            ("meta", Some("lastModified")) => Place::Column {
-                expr: "r.last_modified",
-                case: Case::Exact,
-            },
-            ("meta", Some("resourceType")) => Place::ResourceType,
-            ("meta", Some("version")) => Place::Version,
-            ("meta", Some(other)) => {
-                return Err(bad(format!("filtering on `meta.{other}` is not supported")));
-            }
-            _ => {
-                return Err(bad(format!(
-                    "`{}` is complex: use one of its sub-attributes, such as meta.lastModified",
-                    t.name
-                )));
-            }
-        });
-    }
-    let core = !t.top.in_extension();
-    Ok(match (kind, attr.name) {
-        (ResourceKind::User, "userName") if core => Place::Column {
-            expr: "r.user_name_key",
-            case: Case::Key,
-        },
-        (_, "displayName") if core => Place::Column {
-            expr: "r.display_name_key",
-            case: Case::Key,
-        },
-        (ResourceKind::Group, "members") if core => Place::Members,
-        _ if attr.is_complex() && attr.multi_valued => Place::MultiJson {
-            array: json_path(&t.top, None),
-        },
-        _ => Place::Json {
-            path: json_path(&t.top, t.sub),
-        },
-    })
-}
-
-/// `$."attr"."sub"`, under `."urn"` for extension attributes. Names come from the schema.
-fn json_path(top: &ResolvedAttr, sub: Option<&Attr>) -> String {
-    let mut p = String::from("$");
-    if top.in_extension() {
-        p.push('.');
-        p.push_str(&label(top.schema.id));
-    }
-    p.push('.');
-    p.push_str(&label(top.attr.name));
-    if let Some(s) = sub {
-        p.push('.');
-        p.push_str(&label(s.name));
-    }
-    p
-}
-
-fn label(name: &str) -> String {
-    format!("\"{name}\"")
-}
-
-/// The sub-attribute to compare: the one named, else `value` for complex attributes.
-fn value_sub(t: &Target, sub: Option<&'static Attr>) -> Result<&'static Attr, Error> {
-    sub.or_else(|| t.top.attr.sub("value")).ok_or_else(|| {
-        bad(format!(
-            "`{}` is complex: compare one of its sub-attributes",
-            t.name
-        ))
-    })
-}
-
-/// The `group_members` column for a `members` sub-attribute.
-fn member_column(t: &Target, sub: Option<&Attr>) -> Result<(&'static str, Case), Error> {
-    match sub.map_or("value", |s| s.name) {
-        "value" => Ok(("gm.member_id", Case::Exact)),
-        "type" => Ok(("gm.member_type", Case::Fold)),
-        other => Err(bad(format!(
-            "filtering on `{}` is not supported (members.{other} is not stored)",
-            t.name
-        ))),
-    }
-}
-
-fn sort_value(src: &str, path: &str, attr: &Attr) -> String {
-    let x = format!("json_extract({src}, '{path}')");
-    if matches!(attr.ty, AttrType::String | AttrType::Reference) && !attr.case_exact {
-        format!("scim_fold({x})")
-    } else {
-        x
-    }
-}
-
-fn present_json(src: &str, path: &str) -> String {
-    let ty = format!("json_type({src}, '{path}')");
-    let x = format!("json_extract({src}, '{path}')");
-    format!(
-        "COALESCE(CASE {ty} WHEN 'text' THEN {x} <> '' WHEN 'array' THEN \
-         json_array_length({src}, '{path}') > 0 WHEN 'object' THEN {x} <> '{{}}' \
-         WHEN 'null' THEN 0 ELSE {ty} IS NOT NULL END, 0)"
-    )
-}
+use super::target::*;
+use super::{MAX_TERMS, bad};
 
 /// A leaf location: a column or a JSON value.
-enum Leaf<'a> {
+pub(super) enum Leaf<'a> {
     Col(&'a str, Case),
     Json(&'a str, String),
 }
 
 /// The element of a value filter `attr[…]`.
-enum Elem {
+pub(super) enum Elem {
     /// Sub-attributes are at `base."sub"` in the JSON `src`.
     Json {
         src: &'static str,
@@ -333,20 +25,20 @@ enum Elem {
     Members,
 }
 
-struct Ctx {
-    target: Target,
-    elem: Elem,
+pub(super) struct Ctx {
+    pub(super) target: Target,
+    pub(super) elem: Elem,
 }
 
-struct Builder {
-    kind: ResourceKind,
-    first_param: usize,
-    params: Vec<Value>,
-    terms: usize,
+pub(super) struct Builder {
+    pub(super) kind: ResourceKind,
+    pub(super) first_param: usize,
+    pub(super) params: Vec<Value>,
+    pub(super) terms: usize,
 }
 
 /// The string value of a top-level `value eq "…"` conjunct of a value filter.
-fn value_eq(f: &Filter) -> Option<&str> {
+pub(super) fn value_eq(f: &Filter) -> Option<&str> {
     match f {
         Filter::And(l, r) => value_eq(l).or_else(|| value_eq(r)),
         Filter::Compare {
@@ -374,7 +66,7 @@ impl Builder {
         Ok(())
     }
 
-    fn filter(&mut self, f: &Filter, ctx: Option<&Ctx>) -> Result<String, Error> {
+    pub(super) fn filter(&mut self, f: &Filter, ctx: Option<&Ctx>) -> Result<String, Error> {
         match f {
             Filter::And(l, r) => Ok(format!(
                 "({} AND {})",
@@ -765,13 +457,13 @@ impl Builder {
     }
 }
 
-fn each(array: &str, cond: &str) -> String {
+pub(super) fn each(array: &str, cond: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM json_each(r.data, '{array}') j WHERE j.type = 'object' AND {cond})"
     )
 }
 
-fn text_op(x: &str, op: CompareOp, p: &str) -> String {
+pub(super) fn text_op(x: &str, op: CompareOp, p: &str) -> String {
     match op {
         CompareOp::Eq => format!("{x} = {p}"),
         // An empty string is "not present" (see `pr`), so it does not match `ne` either.
@@ -786,7 +478,7 @@ fn text_op(x: &str, op: CompareOp, p: &str) -> String {
     }
 }
 
-fn op_name(op: CompareOp) -> &'static str {
+pub(super) fn op_name(op: CompareOp) -> &'static str {
     match op {
         CompareOp::Eq => "eq",
         CompareOp::Ne => "ne",
@@ -801,7 +493,7 @@ fn op_name(op: CompareOp) -> &'static str {
 }
 
 /// `meta.resourceType` is the same for every row: evaluate it here (caseExact).
-fn resource_type(
+pub(super) fn resource_type(
     kind: ResourceKind,
     name: &str,
     op: CompareOp,
@@ -828,7 +520,7 @@ fn resource_type(
 }
 
 /// RFC 3339 → the stored `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, truncated to milliseconds).
-fn normalize_datetime(s: &str) -> Option<String> {
+pub(super) fn normalize_datetime(s: &str) -> Option<String> {
     use time::format_description::well_known::Rfc3339;
     let dt = time::OffsetDateTime::parse(s, &Rfc3339)
         .ok()?
@@ -838,7 +530,3 @@ fn normalize_datetime(s: &str) -> Option<String> {
     );
     dt.format(&fmt).ok()
 }
-
-#[cfg(test)]
-#[path = "filter_sql_tests.rs"]
-mod tests;
