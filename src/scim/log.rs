@@ -45,7 +45,10 @@ pub async fn log_request(
         let ext = res.response().extensions();
         (
             ext.get::<ErrorInfo>().cloned(),
-            ext.get::<LoggedBody>().map(|b| truncate(b.0.clone())),
+            // Successful reads are logged without their (large, re-readable) bodies.
+            ext.get::<LoggedBody>()
+                .filter(|_| method != "GET" || !res.status().is_success())
+                .map(|b| truncate(b.0.clone())),
         )
     };
     let row = RequestLog {

@@ -29,6 +29,15 @@ fn note_ignored(ignored: &[String]) {
     }
 }
 
+/// A user written without `active` is active (RFC 7643 leaves the default to the service
+/// provider); storing it makes `active eq true` filters and sign-in agree.
+fn default_active(mut doc: Value) -> Value {
+    if let Some(obj) = doc.as_object_mut() {
+        obj.entry("active").or_insert(Value::Bool(true));
+    }
+    doc
+}
+
 /// The org's attribute-handling mode.
 pub fn mode(org: &Org) -> Mode {
     Mode {
@@ -86,7 +95,7 @@ fn new_id() -> String {
 
 pub async fn create_user(state: &AppState, org: Org, body: Value) -> Result<Written> {
     let canonical = resource::canonicalize(ResourceKind::User, &body, &mode(&org))?;
-    let (doc, ignored) = (canonical.doc, canonical.ignored);
+    let (doc, ignored) = (default_active(canonical.doc), canonical.ignored);
     note_ignored(&ignored);
     check_required(&org, &doc)?;
     let now = timestamp(state.clock.now());
@@ -108,7 +117,7 @@ pub async fn replace_user(
     if_match: Option<String>,
 ) -> Result<Written> {
     let canonical = resource::canonicalize(ResourceKind::User, &body, &mode(&org))?;
-    let (doc, ignored) = (canonical.doc, canonical.ignored);
+    let (doc, ignored) = (default_active(canonical.doc), canonical.ignored);
     note_ignored(&ignored);
     check_required(&org, &doc)?;
     let now = timestamp(state.clock.now());
