@@ -395,6 +395,13 @@ async fn group_and_user_deletion_and_memberships() {
     let r = app.get(&format!("/Groups?filter={}", enc(&q, false))).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["totalResults"], 0, "{}", r.text);
+    // Entra's reference check on members (tutorial › Group provisioning: "requests about the
+    // members attribute"): `id eq … and members eq …`, attributes=id.
+    for (user, n) in [(&a, 0), (&b, 1)] {
+        let q = enc(&format!("id eq \"{g2}\" and members eq \"{user}\""), false);
+        let r = app.get(&format!("/Groups?filter={q}&attributes=id")).await;
+        assert_eq!(r.body["totalResults"], n, "{}", r.text);
+    }
     let q = format!("members.value eq \"{b}\"");
     let r = app.get(&format!("/Groups?filter={}", enc(&q, false))).await;
     assert_eq!(r.body["totalResults"], 1, "{}", r.text);
@@ -500,4 +507,96 @@ async fn failed_group_patch_changes_nothing() {
     let after = app.get(&path).await;
     assert_eq!(after.body, before.body);
     assert_eq!(member_ids(&app, &g).await, vec![a.clone()]);
+}
+
+// RFC 7644 §3.5.2.3 replace of members, removal of several members with one `or` filter,
+// PATCH with `attributes` answering 200 with the group, and POST /Groups/.search.
+#[actix_web::test]
+async fn replace_members_or_filter_and_search() {
+    let app = spawn_app().await;
+    let a = app.create_user("a@acme.com").await;
+    let b = app.create_user("b@acme.com").await;
+    let c = app.create_user("c@acme.com").await;
+    let g = create_group(&app, "Replace Me").await;
+    let path = format!("/Groups/{g}");
+    let all = json!([{"value": a}, {"value": b}, {"value": c}]);
+    let op = json!([{"op": "Add", "path": "members", "value": all}]);
+    assert_eq!(app.patch(&path, patch(op)).await.status, 204);
+    let op = json!([{"op": "Replace", "path": "members", "value": [{"value": b}, {"value": c}]}]);
+    assert_eq!(app.patch(&path, patch(op)).await.status, 204);
+    assert_eq!(member_ids(&app, &g).await, sorted(&[&b, &c]));
+    let filter = format!("members[value eq \"{b}\" or value eq \"{c}\"]");
+    let op = json!([{"op": "Remove", "path": filter}]);
+    assert_eq!(app.patch(&path, patch(op)).await.status, 204);
+    assert_eq!(member_ids(&app, &g).await, Vec::<String>::new());
+    let op = json!([{"op": "Add", "path": "members", "value": [{"value": a}]}]);
+    let r = app
+        .patch(&format!("{path}?attributes=members,displayName"), patch(op))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["displayName"], "Replace Me");
+    assert_eq!(r.body["members"][0]["value"], a.as_str());
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
+    let body =
+        json!({"filter": "displayName eq \"replace me\"", "excludedAttributes": ["members"]});
+    let r = app.post("/Groups/.search", body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["totalResults"], 1);
+    assert_eq!(r.body["Resources"][0]["id"], g.as_str());
+    assert!(
+        r.body["Resources"][0].get("members").is_none(),
+        "{}",
+        r.text
+    );
+    // A group created with a member that does not exist is refused and not created.
+    let body = json!({"displayName": "Ghosts", "members": [{"value": "no-such-id"}]});
+    app.post("/Groups", body)
+        .await
+        .assert_error(400, Some("invalidValue"));
+    assert_eq!(app.get("/Groups").await.body["totalResults"], 1);
+}
+
+// Entra provisions in parallel: concurrent member additions to one group (and one failing
+// among them) must each land, touching only their own member.
+#[actix_web::test]
+async fn concurrent_member_additions_all_land() {
+    let app = spawn_app().await;
+    let g = create_group(&app, "Parallel").await;
+    let mut users = Vec::new();
+    for i in 0..20 {
+        users.push(app.create_user(&format!("p{i}@acme.com")).await);
+    }
+    let mut ids: Vec<String> = users.clone();
+    ids.push("00000000-0000-0000-0000-000000000000".into());
+    let mut tasks = Vec::new();
+    for id in ids {
+        let client = app.client.clone();
+        let url = app.scim(&format!("/Groups/{g}"));
+        let auth = format!("Bearer {}", app.token);
+        let body = patch(json!([{"op": "Add", "path": "members", "value": [{"value": id}]}]));
+        tasks.push(actix_web::rt::spawn(async move {
+            let req = client
+                .patch(url)
+                .insert_header(("Authorization", auth))
+                .insert_header(("Content-Type", "application/scim+json"));
+            req.send_body(body.to_string())
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&400));
+    let mut expect = users.clone();
+    expect.sort();
+    assert_eq!(member_ids(&app, &g).await, expect);
 }

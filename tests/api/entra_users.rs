@@ -315,6 +315,16 @@ async fn disable_user_keeps_it_visible() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(app.get(&format!("/Users/{id}")).await.body["active"], true);
+    // The same through a full replace (PUT) with "active": "False".
+    let mut body = tutorial_create_body();
+    body["active"] = json!("False");
+    let r = app.put(&format!("/Users/{id}"), body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let g = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(g.body["active"], false);
+    assert_eq!(g.body["externalId"], TUTORIAL_EXTERNAL_ID);
+    let r = app.get(&format!("/Users?filter={}", enc(&q, true))).await;
+    assert_eq!(r.body["totalResults"], 1, "{}", r.text);
 }
 
 // Tutorial › "Delete User" (204), then GET is 404, a second DELETE is 404 and filters no longer
@@ -492,4 +502,106 @@ async fn manager_set_looked_up_and_cleared() {
         assert!(g.body.get(ENTERPRISE).is_none(), "{empty}: {}", g.text);
         assert_eq!(manager_lookup(&app, &emp, &boss).await, 0);
     }
+}
+
+// DESIGN "Store": userName is unique per org case-insensitively and externalId is unique per
+// org; a PATCH that would break either is a 409 and changes nothing.
+#[actix_web::test]
+async fn user_name_and_external_id_stay_unique() {
+    let app = spawn_app().await;
+    let first = create_tutorial_user(&app).await;
+    let other = app.create_user("other@acme.com").await;
+    let r = app
+        .post(
+            "/Users",
+            json!({"userName": "third@acme.com", "externalId": TUTORIAL_EXTERNAL_ID}),
+        )
+        .await;
+    r.assert_error(409, Some("uniqueness"));
+    let before = app.get(&format!("/Users/{other}")).await;
+    for (path, value) in [
+        ("userName", TUTORIAL_USER.to_lowercase()),
+        ("externalId", TUTORIAL_EXTERNAL_ID.to_string()),
+    ] {
+        let op = json!([{"op": "Replace", "path": path, "value": value}]);
+        let r = app.patch(&format!("/Users/{other}"), patch(op)).await;
+        r.assert_error(409, Some("uniqueness"));
+        let after = app.get(&format!("/Users/{other}")).await;
+        assert_eq!(after.body, before.body, "{path}");
+    }
+    assert_eq!(app.get("/Users").await.body["totalResults"], 2);
+    // A user may take its own userName in another case.
+    let op = json!([{"op": "Replace", "path": "userName", "value": TUTORIAL_USER.to_uppercase()}]);
+    let r = app.patch(&format!("/Users/{first}"), patch(op)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["userName"], TUTORIAL_USER.to_uppercase());
+}
+
+// Path-less operations as other Entra configurations send them (DESIGN "Entra's SCIM habits":
+// path-less replace/add; value keys may carry value filters).
+#[actix_web::test]
+async fn path_less_add_and_replace_variants() {
+    let app = spawn_app().await;
+    let id = create_tutorial_user(&app).await;
+    let path = format!("/Users/{id}");
+    let ops = json!([
+        {"op": "Replace", "value": {"active": false}},
+        {"op": "add", "value": {"nickName": "Babs", "title": "Tester"}},
+        {"op": "Replace", "value": {"emails[type eq \"work\"].value": "new@testuser.com"}},
+        {"op": "Add", "value": {ENTERPRISE: {"department": "QA", "manager": {"value": "m-1"}}}}
+    ]);
+    let r = app.patch(&path, patch(ops)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let g = app.get(&path).await;
+    assert_eq!(g.body["active"], false);
+    assert_eq!(g.body["nickName"], "Babs");
+    assert_eq!(g.body["title"], "Tester");
+    let work = json!([{"value": "new@testuser.com", "type": "work", "primary": true}]);
+    assert_eq!(g.body["emails"], work);
+    let ent = json!({"department": "QA", "manager": {"value": "m-1"}});
+    assert_eq!(g.body[ENTERPRISE], ent);
+    assert_eq!(g.body["name"]["givenName"], "givenName");
+    // A PATCH that changes nothing keeps the version.
+    let v = g.body["meta"]["version"].clone();
+    let op = json!([{"op": "Replace", "path": "nickName", "value": "Babs"}]);
+    let r = app.patch(&path, patch(op)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.get(&path).await.body["meta"]["version"], v);
+}
+
+// Entra provisions in parallel: the same userName created concurrently, in different cases,
+// yields exactly one user; the others are 409 uniqueness.
+#[actix_web::test]
+async fn concurrent_creates_of_one_user_name() {
+    let app = spawn_app().await;
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let client = app.client.clone();
+        let url = app.scim("/Users");
+        let auth = format!("Bearer {}", app.token);
+        let name = if i % 2 == 0 {
+            "Race@acme.com"
+        } else {
+            "race@ACME.com"
+        };
+        let body = json!({"userName": name, "externalId": format!("ext-{i}")});
+        tasks.push(actix_web::rt::spawn(async move {
+            let req = client
+                .post(url)
+                .insert_header(("Authorization", auth))
+                .insert_header(("Content-Type", "application/scim+json"));
+            req.send_body(body.to_string())
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(app.get("/Users").await.body["totalResults"], 1);
 }
