@@ -45,9 +45,10 @@ pub async fn log_request(
         let ext = res.response().extensions();
         (
             ext.get::<ErrorInfo>().cloned(),
-            // Successful reads are logged without their (large, re-readable) bodies.
+            // Only failures keep their response body: a success returns the resource, which
+            // can be read again, and keeping it would double the log's size.
             ext.get::<LoggedBody>()
-                .filter(|_| method != "GET" || !res.status().is_success())
+                .filter(|_| !res.status().is_success())
                 .map(|b| truncate(b.0.clone())),
         )
     };
