@@ -126,7 +126,7 @@ pub async fn replace_user(
         .write(move |c| {
             let version = res::version(c, ResourceKind::User, org.id, &id)?;
             check_version(if_match.as_deref(), version)?;
-            save_user(c, &org, &id, &doc, &now)
+            save_user(c, &org, &id, &doc, None, &now)
         })
         .await
         .map(|stored| Written { stored, ignored })
@@ -138,10 +138,11 @@ fn save_user(
     org: &Org,
     id: &str,
     doc: &Value,
+    previous: Option<&Value>,
     now: &str,
 ) -> Result<Stored> {
     let roles = roles(c, org, doc)?;
-    let stored = res::update_user(c, org.id, id, doc, &roles, now)?;
+    let stored = res::update_user(c, org.id, id, doc, previous, &roles, now)?;
     if doc.get("active").and_then(Value::as_bool) == Some(false) {
         on_user_deprovisioned(c, id)?;
     }
@@ -170,7 +171,7 @@ pub async fn patch_user(
                 current
             } else {
                 check_required(&org, &doc)?;
-                save_user(c, &org, &id, &doc, &now)?
+                save_user(c, &org, &id, &doc, Some(&current.data), &now)?
             };
             Ok(Written {
                 stored,

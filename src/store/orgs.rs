@@ -44,18 +44,23 @@ const ORG_COLUMNS: &str = "id, slug, name, scim_enabled, group_sync, strict_attr
                            role_attribute, default_role, required_attrs, created";
 
 fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
-    let required: String = r.get(8)?;
+    org_at(r, 0)
+}
+
+/// An org from the row's columns `at..at+10`, in `ORG_COLUMNS` order.
+fn org_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Org> {
+    let required: String = r.get(at + 8)?;
     Ok(Org {
-        id: r.get(0)?,
-        slug: r.get(1)?,
-        name: r.get(2)?,
-        scim_enabled: r.get(3)?,
-        group_sync: r.get(4)?,
-        strict_attributes: r.get(5)?,
-        role_attribute: r.get(6)?,
-        default_role: r.get(7)?,
+        id: r.get(at)?,
+        slug: r.get(at + 1)?,
+        name: r.get(at + 2)?,
+        scim_enabled: r.get(at + 3)?,
+        group_sync: r.get(at + 4)?,
+        strict_attributes: r.get(at + 5)?,
+        role_attribute: r.get(at + 6)?,
+        default_role: r.get(at + 7)?,
         required_attrs: serde_json::from_str(&required).unwrap_or_default(),
-        created: r.get(9)?,
+        created: r.get(at + 9)?,
     })
 }
 
@@ -264,36 +269,32 @@ pub fn revoke_token(conn: &Connection, org_id: i64, name: &str, now: &str) -> Re
     )? > 0)
 }
 
-/// Finds the live token whose SHA-256 matches; the stored hash is compared in constant time.
+/// Finds the live token whose SHA-256 matches, with its org, in one query; the stored hash
+/// is compared in constant time.
 pub fn find_token(conn: &Connection, token: &str) -> Result<Option<TokenMatch>> {
     let hash = hash_token(token);
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, last_used, org_id, hash FROM scim_tokens WHERE hash = ?1 AND revoked IS NULL",
+        "SELECT t.id, t.name, t.last_used, t.hash, o.id, o.slug, o.name, o.scim_enabled,
+                o.group_sync, o.strict_attributes, o.role_attribute, o.default_role,
+                o.required_attrs, o.created
+         FROM scim_tokens t JOIN orgs o ON o.id = t.org_id
+         WHERE t.hash = ?1 AND t.revoked IS NULL",
     )?;
     let found = stmt
         .query_row([hash.as_slice()], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Vec<u8>>(4)?,
+                TokenMatch {
+                    token_id: r.get(0)?,
+                    token_name: r.get(1)?,
+                    last_used: r.get(2)?,
+                    org: org_at(r, 4)?,
+                },
+                r.get::<_, Vec<u8>>(3)?,
             ))
         })
         .optional()?;
-    let Some((token_id, token_name, last_used, org_id, stored)) = found else {
-        return Ok(None);
-    };
-    if !bool::from(stored.as_slice().ct_eq(hash.as_slice())) {
-        return Ok(None);
-    }
-    let org = org_by_id(conn, org_id)?.ok_or_else(|| Error::internal("token without org"))?;
-    Ok(Some(TokenMatch {
-        token_id,
-        token_name,
-        last_used,
-        org,
-    }))
+    Ok(found
+        .and_then(|(m, stored)| bool::from(stored.as_slice().ct_eq(hash.as_slice())).then_some(m)))
 }
 
 pub fn touch_token(conn: &Connection, token_id: i64, now: &str) -> Result<()> {

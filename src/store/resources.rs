@@ -153,44 +153,61 @@ pub fn insert_user(
     })
 }
 
-/// Replaces a user's document; the version goes up by one. NotFound if absent.
+/// Replaces a user's document; the version goes up by one. NotFound if absent. `previous`,
+/// when the caller has it, spares rewriting the email index if the emails did not change.
 pub fn update_user(
     conn: &Connection,
     org_id: i64,
     id: &str,
     doc: &Value,
+    previous: Option<&Value>,
     roles: &Roles,
     now: &str,
 ) -> Result<Stored> {
     let user_name =
         text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
-    let n = conn
+    let updated: Option<(i64, String)> = conn
         .prepare_cached(
             "UPDATE users SET user_name = ?3, user_name_key = ?4, external_id = ?5,
                     display_name_key = ?6, active = ?7, role_raw = ?8, role = ?9, data = ?10,
                     version = version + 1, last_modified = ?11
-             WHERE org_id = ?1 AND id = ?2",
+             WHERE org_id = ?1 AND id = ?2
+             RETURNING version, created",
         )?
-        .execute(params![
-            org_id,
-            id,
-            user_name,
-            fold(user_name),
-            text(doc, "externalId"),
-            text(doc, "displayName").map(fold),
-            doc.get("active").and_then(Value::as_bool).unwrap_or(true),
-            roles.raw,
-            roles.resolved,
-            to_json(doc)?,
-            now,
-        ])
+        .query_row(
+            params![
+                org_id,
+                id,
+                user_name,
+                fold(user_name),
+                text(doc, "externalId"),
+                text(doc, "displayName").map(fold),
+                doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+                roles.raw,
+                roles.resolved,
+                to_json(doc)?,
+                now,
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
         .map_err(|e| user_name_conflict(e, doc))?;
-    if n == 0 {
+    let Some((version, created)) = updated else {
         return Err(not_found(ResourceKind::User, id));
+    };
+    if previous.is_none_or(|p| email_keys(p) != email_keys(doc)) {
+        write_emails(conn, id, doc)?;
     }
-    write_emails(conn, id, doc)?;
-    get(conn, ResourceKind::User, org_id, id, false)?
-        .ok_or_else(|| not_found(ResourceKind::User, id))
+    Ok(Stored {
+        id: id.to_string(),
+        data: doc.clone(),
+        version,
+        created,
+        last_modified: now.to_string(),
+        role_raw: roles.raw.clone(),
+        role: roles.resolved.clone(),
+        members: None,
+    })
 }
 
 pub fn insert_group(
