@@ -8,6 +8,7 @@ pub mod directory;
 pub mod error;
 pub mod identity;
 pub mod metrics;
+pub mod saml;
 pub mod scim;
 pub mod store;
 pub mod telemetry;
