@@ -6,11 +6,14 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// (version, name, SQL), in order. Never edit a migration once it has landed.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (2, "saml", include_str!("../../migrations/0002_saml.sql")),
+];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 

@@ -11,6 +11,7 @@ mod migrate;
 pub mod orgs;
 pub mod requests;
 pub mod resources;
+pub mod saml;
 mod writer;
 
 use std::path::Path;

@@ -19,6 +19,12 @@ pub struct Org {
     pub default_role: Option<String>,
     pub required_attrs: Vec<String>,
     pub created: String,
+    /// Accept IdP-initiated (unsolicited) SAML responses.
+    pub idp_initiated: bool,
+    /// Create users on first SAML sign-in when SCIM has not provisioned them.
+    pub jit: bool,
+    /// Allowed clock difference for SAML time checks, seconds.
+    pub clock_skew_secs: i64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,16 +44,20 @@ pub struct SettingsChange {
     /// `Some(None)` clears the default role.
     pub default_role: Option<Option<String>>,
     pub required_attrs: Option<Vec<String>>,
+    pub idp_initiated: Option<bool>,
+    pub jit: Option<bool>,
+    pub clock_skew_secs: Option<i64>,
 }
 
 const ORG_COLUMNS: &str = "id, slug, name, scim_enabled, group_sync, strict_attributes, \
-                           role_attribute, default_role, required_attrs, created";
+                           role_attribute, default_role, required_attrs, created, \
+                           idp_initiated, jit, clock_skew_secs";
 
 fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
     org_at(r, 0)
 }
 
-/// An org from the row's columns `at..at+10`, in `ORG_COLUMNS` order.
+/// An org from the row's columns `at..at+13`, in `ORG_COLUMNS` order.
 fn org_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Org> {
     let required: String = r.get(at + 8)?;
     Ok(Org {
@@ -61,6 +71,9 @@ fn org_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Org> {
         default_role: r.get(at + 7)?,
         required_attrs: serde_json::from_str(&required).unwrap_or_default(),
         created: r.get(at + 9)?,
+        idp_initiated: r.get(at + 10)?,
+        jit: r.get(at + 11)?,
+        clock_skew_secs: r.get(at + 12)?,
     })
 }
 
@@ -145,7 +158,10 @@ pub fn update_settings(conn: &Connection, org_id: i64, c: &SettingsChange) -> Re
             strict_attributes = COALESCE(?5, strict_attributes),
             role_attribute = COALESCE(?6, role_attribute),
             default_role = CASE WHEN ?7 THEN ?8 ELSE default_role END,
-            required_attrs = COALESCE(?9, required_attrs)
+            required_attrs = COALESCE(?9, required_attrs),
+            idp_initiated = COALESCE(?10, idp_initiated),
+            jit = COALESCE(?11, jit),
+            clock_skew_secs = COALESCE(?12, clock_skew_secs)
          WHERE id = ?1",
         params![
             org_id,
@@ -157,9 +173,40 @@ pub fn update_settings(conn: &Connection, org_id: i64, c: &SettingsChange) -> Re
             c.default_role.is_some(),
             c.default_role.clone().flatten(),
             required,
+            c.idp_initiated,
+            c.jit,
+            c.clock_skew_secs,
         ],
     )?;
     Ok(())
+}
+
+/// Removes a domain from an org; false when the org did not have it.
+pub fn remove_domain(conn: &Connection, org_id: i64, domain: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM org_domains WHERE org_id = ?1 AND domain = ?2",
+        params![org_id, domain],
+    )? > 0)
+}
+
+/// Marks a domain of the org SSO-only (or not); false when the org does not have it.
+pub fn set_sso_only(conn: &Connection, org_id: i64, domain: &str, on: bool) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE org_domains SET sso_only = ?3 WHERE org_id = ?1 AND domain = ?2",
+        params![org_id, domain, on],
+    )? > 0)
+}
+
+/// The org that owns `domain` (lowercased), with the domain's SSO-only flag.
+pub fn org_by_domain(conn: &Connection, domain: &str) -> Result<Option<(Org, bool)>> {
+    let found: Option<(i64, bool)> = conn
+        .prepare_cached("SELECT org_id, sso_only FROM org_domains WHERE domain = ?1")?
+        .query_row([domain], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((org_id, sso_only)) = found else {
+        return Ok(None);
+    };
+    Ok(org_by_id(conn, org_id)?.map(|o| (o, sso_only)))
 }
 
 pub fn role_mappings(conn: &Connection, org_id: i64) -> Result<Vec<(String, String)>> {
@@ -276,7 +323,7 @@ pub fn find_token(conn: &Connection, token: &str) -> Result<Option<TokenMatch>> 
     let mut stmt = conn.prepare_cached(
         "SELECT t.id, t.name, t.last_used, t.hash, o.id, o.slug, o.name, o.scim_enabled,
                 o.group_sync, o.strict_attributes, o.role_attribute, o.default_role,
-                o.required_attrs, o.created
+                o.required_attrs, o.created, o.idp_initiated, o.jit, o.clock_skew_secs
          FROM scim_tokens t JOIN orgs o ON o.id = t.org_id
          WHERE t.hash = ?1 AND t.revoked IS NULL",
     )?;

@@ -1,76 +1,12 @@
-//! The command line. Every subcommand works on the store directly; a running server sees the
-//! changes at once because it reads org settings and tokens from the store per request.
+//! `idgate org …`: organizations, their settings, domains, role mappings and IdP.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::time::Duration;
+use clap::{Args, Subcommand};
 
-use base64::Engine;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::clock::{Clock, timestamp};
-use crate::config::{Config, Overrides};
+use super::{OnOff, now};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::identity;
 use crate::store::{Store, orgs};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "idgate",
-    version,
-    about = "SAML SP and SCIM 2.0 server for Microsoft Entra ID and other IdPs"
-)]
-pub struct Cli {
-    /// Configuration file (default: ./gateway.toml when present).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Directory of the SQLite store.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Log format: pretty or json.
-    #[arg(long, global = true, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Serve HTTP (SCIM, health, metrics).
-    Serve {
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<String>,
-        #[arg(long, value_name = "URL")]
-        public_url: Option<String>,
-    },
-    /// Create or upgrade the store's schema, then exit.
-    Migrate,
-    /// Check the configuration and list every problem (exit 1 if any).
-    CheckConfig,
-    /// Ask a running server's /healthz (exit 0 when healthy).
-    Healthcheck,
-    /// Write a consistent copy of the store to PATH (VACUUM INTO).
-    Backup { path: PathBuf },
-    /// Manage organizations.
-    #[command(subcommand)]
-    Org(OrgCommand),
-    /// Manage SCIM tokens.
-    #[command(subcommand, name = "scim-token")]
-    ScimToken(TokenCommand),
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum OnOff {
-    On,
-    Off,
-}
-
-impl From<OnOff> for bool {
-    fn from(v: OnOff) -> bool {
-        matches!(v, OnOff::On)
-    }
-}
 
 #[derive(Subcommand, Debug)]
 pub enum OrgCommand {
@@ -97,6 +33,26 @@ pub enum OrgCommand {
     },
     /// Remove a role mapping.
     RoleUnmap { slug: String, idp_value: String },
+    /// Configure the org's SAML identity provider from Entra's Federation Metadata XML (or
+    /// the federated certificate XML), or by hand.
+    Saml(super::saml::SamlArgs),
+    /// Manage the org's email domains.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DomainCommand {
+    /// Add a domain (a domain belongs to one org gateway-wide).
+    Add { slug: String, domain: String },
+    /// Remove a domain.
+    Remove { slug: String, domain: String },
+    /// Refuse password sign-in for every address of the domain (SSO only), or allow it again.
+    SsoOnly {
+        slug: String,
+        domain: String,
+        state: OnOff,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -119,113 +75,18 @@ pub struct SetArgs {
     /// An attribute every user must carry (repeatable; replaces the list). `--require none` clears it.
     #[arg(long = "require", value_name = "ATTRIBUTE")]
     pub require: Vec<String>,
+    /// Accept IdP-initiated sign-in (Entra's "Test" button and My Apps tile).
+    #[arg(long)]
+    pub idp_initiated: Option<OnOff>,
+    /// Create users at their first SAML sign-in when SCIM has not provisioned them.
+    #[arg(long)]
+    pub jit: Option<OnOff>,
+    /// Allowed clock difference for SAML time checks, in seconds (0–600).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..=600))]
+    pub clock_skew: Option<i64>,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum TokenCommand {
-    /// Create a token; prints it alone on stdout (shown once).
-    Create {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        name: String,
-    },
-    /// List an org's tokens (never the secrets).
-    List {
-        #[arg(long)]
-        org: String,
-    },
-    /// Revoke a token by name; it fails at once.
-    Revoke {
-        #[arg(long)]
-        org: String,
-        name: String,
-    },
-}
-
-/// Loads the layered configuration for `cli`, with `serve`'s own flags on top.
-pub fn load_config(cli: &Cli) -> std::result::Result<Config, Vec<String>> {
-    let mut flags = Overrides {
-        data_dir: cli.data_dir.clone(),
-        log_format: cli.log_format.clone(),
-        ..Overrides::default()
-    };
-    if let Command::Serve { listen, public_url } = &cli.command {
-        flags.listen.clone_from(listen);
-        flags.public_url.clone_from(public_url);
-    }
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    Config::load(cli.config.as_deref(), &env, &flags)
-}
-
-fn open_store(config: &Config) -> Result<Store> {
-    Store::open(&config.database_path(), 2, 1)
-}
-
-/// Runs every subcommand except `serve`; returns the process exit code.
-pub fn run(cli: &Cli, config: &Config) -> Result<i32> {
-    match &cli.command {
-        Command::Serve { .. } => Err(Error::internal("serve is run by main")),
-        Command::CheckConfig => {
-            eprintln!(
-                "configuration OK (store: {})",
-                config.database_path().display()
-            );
-            Ok(0)
-        }
-        Command::Migrate => {
-            open_store(config)?;
-            eprintln!(
-                "store at {} is up to date",
-                config.database_path().display()
-            );
-            Ok(0)
-        }
-        Command::Healthcheck => healthcheck(config.listen),
-        Command::Backup { path } => {
-            open_store(config)?.backup(path)?;
-            eprintln!("backup written to {}", path.display());
-            Ok(0)
-        }
-        Command::Org(cmd) => org_command(&open_store(config)?, config, cmd),
-        Command::ScimToken(cmd) => token_command(&open_store(config)?, config, cmd),
-    }
-}
-
-fn healthcheck(listen: SocketAddr) -> Result<i32> {
-    let mut addr = listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let probe = || -> std::io::Result<String> {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-        s.set_read_timeout(Some(Duration::from_secs(3)))?;
-        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out)
-    };
-    match probe() {
-        Ok(resp) if resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200") => {
-            eprintln!("healthy: {addr}");
-            Ok(0)
-        }
-        Ok(resp) => {
-            eprintln!("unhealthy: {}", resp.lines().next().unwrap_or(""));
-            Ok(1)
-        }
-        Err(e) => {
-            eprintln!("unreachable: {addr}: {e}");
-            Ok(1)
-        }
-    }
-}
-
-fn now() -> String {
-    timestamp(Clock::System.now())
-}
-
-fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i32> {
+pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i32> {
     match cmd {
         OrgCommand::Create {
             slug,
@@ -274,19 +135,23 @@ fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i32> 
             Ok(0)
         }
         OrgCommand::Show { slug } => {
-            let (org, domains, maps, tokens) = store.read_now(|c| {
+            let (org, domains, maps, tokens, idp) = store.read_now(|c| {
                 let org = orgs::require_org(c, slug)?;
                 Ok((
                     org.clone(),
                     orgs::domains(c, org.id)?,
                     orgs::role_mappings(c, org.id)?,
                     orgs::list_tokens(c, org.id)?,
+                    crate::store::saml::idp(c, org.id)?,
                 ))
             })?;
             print_org(config, &org, &domains, &maps, &tokens);
+            print_idp(config, &org, idp.as_ref());
             Ok(0)
         }
         OrgCommand::Set(args) => set_org(store, args),
+        OrgCommand::Saml(args) => super::saml::configure(store, config, args),
+        OrgCommand::Domain(cmd) => domain_command(store, cmd),
         OrgCommand::RoleMap {
             slug,
             idp_value,
@@ -393,6 +258,32 @@ fn print_org(
     }
 }
 
+fn print_idp(config: &Config, org: &orgs::Org, idp: Option<&crate::store::saml::IdpRecord>) {
+    let on = |b: bool| if b { "on" } else { "off" };
+    let base = &config.public_url;
+    println!("sp entity id:      {base}/saml/{}", org.slug);
+    println!("sp acs url:        {base}/saml/{}/acs", org.slug);
+    println!("idp-initiated:     {}", on(org.idp_initiated));
+    println!("jit:               {}", on(org.jit));
+    println!("clock skew:        {} s", org.clock_skew_secs);
+    match idp {
+        None => println!("idp:               (not configured)"),
+        Some(idp) => {
+            println!(
+                "idp entity id:     {} ({}, {})",
+                idp.entity_id, idp.source, idp.updated
+            );
+            println!("idp sso url:       {}", idp.sso_url);
+            for c in &idp.certificates {
+                println!(
+                    "idp certificate:   {} (until {})",
+                    c.fingerprint, c.not_after
+                );
+            }
+        }
+    }
+}
+
 fn set_org(store: &Store, a: &SetArgs) -> Result<i32> {
     let change = orgs::SettingsChange {
         name: a.name.clone(),
@@ -411,6 +302,9 @@ fn set_org(store: &Store, a: &SetArgs) -> Result<i32> {
             let r = r.trim();
             (!r.is_empty() && r != "none").then(|| r.to_string())
         }),
+        idp_initiated: a.idp_initiated.map(bool::from),
+        jit: a.jit.map(bool::from),
+        clock_skew_secs: a.clock_skew,
         required_attrs: (!a.require.is_empty()).then(|| {
             a.require
                 .iter()
@@ -440,85 +334,86 @@ fn set_org(store: &Store, a: &SetArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// A new SCIM token: a recognisable prefix and 256 random bits.
-pub fn new_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    format!(
-        "idgs_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
-}
-
-fn token_command(store: &Store, config: &Config, cmd: &TokenCommand) -> Result<i32> {
+fn domain_command(store: &Store, cmd: &DomainCommand) -> Result<i32> {
+    let domain_of = |d: &str| {
+        identity::normalize_domain(d)
+            .ok_or_else(|| Error::Invalid(format!("{d:?} is not a domain name")))
+    };
     match cmd {
-        TokenCommand::Create { org, name } => {
-            let name = name.trim();
-            if name.is_empty() {
-                return Err(Error::Invalid("the token name must not be empty".into()));
-            }
-            let token = new_token();
+        DomainCommand::Add { slug, domain } => {
+            let d = domain_of(domain)?;
             store.write_now(|c| {
-                let o = orgs::require_org(c, org)?;
-                orgs::create_token(c, o.id, name, &token, &now())?;
+                let org = orgs::require_org(c, slug)?;
+                orgs::add_domain(c, org.id, &d)?;
                 orgs::audit(
                     c,
-                    Some(o.id),
+                    Some(org.id),
                     &now(),
                     "cli",
-                    "scim-token.create",
-                    Some(name),
+                    "org.domain.add",
+                    Some(&d),
                     None,
                 )
             })?;
-            println!("{token}");
-            eprintln!(
-                "This is the only time the token is shown. In Entra: Provisioning → Admin \
-                 Credentials → Tenant URL {} and Secret Token = the line above.",
-                config.scim_base_url()
-            );
+            eprintln!("{d} now belongs to {slug}");
             Ok(0)
         }
-        TokenCommand::List { org } => {
-            let tokens = store.read_now(|c| {
-                let o = orgs::require_org(c, org)?;
-                orgs::list_tokens(c, o.id)
+        DomainCommand::Remove { slug, domain } => {
+            let d = domain_of(domain)?;
+            let removed = store.write_now(|c| {
+                let org = orgs::require_org(c, slug)?;
+                let removed = orgs::remove_domain(c, org.id, &d)?;
+                orgs::audit(
+                    c,
+                    Some(org.id),
+                    &now(),
+                    "cli",
+                    "org.domain.remove",
+                    Some(&d),
+                    None,
+                )?;
+                Ok(removed)
             })?;
-            for t in tokens {
-                println!(
-                    "{}\tcreated {}\tlast used {}\t{}",
-                    t.name,
-                    t.created,
-                    t.last_used.as_deref().unwrap_or("never"),
-                    t.revoked
-                        .map_or("live".to_string(), |r| format!("revoked {r}"))
-                );
-            }
-            Ok(0)
-        }
-        TokenCommand::Revoke { org, name } => {
-            let revoked = store.write_now(|c| {
-                let o = orgs::require_org(c, org)?;
-                let revoked = orgs::revoke_token(c, o.id, name, &now())?;
-                if revoked {
-                    orgs::audit(
-                        c,
-                        Some(o.id),
-                        &now(),
-                        "cli",
-                        "scim-token.revoke",
-                        Some(name),
-                        None,
-                    )?;
-                }
-                Ok(revoked)
-            })?;
-            if revoked {
-                eprintln!("revoked {name:?}");
+            if removed {
+                eprintln!("removed {d} from {slug}");
                 Ok(0)
             } else {
-                eprintln!("no live token named {name:?} in {org}");
+                eprintln!("{slug} has no domain {d}");
                 Ok(1)
             }
+        }
+        DomainCommand::SsoOnly {
+            slug,
+            domain,
+            state,
+        } => {
+            let d = domain_of(domain)?;
+            let on = bool::from(*state);
+            let changed = store.write_now(|c| {
+                let org = orgs::require_org(c, slug)?;
+                let changed = orgs::set_sso_only(c, org.id, &d, on)?;
+                let detail = if on { "on" } else { "off" };
+                orgs::audit(
+                    c,
+                    Some(org.id),
+                    &now(),
+                    "cli",
+                    "org.domain.sso-only",
+                    Some(&d),
+                    Some(detail),
+                )?;
+                Ok(changed)
+            })?;
+            if !changed {
+                eprintln!("{slug} has no domain {d}");
+                return Ok(1);
+            }
+            if on {
+                eprintln!("{d}: password sign-in refused, SSO only");
+            } else {
+                eprintln!("{d}: password sign-in allowed");
+            }
+            Ok(0)
         }
     }
 }

@@ -1,0 +1,160 @@
+//! The command line. Every subcommand works on the store directly; a running server sees the
+//! changes at once because it reads org settings and tokens from the store per request.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod org;
+mod saml;
+mod token;
+
+pub use org::{OrgCommand, SetArgs};
+pub use token::{TokenCommand, new_token};
+
+use crate::clock::{Clock, timestamp};
+use crate::config::{Config, Overrides};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "idgate",
+    version,
+    about = "SAML SP and SCIM 2.0 server for Microsoft Entra ID and other IdPs"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./gateway.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the SQLite store.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format: pretty or json.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve HTTP (SCIM, health, metrics).
+    Serve {
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
+    /// Create or upgrade the store's schema, then exit.
+    Migrate,
+    /// Check the configuration and list every problem (exit 1 if any).
+    CheckConfig,
+    /// Ask a running server's /healthz (exit 0 when healthy).
+    Healthcheck,
+    /// Write a consistent copy of the store to PATH (VACUUM INTO).
+    Backup { path: PathBuf },
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage SCIM tokens.
+    #[command(subcommand, name = "scim-token")]
+    ScimToken(TokenCommand),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl From<OnOff> for bool {
+    fn from(v: OnOff) -> bool {
+        matches!(v, OnOff::On)
+    }
+}
+
+/// Loads the layered configuration for `cli`, with `serve`'s own flags on top.
+pub fn load_config(cli: &Cli) -> std::result::Result<Config, Vec<String>> {
+    let mut flags = Overrides {
+        data_dir: cli.data_dir.clone(),
+        log_format: cli.log_format.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Serve { listen, public_url } = &cli.command {
+        flags.listen.clone_from(listen);
+        flags.public_url.clone_from(public_url);
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    Config::load(cli.config.as_deref(), &env, &flags)
+}
+
+fn open_store(config: &Config) -> Result<Store> {
+    Store::open(&config.database_path(), 2, 1)
+}
+
+/// Runs every subcommand except `serve`; returns the process exit code.
+pub fn run(cli: &Cli, config: &Config) -> Result<i32> {
+    match &cli.command {
+        Command::Serve { .. } => Err(Error::internal("serve is run by main")),
+        Command::CheckConfig => {
+            eprintln!(
+                "configuration OK (store: {})",
+                config.database_path().display()
+            );
+            Ok(0)
+        }
+        Command::Migrate => {
+            open_store(config)?;
+            eprintln!(
+                "store at {} is up to date",
+                config.database_path().display()
+            );
+            Ok(0)
+        }
+        Command::Healthcheck => healthcheck(config.listen),
+        Command::Backup { path } => {
+            open_store(config)?.backup(path)?;
+            eprintln!("backup written to {}", path.display());
+            Ok(0)
+        }
+        Command::Org(cmd) => org::org_command(&open_store(config)?, config, cmd),
+        Command::ScimToken(cmd) => token::token_command(&open_store(config)?, config, cmd),
+    }
+}
+
+fn healthcheck(listen: SocketAddr) -> Result<i32> {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let probe = || -> std::io::Result<String> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        s.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    };
+    match probe() {
+        Ok(resp) if resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200") => {
+            eprintln!("healthy: {addr}");
+            Ok(0)
+        }
+        Ok(resp) => {
+            eprintln!("unhealthy: {}", resp.lines().next().unwrap_or(""));
+            Ok(1)
+        }
+        Err(e) => {
+            eprintln!("unreachable: {addr}: {e}");
+            Ok(1)
+        }
+    }
+}
+
+pub(crate) fn now() -> String {
+    timestamp(Clock::System.now())
+}
