@@ -11,7 +11,9 @@ CREATE TABLE orgs (
     role_attribute    TEXT NOT NULL DEFAULT 'roles',
     default_role      TEXT,
     required_attrs    TEXT NOT NULL DEFAULT '[]',   -- JSON array of attribute paths
-    created           TEXT NOT NULL
+    created           TEXT NOT NULL,
+    user_count        INTEGER NOT NULL DEFAULT 0,   -- kept by triggers: unfiltered totals
+    group_count       INTEGER NOT NULL DEFAULT 0    -- without counting rows
 );
 
 -- A domain belongs to at most one org across the gateway.
@@ -63,6 +65,12 @@ CREATE UNIQUE INDEX users_org_user_name ON users(org_id, user_name_key);
 CREATE UNIQUE INDEX users_org_external_id ON users(org_id, external_id) WHERE external_id IS NOT NULL;
 CREATE INDEX users_org_display_name ON users(org_id, display_name_key);
 CREATE INDEX users_org_seq ON users(org_id, seq);
+CREATE TRIGGER users_count_insert AFTER INSERT ON users BEGIN
+    UPDATE orgs SET user_count = user_count + 1 WHERE id = NEW.org_id;
+END;
+CREATE TRIGGER users_count_delete AFTER DELETE ON users BEGIN
+    UPDATE orgs SET user_count = user_count - 1 WHERE id = OLD.org_id;
+END;
 
 -- One row per email value of a user, for indexed `emails.value` lookups. Not unique:
 -- two accounts may share a mailbox.
@@ -88,6 +96,12 @@ CREATE TABLE groups (
 CREATE UNIQUE INDEX groups_org_display_name ON groups(org_id, display_name_key);
 CREATE UNIQUE INDEX groups_org_external_id ON groups(org_id, external_id) WHERE external_id IS NOT NULL;
 CREATE INDEX groups_org_seq ON groups(org_id, seq);
+CREATE TRIGGER groups_count_insert AFTER INSERT ON groups BEGIN
+    UPDATE orgs SET group_count = group_count + 1 WHERE id = NEW.org_id;
+END;
+CREATE TRIGGER groups_count_delete AFTER DELETE ON groups BEGIN
+    UPDATE orgs SET group_count = group_count - 1 WHERE id = OLD.org_id;
+END;
 
 -- Group membership. A member is a user or a group of the same org.
 CREATE TABLE group_members (

@@ -30,6 +30,8 @@ pub use migrate::{LATEST_VERSION, migrate};
 pub struct Store {
     pool: Pool<SqliteConnectionManager>,
     writer: writer::Writer,
+    /// Dropping the last clone stops the checkpointer.
+    _checkpointer: std::sync::Arc<std::sync::mpsc::Sender<()>>,
 }
 
 fn init_connection(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -65,6 +67,8 @@ impl Store {
         }
         let mut conn = open_connection(path)?;
         migrate(&mut conn)?;
+        // The writer never checkpoints in its commit path: a background thread does.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let manager = SqliteConnectionManager::file(path).with_init(init_connection);
         let pool = Pool::builder()
             .max_size(read_pool_size)
@@ -72,7 +76,12 @@ impl Store {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
         let writer = writer::Writer::start(conn, max_batch)?;
-        Ok(Self { pool, writer })
+        let checkpointer = start_checkpointer(open_connection(path)?)?;
+        Ok(Self {
+            pool,
+            writer,
+            _checkpointer: std::sync::Arc::new(checkpointer),
+        })
     }
 
     /// Runs `f` on a pooled connection on a blocking thread.
@@ -152,6 +161,43 @@ impl Store {
         .await
         .unwrap_or(false)
     }
+}
+
+/// WAL frames (pages) past which the checkpointer copies the WAL into the database.
+const CHECKPOINT_FRAMES: i64 = 1000;
+
+/// Copies the WAL into the database file from its own connection, so that neither the
+/// writer's commits nor the readers wait for it (PASSIVE never blocks them). Stops when
+/// the returned sender is dropped.
+fn start_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    std::thread::Builder::new()
+        .name("idgate-checkpoint".into())
+        .spawn(move || {
+            loop {
+                match stopped.recv_timeout(Duration::from_millis(200)) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => break,
+                }
+                let wal: rusqlite::Result<(i64, i64, i64)> =
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    });
+                match wal {
+                    Ok((_, frames, done)) if frames >= CHECKPOINT_FRAMES && done < frames => {
+                        tracing::debug!(frames, done, "WAL checkpoint incomplete: readers active");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                }
+            }
+            // A last full copy on the way out keeps the WAL short for the next start.
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })
+        .map_err(Error::internal)?;
+    Ok(stop)
 }
 
 /// Maps a unique-constraint violation to `Conflict(message)`, everything else to Internal.

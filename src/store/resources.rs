@@ -154,7 +154,8 @@ pub fn insert_user(
 }
 
 /// Replaces a user's document; the version goes up by one. NotFound if absent. `previous`,
-/// when the caller has it, spares rewriting the email index if the emails did not change.
+/// when the caller has it, limits the write to what changed: an indexed key column (and
+/// its index) or the email index is rewritten only when its value changed.
 pub fn update_user(
     conn: &Connection,
     org_id: i64,
@@ -166,30 +167,41 @@ pub fn update_user(
 ) -> Result<Stored> {
     let user_name =
         text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
+    let changed = |key: &str| previous.is_none_or(|p| text(p, key) != text(doc, key));
+    let mut sql = String::from(
+        "UPDATE users SET active = ?3, role_raw = ?4, role = ?5, data = ?6, \
+         version = version + 1, last_modified = ?7",
+    );
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        org_id.into(),
+        id.to_string().into(),
+        doc.get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
+            .into(),
+        roles.raw.clone().into(),
+        roles.resolved.clone().into(),
+        to_json(doc)?.into(),
+        now.to_string().into(),
+    ];
+    if changed("userName") {
+        sql.push_str(", user_name = ?8, user_name_key = ?9");
+        values.extend([user_name.to_string().into(), fold(user_name).into()]);
+    }
+    if changed("externalId") {
+        sql.push_str(&format!(", external_id = ?{}", values.len() + 1));
+        values.push(text(doc, "externalId").map(str::to_string).into());
+    }
+    if changed("displayName") {
+        sql.push_str(&format!(", display_name_key = ?{}", values.len() + 1));
+        values.push(text(doc, "displayName").map(fold).into());
+    }
+    sql.push_str(" WHERE org_id = ?1 AND id = ?2 RETURNING version, created");
     let updated: Option<(i64, String)> = conn
-        .prepare_cached(
-            "UPDATE users SET user_name = ?3, user_name_key = ?4, external_id = ?5,
-                    display_name_key = ?6, active = ?7, role_raw = ?8, role = ?9, data = ?10,
-                    version = version + 1, last_modified = ?11
-             WHERE org_id = ?1 AND id = ?2
-             RETURNING version, created",
-        )?
-        .query_row(
-            params![
-                org_id,
-                id,
-                user_name,
-                fold(user_name),
-                text(doc, "externalId"),
-                text(doc, "displayName").map(fold),
-                doc.get("active").and_then(Value::as_bool).unwrap_or(true),
-                roles.raw,
-                roles.resolved,
-                to_json(doc)?,
-                now,
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(values.iter()), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()
         .map_err(|e| user_name_conflict(e, doc))?;
     let Some((version, created)) = updated else {
@@ -370,12 +382,24 @@ pub fn list(
         where_sql = format!("{where_sql} AND ({})", frag.sql);
         params.extend(frag.params);
     }
-    let total: i64 = conn
-        .prepare_cached(&format!(
-            "SELECT COUNT(*) FROM {} r WHERE {where_sql}",
-            table(kind)
-        ))?
-        .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+    let total: i64 = match q.filter {
+        // Unfiltered totals come from the org's counter, kept by triggers: no row count.
+        None => conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM orgs WHERE id = ?1",
+                match kind {
+                    ResourceKind::User => "user_count",
+                    ResourceKind::Group => "group_count",
+                }
+            ))?
+            .query_row([org_id], |r| r.get(0))?,
+        Some(_) => conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM {} r WHERE {where_sql}",
+                table(kind)
+            ))?
+            .query_row(params_from_iter(params.iter()), |r| r.get(0))?,
+    };
     let mut page = Vec::new();
     if q.count > 0 {
         let order = match &q.sort {
@@ -385,12 +409,16 @@ pub fn list(
             }
             None => "r.seq".to_string(),
         };
+        // The page's rows are chosen by `seq` alone first, so that skipping `startIndex`
+        // rows walks an index instead of reading and discarding whole rows.
         let sql = format!(
-            "SELECT {} FROM {} r WHERE {where_sql} ORDER BY {order} LIMIT {} OFFSET {}",
-            select_list(kind),
-            table(kind),
+            "SELECT {cols} FROM {t} r WHERE r.seq IN (
+                 SELECT r.seq FROM {t} r WHERE {where_sql} ORDER BY {order} LIMIT {} OFFSET {}
+             ) ORDER BY {order}",
             q.count,
-            q.start_index.saturating_sub(1)
+            q.start_index.saturating_sub(1),
+            cols = select_list(kind),
+            t = table(kind),
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(params.iter()), stored_from_row(kind))?;

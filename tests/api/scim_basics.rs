@@ -270,3 +270,38 @@ async fn ops_endpoints_and_request_ids() {
         "{text}"
     );
 }
+
+#[actix_web::test]
+async fn unfiltered_totals_follow_creates_and_deletes_and_pages_are_stable() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(app.create_user(&format!("page{i}@acme.com")).await);
+    }
+    app.delete(&format!("/Users/{}", ids[1])).await;
+    app.delete(&format!("/Users/{}", ids[3])).await;
+    let r = app.get("/Users?startIndex=2&count=2").await;
+    assert_eq!(r.body["totalResults"], 3, "{}", r.text);
+    assert_eq!(r.body["startIndex"], 2);
+    assert_eq!(r.body["itemsPerPage"], 2);
+    let got: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![ids[2].as_str(), ids[4].as_str()]);
+    let r = app.get("/Users?startIndex=4").await;
+    assert_eq!(r.body["totalResults"], 3);
+    assert_eq!(r.body["Resources"].as_array().unwrap().len(), 0);
+    let r = app
+        .get("/Users?sortBy=userName&sortOrder=descending&count=1")
+        .await;
+    assert_eq!(r.body["Resources"][0]["userName"], "page4@acme.com");
+    let g = app.post("/Groups", json!({"displayName": "g1"})).await;
+    assert_eq!(g.status, 201);
+    assert_eq!(app.get("/Groups").await.body["totalResults"], 1);
+    app.delete(&format!("/Groups/{}", g.body["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(app.get("/Groups").await.body["totalResults"], 0);
+}
