@@ -75,7 +75,13 @@ impl Store {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        let writer = writer::Writer::start(conn, max_batch)?;
+        let wal = path.with_file_name(format!(
+            "{}-wal",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("idgate.db")
+        ));
+        let writer = writer::Writer::start(conn, max_batch, Some(wal))?;
         let checkpointer = start_checkpointer(open_connection(path)?)?;
         Ok(Self {
             pool,
