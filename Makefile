@@ -1,6 +1,6 @@
 # idgate: `make run` serves, `make test` runs every check. Both install what is missing.
 SHELL := /bin/bash
-SYSTEM_PACKAGES := libxml2-dev libxmlsec1-dev libclang-dev pkg-config xmlsec1 python3-venv
+SYSTEM_PACKAGES := libssl-dev libxml2-dev libxmlsec1-dev libclang-dev pkg-config xmlsec1 python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOOLS_VENV := .tools/venv
 CARGO_FLAGS ?=
@@ -40,7 +40,7 @@ scim2-tester: tools
 test: lint unit scim2-tester
 
 bench: build
-	cargo build --release --locked --bin idgate-bench
+	cargo build --release --locked --example idgate-bench
 	./scripts/bench.sh
 
 clean:

@@ -67,12 +67,16 @@ struct Args {
     /// Requests per lookup kind (userName, externalId, emails, id).
     #[arg(long, default_value_t = 5_000)]
     lookups: usize,
-    /// Most pages read by `paging` (evenly spread over the collection); default: all.
+    /// Pages read by `paging`: spread evenly over the collection when fewer than it has,
+    /// walking it again when more; default: each page once.
     #[arg(long)]
     pages: Option<usize>,
     /// Also run `steady` paced at this many requests per second (latency below saturation).
     #[arg(long)]
     steady_rate: Option<f64>,
+    /// Length of the paced `steady` run, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    steady_rate_seconds: f64,
     /// Upper bound on each phase's duration, in seconds.
     #[arg(long, default_value_t = 900)]
     phase_timeout: u64,
@@ -197,7 +201,7 @@ fn seed_store(db: &Path, n: usize) -> idgate::error::Result<()> {
             }
             Ok(())
         })?;
-        if end % 100_000 == 0 || end == n {
+        if end.is_multiple_of(100_000) || end == n {
             eprintln!(
                 "  seeded {end} users ({:.1} s)",
                 started.elapsed().as_secs_f64()
@@ -554,7 +558,7 @@ impl Report {
                 "create",
                 "create pair (GET+POST)",
                 "ceiling",
-                "ceiling create pair",
+                "ceiling create pair (GET+POST)",
             ),
             ("steady", "PATCH user", "ceiling", "ceiling PATCH user"),
         ];
@@ -673,7 +677,13 @@ impl Bench {
         ids: &RefCell<Vec<String>>,
         rate: Option<f64>,
     ) -> Duration {
-        let n = self.requests();
+        let n = match rate {
+            // A paced run lasts at most --steady-rate-seconds.
+            Some(r) => self
+                .requests()
+                .min((r * self.args.steady_rate_seconds) as usize),
+            None => self.requests(),
+        };
         drive(n, self.args.concurrency, self.limit, rate, |k| async move {
             let picked = {
                 let ids = ids.borrow();
@@ -704,47 +714,54 @@ impl Bench {
         .await
     }
 
-    async fn groups(&self, t: &Target, rec: &Recorder) -> Duration {
-        let g = self.args.groups;
-        let c = self.args.concurrency;
+    async fn create_groups(&self, t: &Target, rec: &Recorder) -> Duration {
         let gids = &self.group_ids;
-        let mut elapsed = drive(g, c, self.limit, None, |k| async move {
-            let body = json!({
-                "schemas": [GROUP_URN],
-                "displayName": format!("Bench group {k}"),
-                "externalId": guid(GROUP_EXTERNAL_ID, k),
-            });
-            let Some(b) = rec
-                .expect(
-                    "POST group",
-                    t,
-                    Method::POST,
-                    "/scim/v2/Groups",
-                    Some(body.to_string()),
-                    &[201],
-                )
-                .await
-            else {
-                return;
-            };
-            if let Some(id) = serde_json::from_slice::<Value>(&b)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_string))
-            {
-                gids.borrow_mut().push(id);
-            }
-        })
-        .await;
-        let groups = gids.borrow().clone();
-        if groups.is_empty() {
-            return elapsed;
-        }
-        let n = self.requests();
-        elapsed += drive(n, c, self.limit, None, |k| {
+        drive(
+            self.args.groups,
+            self.args.concurrency,
+            self.limit,
+            None,
+            |k| async move {
+                let body = json!({
+                    "schemas": [GROUP_URN],
+                    "displayName": format!("Bench group {k}"),
+                    "externalId": guid(GROUP_EXTERNAL_ID, k),
+                });
+                let path = "/scim/v2/Groups";
+                let Some(b) = rec
+                    .expect(
+                        "POST group",
+                        t,
+                        Method::POST,
+                        path,
+                        Some(body.to_string()),
+                        &[201],
+                    )
+                    .await
+                else {
+                    return;
+                };
+                match serde_json::from_slice::<Value>(&b)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(str::to_string))
+                {
+                    Some(id) => gids.borrow_mut().push(id),
+                    None => rec.err("POST group", "201 without an id".into()),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Entra's group sync: one PATCH per member added, to random groups.
+    async fn add_members(&self, t: &Target, rec: &Recorder) -> Duration {
+        let groups = self.group_ids.borrow().clone();
+        let name = "PATCH group add member";
+        drive(self.requests(), self.args.concurrency, self.limit, None, |k| {
             let groups = &groups;
             async move {
-                let Some((_, user)) = self.pick(k, 0x6A0B) else {
-                    rec.err("PATCH group add member", "no user to add".into());
+                let (Some((_, user)), false) = (self.pick(k, 0x6A0B), groups.is_empty()) else {
+                    rec.err(name, "no user or no group".into());
                     return;
                 };
                 let group = &groups[(mix(k as u64) % groups.len() as u64) as usize];
@@ -753,32 +770,28 @@ impl Bench {
                     "Operations": [{"op": "Add", "path": "members", "value": [{"value": user}]}],
                 });
                 let path = format!("/scim/v2/Groups/{group}");
-                rec.expect(
-                    "PATCH group add member",
-                    t,
-                    Method::PATCH,
-                    &path,
-                    Some(body.to_string()),
-                    &[200, 204],
-                )
-                .await;
+                rec.expect(name, t, Method::PATCH, &path, Some(body.to_string()), &[200, 204]).await;
             }
         })
-        .await;
-        elapsed
+        .await
     }
 
     async fn paging(&self, t: &Target, rec: &Recorder) -> Duration {
         let total = self.ids.borrow().len();
         let all_pages = total.div_ceil(PAGE);
-        let pages = self.args.pages.unwrap_or(all_pages).min(all_pages);
+        // Fewer pages than the collection has: spread evenly over it; more: walk it again.
+        let pages = self.args.pages.unwrap_or(all_pages);
         drive(
             pages,
             self.args.concurrency,
             self.limit,
             None,
             |k| async move {
-                let page = k * all_pages / pages.max(1);
+                let page = if pages <= all_pages {
+                    k * all_pages / pages.max(1)
+                } else {
+                    k % all_pages.max(1)
+                };
                 let start = page * PAGE + 1;
                 let path = format!("/scim/v2/Users?startIndex={start}&count={PAGE}");
                 let Some(b) = rec
@@ -803,13 +816,7 @@ impl Bench {
     }
 
     /// One lookup kind: `filter(i)` or, for `None`, GET /Users/{id}.
-    async fn lookup(
-        &self,
-        t: &Target,
-        rec: &Recorder,
-        name: &str,
-        filter: Option<fn(usize) -> String>,
-    ) -> Duration {
+    async fn lookup(&self, t: &Target, rec: &Recorder, name: &str, filter: FilterFn) -> Duration {
         drive(
             self.args.lookups,
             self.args.concurrency,
@@ -845,7 +852,10 @@ impl Bench {
     }
 }
 
-const LOOKUPS: [(&str, Option<fn(usize) -> String>); 5] = [
+/// A lookup's filter for user i; `None` is GET /Users/{id}.
+type FilterFn = Option<fn(usize) -> String>;
+
+const LOOKUPS: [(&str, FilterFn); 5] = [
     (
         "filter userName eq",
         Some(|i| format!("userName eq \"{}\"", user_name(i))),
@@ -1025,49 +1035,82 @@ async fn run(args: Args) -> Result<(), String> {
         group_ids: RefCell::new(Vec::new()),
         args,
     };
+    let phases = run_phases(&bench, &target, server.pid(), &dir);
+    let mut terminate =
+        actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+    let stop = async {
+        tokio::select! {
+            _ = actix_web::rt::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    };
+    futures_util::pin_mut!(phases, stop);
+    let report = match futures_util::future::select(phases, stop).await {
+        futures_util::future::Either::Left((report, _)) => report?,
+        // Dropping `server` on the way out stops the idgate subprocess.
+        futures_util::future::Either::Right(_) => return Err("interrupted".into()),
+    };
+    server.stop();
+    report.print_markdown(c);
+    println!("\ntotal wall time {:.1} s", setup.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Runs the selected phases in order against `target` (the idgate server, process `pid`).
+async fn run_phases(
+    bench: &Bench,
+    target: &Target,
+    pid: u32,
+    dir: &Path,
+) -> Result<Report, String> {
+    let c = bench.args.concurrency;
     let mut report = Report {
         rows: Vec::new(),
         memory: Vec::new(),
     };
-    let (rss, hwm) = memory(server.pid());
+    let (rss, hwm) = memory(pid);
     report
         .memory
-        .push(("start".into(), rss, hwm, store_mib(&dir)));
+        .push(("start".into(), rss, hwm, store_mib(dir)));
     for phase in bench.args.phases.clone() {
         let name = format!("{phase:?}").to_lowercase();
         println!("\n== {name}");
         let rec = Recorder::default();
         match phase {
             Phase::Create => {
-                let elapsed = bench.create(&target, &rec, "", &bench.ids).await;
+                let elapsed = bench.create(target, &rec, "", &bench.ids).await;
                 report.add(&name, elapsed, rec);
             }
             Phase::Steady => {
                 let elapsed = bench
-                    .steady(&target, &rec, "PATCH user", &bench.ids, None)
+                    .steady(target, &rec, "PATCH user", &bench.ids, None)
                     .await;
                 report.add(&name, elapsed, rec);
                 if let Some(rate) = bench.args.steady_rate {
                     let rec = Recorder::default();
                     let label = format!("PATCH user at {rate:.0}/s");
                     let elapsed = bench
-                        .steady(&target, &rec, &label, &bench.ids, Some(rate))
+                        .steady(target, &rec, &label, &bench.ids, Some(rate))
                         .await;
                     report.add(&name, elapsed, rec);
                 }
             }
             Phase::Groups => {
-                let elapsed = bench.groups(&target, &rec).await;
+                let elapsed = bench.create_groups(target, &rec).await;
+                report.add(&name, elapsed, rec);
+                let rec = Recorder::default();
+                let elapsed = bench.add_members(target, &rec).await;
                 report.add(&name, elapsed, rec);
             }
             Phase::Paging => {
-                let elapsed = bench.paging(&target, &rec).await;
+                let elapsed = bench.paging(target, &rec).await;
                 report.add(&name, elapsed, rec);
             }
             Phase::Lookup => {
                 for (label, filter) in LOOKUPS {
                     let rec = Recorder::default();
-                    let elapsed = bench.lookup(&target, &rec, label, filter).await;
+                    let elapsed = bench.lookup(target, &rec, label, filter).await;
                     report.add(&name, elapsed, rec);
                 }
             }
@@ -1085,13 +1128,10 @@ async fn run(args: Args) -> Result<(), String> {
                 handle.stop(true).await;
             }
         }
-        let (rss, hwm) = memory(server.pid());
-        let db = store_mib(&dir);
+        let (rss, hwm) = memory(pid);
+        let db = store_mib(dir);
         println!("  server memory: VmRSS {rss:.1} MiB, VmHWM {hwm:.1} MiB; store {db:.1} MiB");
         report.memory.push((name, rss, hwm, db));
     }
-    server.stop();
-    report.print_markdown(c);
-    println!("\ntotal wall time {:.1} s", setup.elapsed().as_secs_f64());
-    Ok(())
+    Ok(report)
 }

@@ -182,11 +182,9 @@ fn start_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>> {
     std::thread::Builder::new()
         .name("idgate-checkpoint".into())
         .spawn(move || {
-            loop {
-                match stopped.recv_timeout(Duration::from_millis(200)) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    _ => break,
-                }
+            while let Err(RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(200))
+            {
                 let wal: rusqlite::Result<(i64, i64, i64)> =
                     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
