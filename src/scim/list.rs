@@ -204,6 +204,12 @@ async fn query(
     let with_members =
         kind == ResourceKind::Group && render::wants_members(&p.attributes, &p.excluded);
     let org_id = org.id;
+    let cursors = &state.store.cursors;
+    let sequential = filter.is_none() && sort.is_none();
+    let generation = cursors.generation();
+    let after_seq = sequential
+        .then(|| cursors.get(org_id, kind, start_index))
+        .flatten();
     let (total, page) = state
         .store
         .read(move |c| {
@@ -213,10 +219,20 @@ async fn query(
                 start_index,
                 count,
                 with_members,
+                after_seq,
             };
             resources::list(c, kind, org_id, &q)
         })
         .await?;
+    if let Some(last) = page.last().filter(|_| sequential) {
+        cursors.put(
+            org_id,
+            kind,
+            start_index + page.len() as u64,
+            last.seq,
+            generation,
+        );
+    }
     let base = state.config.scim_base_url();
     let resources = page
         .iter()

@@ -45,11 +45,9 @@ pub async fn log_request(
         let ext = res.response().extensions();
         (
             ext.get::<ErrorInfo>().cloned(),
-            // Only failures keep their response body: a success returns the resource, which
-            // can be read again, and keeping it would double the log's size.
-            ext.get::<LoggedBody>()
-                .filter(|_| !res.status().is_success())
-                .map(|b| truncate(b.0.clone())),
+            // Only failures carry their response body (see `ScimError`): a success returns
+            // the resource, which can be read again.
+            ext.get::<LoggedBody>().map(|b| truncate(b.0.clone())),
         )
     };
     let row = RequestLog {

@@ -152,7 +152,12 @@ impl ResponseError for ScimError {
         if let Some(t) = scim_type {
             body["scimType"] = json!(t);
         }
-        let mut res = json_response(status, &body);
+        let text = body.to_string();
+        let mut res = HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
+            .body(text.clone());
+        // Failures keep their body for the provisioning log.
+        res.extensions_mut().insert(LoggedBody(text));
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -168,14 +173,11 @@ impl ResponseError for ScimError {
 #[derive(Clone)]
 pub(crate) struct LoggedBody(pub String);
 
-/// A SCIM JSON response; the body is also kept for the request log.
+/// A SCIM JSON response.
 pub fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
-    let text = body.to_string();
-    let mut res = HttpResponse::build(status)
+    HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
-        .body(text.clone());
-    res.extensions_mut().insert(LoggedBody(text));
-    res
+        .body(body.to_string())
 }
 
 /// The request body kept for the request log.

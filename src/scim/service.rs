@@ -203,7 +203,10 @@ pub async fn delete(
             let action = format!("scim.{}.delete", kind.name().to_lowercase());
             orgs::audit(c, Some(org.id), &now, &actor, &action, Some(&id), None)
         })
-        .await
+        .await?;
+    // After the commit: positions in lists may have shifted.
+    state.store.cursors.note_delete();
+    Ok(())
 }
 
 /// The one place where a user's deactivation or deletion ends their live sessions. The

@@ -6,6 +6,7 @@
 //! back alone, and every caller is answered only after the batch's COMMIT reached the disk
 //! (`synchronous=FULL`).
 
+mod cursors;
 pub mod filter_sql;
 mod migrate;
 pub mod orgs;
@@ -30,6 +31,10 @@ pub use migrate::{LATEST_VERSION, migrate};
 pub struct Store {
     pool: Pool<SqliteConnectionManager>,
     writer: writer::Writer,
+    /// Where the next page of a sequential listing starts.
+    pub cursors: std::sync::Arc<cursors::PageCursors>,
+    /// Reads in flight at once: no more blocking threads than connections.
+    readers: std::sync::Arc<tokio::sync::Semaphore>,
     /// Dropping the last clone stops the checkpointer.
     _checkpointer: std::sync::Arc<std::sync::mpsc::Sender<()>>,
 }
@@ -85,6 +90,8 @@ impl Store {
         let checkpointer = start_checkpointer(open_connection(path)?)?;
         Ok(Self {
             pool,
+            cursors: std::sync::Arc::default(),
+            readers: std::sync::Arc::new(tokio::sync::Semaphore::new(read_pool_size as usize)),
             writer,
             _checkpointer: std::sync::Arc::new(checkpointer),
         })
@@ -96,6 +103,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        // Waiting here, not on a blocking thread, keeps the number of threads (and their
+        // memory) at the number of connections.
+        let _permit = self.readers.acquire().await.map_err(Error::internal)?;
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {

@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 /// A resource as stored.
 #[derive(Debug, Clone)]
 pub struct Stored {
+    /// Insertion order; pages of unfiltered lists are cut by it.
+    pub seq: i64,
     pub id: String,
     pub data: Value,
     pub version: i64,
@@ -140,8 +142,10 @@ pub fn insert_user(
         now,
     ])
     .map_err(|e| user_name_conflict(e, doc))?;
+    let seq = conn.last_insert_rowid();
     write_emails(conn, id, doc)?;
     Ok(Stored {
+        seq,
         id: id.to_string(),
         data: doc.clone(),
         version: 1,
@@ -196,21 +200,22 @@ pub fn update_user(
         sql.push_str(&format!(", display_name_key = ?{}", values.len() + 1));
         values.push(text(doc, "displayName").map(fold).into());
     }
-    sql.push_str(" WHERE org_id = ?1 AND id = ?2 RETURNING version, created");
-    let updated: Option<(i64, String)> = conn
+    sql.push_str(" WHERE org_id = ?1 AND id = ?2 RETURNING version, created, seq");
+    let updated: Option<(i64, String, i64)> = conn
         .prepare_cached(&sql)?
         .query_row(params_from_iter(values.iter()), |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()
         .map_err(|e| user_name_conflict(e, doc))?;
-    let Some((version, created)) = updated else {
+    let Some((version, created, seq)) = updated else {
         return Err(not_found(ResourceKind::User, id));
     };
     if previous.is_none_or(|p| email_keys(p) != email_keys(doc)) {
         write_emails(conn, id, doc)?;
     }
     Ok(Stored {
+        seq,
         id: id.to_string(),
         data: doc.clone(),
         version,
@@ -285,17 +290,18 @@ pub fn not_found(kind: ResourceKind, id: &str) -> Error {
     Error::NotFound(format!("{} {id:?} not found", kind.name()))
 }
 
-const COLUMNS: &str = "r.id, r.data, r.version, r.created, r.last_modified";
+const COLUMNS: &str = "r.id, r.data, r.version, r.created, r.last_modified, r.seq";
 
 fn stored_from_row(kind: ResourceKind) -> impl Fn(&Row<'_>) -> rusqlite::Result<(Stored, String)> {
     move |r| {
         let data: String = r.get(1)?;
         let (role_raw, role) = match kind {
-            ResourceKind::User => (r.get(5)?, r.get(6)?),
+            ResourceKind::User => (r.get(6)?, r.get(7)?),
             ResourceKind::Group => (None, None),
         };
         Ok((
             Stored {
+                seq: r.get(5)?,
                 id: r.get(0)?,
                 data: Value::Null,
                 version: r.get(2)?,
@@ -366,6 +372,9 @@ pub struct ListQuery<'a> {
     pub start_index: u64,
     pub count: u64,
     pub with_members: bool,
+    /// For an unfiltered list in insertion order: the page starts after this `seq` (a
+    /// cursor remembered from the previous page), so no rows are skipped one by one.
+    pub after_seq: Option<i64>,
 }
 
 /// Returns (totalResults, the page).
@@ -409,19 +418,34 @@ pub fn list(
             }
             None => "r.seq".to_string(),
         };
-        // The page's rows are chosen by `seq` alone first, so that skipping `startIndex`
-        // rows walks an index instead of reading and discarding whole rows.
-        let sql = format!(
-            "SELECT {cols} FROM {t} r WHERE r.seq IN (
+        // With a cursor the page is a seek; otherwise its rows are chosen by `seq` alone
+        // first, so that skipping `startIndex` rows walks an index, not whole rows.
+        let cursor = q
+            .after_seq
+            .filter(|_| q.filter.is_none() && q.sort.is_none());
+        let mut bound = params.clone();
+        let sql = if let Some(after) = cursor {
+            bound.push(SqlValue::Integer(after));
+            format!(
+                "SELECT {cols} FROM {t} r WHERE r.org_id = ?1 AND r.seq > ?2
+                 ORDER BY r.seq LIMIT {}",
+                q.count,
+                cols = select_list(kind),
+                t = table(kind),
+            )
+        } else {
+            format!(
+                "SELECT {cols} FROM {t} r WHERE r.seq IN (
                  SELECT r.seq FROM {t} r WHERE {where_sql} ORDER BY {order} LIMIT {} OFFSET {}
              ) ORDER BY {order}",
-            q.count,
-            q.start_index.saturating_sub(1),
-            cols = select_list(kind),
-            t = table(kind),
-        );
+                q.count,
+                q.start_index.saturating_sub(1),
+                cols = select_list(kind),
+                t = table(kind),
+            )
+        };
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(params.iter()), stored_from_row(kind))?;
+        let rows = stmt.query_map(params_from_iter(bound.iter()), stored_from_row(kind))?;
         for row in rows {
             let mut s = finish(row?)?;
             if q.with_members && kind == ResourceKind::Group {

@@ -305,3 +305,45 @@ async fn unfiltered_totals_follow_creates_and_deletes_and_pages_are_stable() {
         .await;
     assert_eq!(app.get("/Groups").await.body["totalResults"], 0);
 }
+
+#[actix_web::test]
+async fn sequential_pages_stay_right_across_creates_and_deletes() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(app.create_user(&format!("seq{i}@acme.com")).await);
+    }
+    let page = |r: &crate::helpers::Resp| -> Vec<String> {
+        r.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        page(&app.get("/Users?startIndex=1&count=2").await),
+        ids[0..2].to_vec()
+    );
+    // Served from the cursor the first page left.
+    assert_eq!(
+        page(&app.get("/Users?startIndex=3&count=2").await),
+        ids[2..4].to_vec()
+    );
+    // A create appends: the next page sees it.
+    ids.push(app.create_user("seq5@acme.com").await);
+    assert_eq!(
+        page(&app.get("/Users?startIndex=5&count=2").await),
+        ids[4..6].to_vec()
+    );
+    // A delete shifts positions: cursors are dropped and positions recomputed.
+    app.delete(&format!("/Users/{}", ids[0])).await;
+    assert_eq!(
+        page(&app.get("/Users?startIndex=3&count=2").await),
+        ids[3..5].to_vec()
+    );
+    assert_eq!(
+        page(&app.get("/Users?startIndex=5&count=2").await),
+        ids[5..6].to_vec()
+    );
+}
