@@ -779,18 +779,27 @@ impl Bench {
     async fn paging(&self, t: &Target, rec: &Recorder) -> Duration {
         let total = self.ids.borrow().len();
         let all_pages = total.div_ceil(PAGE);
-        // Fewer pages than the collection has: spread evenly over it; more: walk it again.
+        // C clients, each walking its own stretch of the collection in order, one page after
+        // the other, as a paging client does. Fewer pages than the collection has: the
+        // stretches are spread evenly over it; more: the walk starts over.
         let pages = self.args.pages.unwrap_or(all_pages);
+        let walkers = self.args.concurrency.max(1);
+        let stretch = all_pages.div_ceil(walkers).max(1);
+        let spread = pages <= all_pages;
+        let per_walker = pages.div_ceil(walkers).max(1);
         drive(
             pages,
             self.args.concurrency,
             self.limit,
             None,
             |k| async move {
-                let page = if pages <= all_pages {
-                    k * all_pages / pages.max(1)
+                let (walker, step) = (k % walkers, k / walkers);
+                // Spread: each walker reads `per_walker` (≤ `stretch`) pages from the start of
+                // its stretch.
+                let page = if spread {
+                    (walker * stretch + step.min(per_walker)).min(all_pages.saturating_sub(1))
                 } else {
-                    k % all_pages.max(1)
+                    (walker * stretch + step) % all_pages.max(1)
                 };
                 let start = page * PAGE + 1;
                 let path = format!("/scim/v2/Users?startIndex={start}&count={PAGE}");

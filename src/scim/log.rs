@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{ErrorInfo, LoggedBody, LoggedRequest, ScimAuth};
 use crate::app::AppState;
 use crate::clock::timestamp;
-use crate::store::requests::{self, RequestLog};
+use crate::store::requests::RequestLog;
 use crate::telemetry::RequestId;
 
 /// Bodies longer than this are cut in the log.
@@ -65,9 +65,7 @@ pub async fn log_request(
         response_body,
     };
     state.metrics.scim_op(&row.method, row.status);
-    state
-        .store
-        .write_detached(move |c| requests::insert(c, &row));
+    state.store.log_request(row);
     Ok(res)
 }
 

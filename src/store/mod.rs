@@ -31,6 +31,8 @@ pub use migrate::{LATEST_VERSION, migrate};
 pub struct Store {
     pool: Pool<SqliteConnectionManager>,
     writer: writer::Writer,
+    /// SCIM request-log rows waiting for the writer (see `log_request`).
+    log_rows: std::sync::Arc<std::sync::Mutex<Vec<requests::RequestLog>>>,
     /// Where the next page of a sequential listing starts.
     pub cursors: std::sync::Arc<cursors::PageCursors>,
     /// Reads in flight at once: no more blocking threads than connections.
@@ -45,7 +47,8 @@ fn init_connection(conn: &mut Connection) -> rusqlite::Result<()> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY;
+         PRAGMA journal_size_limit = 67108864;",
     )?;
     filter_sql::register_functions(conn)?;
     Ok(())
@@ -91,6 +94,7 @@ impl Store {
         Ok(Self {
             pool,
             cursors: std::sync::Arc::default(),
+            log_rows: std::sync::Arc::default(),
             readers: std::sync::Arc::new(tokio::sync::Semaphore::new(read_pool_size as usize)),
             writer,
             _checkpointer: std::sync::Arc::new(checkpointer),
@@ -134,6 +138,29 @@ impl Store {
         F: FnOnce(&Connection) -> Result<()> + Send + 'static,
     {
         self.writer.submit_detached(f);
+    }
+
+    /// Queues a SCIM request-log row. Rows are written in bulk: the first row queued into an
+    /// empty buffer schedules one background write that takes every row queued by the time
+    /// it runs, so a busy server writes one job per batch, not one per request.
+    pub fn log_request(&self, row: requests::RequestLog) {
+        let first = match self.log_rows.lock() {
+            Ok(mut rows) => {
+                rows.push(row);
+                rows.len() == 1
+            }
+            Err(_) => return,
+        };
+        if first {
+            let rows = self.log_rows.clone();
+            self.write_detached(move |c| {
+                let taken = rows
+                    .lock()
+                    .map(|mut r| std::mem::take(&mut *r))
+                    .unwrap_or_default();
+                taken.iter().try_for_each(|r| requests::insert(c, r))
+            });
+        }
     }
 
     /// Runs `f` synchronously in its own IMMEDIATE transaction on a pooled connection. For
@@ -188,7 +215,6 @@ const CHECKPOINT_FRAMES: i64 = 1000;
 fn start_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>> {
     use std::sync::mpsc::RecvTimeoutError;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     std::thread::Builder::new()
         .name("idgate-checkpoint".into())
         .spawn(move || {

@@ -101,7 +101,9 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     }
 }
 
-/// WAL size past which the writer restarts the WAL between two batches.
+/// WAL file size past which the writer restarts the WAL between two batches. After the
+/// restart, the next commit truncates the file to `journal_size_limit` (64 MiB, see
+/// `init_connection`), so the file size measures what was written since.
 const WAL_RESTART_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Under a constant write load, PASSIVE checkpoints (see `start_checkpointer`) copy the WAL
