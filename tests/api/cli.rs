@@ -1,0 +1,328 @@
+//! The command line, run as the real binary against a temporary data directory.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use openssl::asn1::Asn1Time;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use openssl::x509::{X509, X509NameBuilder};
+
+const BIN: &str = env!("CARGO_BIN_EXE_idgate");
+const ENTRA_METADATA: &str =
+    include_str!("../fixtures/entra/entra-common-federationmetadata-2017.xml");
+
+fn idgate(data: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("IDGATE_LISTEN")
+        .output()
+        .expect("idgate runs")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn failed(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "unexpected success: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A self-signed certificate valid from yesterday for `days` days, as Base64 DER.
+fn certificate(days: u32) -> String {
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "idgate test IdP").unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(days).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let der = b.build().to_der().unwrap();
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(der)
+}
+
+/// Entra's real federation metadata with its (expired) certificates replaced by `cert`.
+fn metadata_with(cert: &str) -> String {
+    let mut out = String::new();
+    let mut rest = ENTRA_METADATA;
+    while let Some(i) = rest.find("<X509Certificate>") {
+        let start = i + "<X509Certificate>".len();
+        let end = start + rest[start..].find("</X509Certificate>").unwrap();
+        out.push_str(&rest[..start]);
+        out.push_str(cert);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn org_saml_loads_entra_metadata_and_refuses_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    ok(&idgate(
+        data,
+        &[
+            "org", "create", "acme", "--name", "Acme", "--domain", "acme.com",
+        ],
+    ));
+    let file = data.join("federationmetadata.xml");
+    std::fs::write(&file, metadata_with(&certificate(365))).unwrap();
+    let out = ok(&idgate(
+        data,
+        &["org", "saml", "acme", "--metadata", file.to_str().unwrap()],
+    ));
+    assert!(
+        out.contains("IdP entity ID: https://sts.windows.net/{tenantid}/"),
+        "{out}"
+    );
+    assert!(
+        out.contains("IdP SSO URL:   https://login.microsoftonline.com/common/saml2"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("certificate:").count(),
+        1,
+        "identical certificates are kept once: {out}"
+    );
+    let show = ok(&idgate(data, &["org", "show", "acme"]));
+    assert!(
+        show.contains("idp entity id:     https://sts.windows.net/{tenantid}/ (metadata"),
+        "{show}"
+    );
+
+    // A certificate expiring within 30 days is accepted with a warning.
+    std::fs::write(&file, metadata_with(&certificate(10))).unwrap();
+    let out = idgate(
+        data,
+        &["org", "saml", "acme", "--metadata", file.to_str().unwrap()],
+    );
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "{out:?}"
+    );
+
+    // Key-less metadata is refused, and the stored configuration is unchanged.
+    let keyless = metadata_with("").replace(
+        "<KeyDescriptor use=\"signing\">",
+        "<KeyDescriptor use=\"encryption\">",
+    );
+    std::fs::write(&file, keyless).unwrap();
+    let err = failed(&idgate(
+        data,
+        &["org", "saml", "acme", "--metadata", file.to_str().unwrap()],
+    ));
+    assert!(err.contains("signing certificate"), "{err}");
+    // XXE is refused before anything is read.
+    let xxe = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{}",
+        metadata_with(&certificate(365))
+            .trim_start_matches("<?xml version=\"1.0\" encoding=\"utf-8\"?>")
+    );
+    std::fs::write(&file, xxe).unwrap();
+    let err = failed(&idgate(
+        data,
+        &["org", "saml", "acme", "--metadata", file.to_str().unwrap()],
+    ));
+    assert!(err.to_lowercase().contains("doctype"), "{err}");
+    let show = ok(&idgate(data, &["org", "show", "acme"]));
+    assert_eq!(show.matches("idp certificate:").count(), 1, "{show}");
+
+    // Hand entry: certificate as Base64, entity ID and SSO URL.
+    let cer = data.join("idp.cer");
+    std::fs::write(&cer, certificate(365)).unwrap();
+    let out = ok(&idgate(
+        data,
+        &[
+            "org",
+            "saml",
+            "acme",
+            "--cert",
+            cer.to_str().unwrap(),
+            "--idp-entity-id",
+            "https://sts.windows.net/abc/",
+            "--sso-url",
+            "https://login.microsoftonline.com/abc/saml2",
+        ],
+    ));
+    assert!(out.contains("https://sts.windows.net/abc/"), "{out}");
+    let err = failed(&idgate(
+        data,
+        &["org", "saml", "acme", "--cert", cer.to_str().unwrap()],
+    ));
+    assert!(
+        err.contains("--idp-entity-id") || err.contains("required"),
+        "{err}"
+    );
+}
+
+#[test]
+fn org_settings_domains_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    ok(&idgate(
+        data,
+        &[
+            "org", "create", "acme", "--name", "Acme", "--domain", "Acme.COM",
+        ],
+    ));
+    failed(&idgate(
+        data,
+        &[
+            "org", "create", "other", "--name", "O", "--domain", "acme.com",
+        ],
+    ));
+    ok(&idgate(data, &["org", "create", "other", "--name", "O"]));
+    failed(&idgate(
+        data,
+        &["org", "domain", "add", "other", "acme.com"],
+    ));
+    ok(&idgate(
+        data,
+        &["org", "domain", "add", "acme", "acme.co.uk"],
+    ));
+    ok(&idgate(
+        data,
+        &["org", "domain", "sso-only", "acme", "acme.co.uk", "on"],
+    ));
+    failed(&idgate(
+        data,
+        &["org", "domain", "sso-only", "acme", "nope.com", "on"],
+    ));
+    ok(&idgate(
+        data,
+        &[
+            "org",
+            "set",
+            "acme",
+            "--jit",
+            "on",
+            "--idp-initiated",
+            "on",
+            "--clock-skew",
+            "60",
+            "--scim",
+            "off",
+        ],
+    ));
+    failed(&idgate(
+        data,
+        &["org", "set", "acme", "--clock-skew", "100000"],
+    ));
+    let show = ok(&idgate(data, &["org", "show", "acme"]));
+    for line in [
+        "domain:            acme.co.uk (SSO only)",
+        "domain:            acme.com\n",
+        "jit:               on",
+        "idp-initiated:     on",
+        "clock skew:        60 s",
+        "scim:              off",
+    ] {
+        assert!(show.contains(line), "{line:?} in {show}");
+    }
+    ok(&idgate(
+        data,
+        &["org", "domain", "remove", "acme", "acme.co.uk"],
+    ));
+
+    // The token is printed alone on stdout; explanations go to stderr.
+    let out = idgate(
+        data,
+        &["scim-token", "create", "--org", "acme", "--name", "entra"],
+    );
+    let token = ok(&out);
+    assert!(
+        token.starts_with("idgs_") && token.trim().lines().count() == 1,
+        "{token:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only time"));
+    failed(&idgate(
+        data,
+        &["scim-token", "create", "--org", "acme", "--name", "entra"],
+    ));
+    let list = ok(&idgate(data, &["scim-token", "list", "--org", "acme"]));
+    assert!(
+        list.contains("entra") && !list.contains(token.trim()),
+        "{list}"
+    );
+    ok(&idgate(
+        data,
+        &["scim-token", "revoke", "--org", "acme", "entra"],
+    ));
+    failed(&idgate(
+        data,
+        &["scim-token", "revoke", "--org", "acme", "entra"],
+    ));
+    failed(&idgate(data, &["scim-token", "list", "--org", "nope"]));
+}
+
+#[test]
+fn check_config_migrate_backup_and_a_newer_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let config = data.join("gateway.toml");
+    std::fs::write(
+        &config,
+        "listen = \"nope\"\npublic_url = \"ftp://x\"\nunknown_key = 1\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown_key"), "{err}");
+    std::fs::write(&config, "listen = \"127.0.0.1:9999\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "check-config",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    ok(&idgate(data, &["migrate"]));
+    ok(&idgate(data, &["org", "create", "acme", "--name", "Acme"]));
+    let backup = data.join("backup.db");
+    ok(&idgate(data, &["backup", backup.to_str().unwrap()]));
+    failed(&idgate(data, &["backup", backup.to_str().unwrap()]));
+    // The backup is a working store.
+    let restored = data.join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::copy(&backup, restored.join("idgate.db")).unwrap();
+    assert!(ok(&idgate(&restored, &["org", "list"])).contains("acme"));
+
+    // A store from a newer binary is refused with a clear message.
+    let conn = rusqlite::Connection::open(restored.join("idgate.db")).unwrap();
+    conn.pragma_update(None, "user_version", 999).unwrap();
+    drop(conn);
+    let err = failed(&idgate(&restored, &["org", "list"]));
+    assert!(err.contains("newer than this binary"), "{err}");
+}
