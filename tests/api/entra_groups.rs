@@ -5,29 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, enc, patch, spawn_app};
 
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
-/// Percent-encodes a query value; spaces become `+` when `plus`, else `%20`.
-fn enc(s: &str, plus: bool) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b' ' if plus => out.push('+'),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-fn patch(ops: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": ops})
-}
 
 /// The body of "Create Group" › Request, exactly as the tutorial shows it.
 fn tutorial_group_body() -> Value {

@@ -8,16 +8,12 @@
 use idgate::store::orgs::{self, SettingsChange};
 use serde_json::{Value, json};
 
-use crate::helpers::{Resp, TestApp, spawn_app};
+use crate::helpers::{Resp, TestApp, patch, spawn_app};
 
 const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const IDGATE: &str = "urn:idgate:params:scim:schemas:extension:2.0:User";
 const ACME_EXT: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
-
-fn patch(ops: Value) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
-}
 
 /// PATCHes a user with a whole body and asserts 200.
 async fn patch_ok(app: &TestApp, id: &str, body: Value) -> Resp {

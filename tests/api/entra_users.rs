@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, enc, patch, spawn_app};
 
 const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -13,21 +13,6 @@ const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const TUTORIAL_USER: &str = "Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee";
 const TUTORIAL_EMAIL: &str = "Test_User_11bb11bb-cc22-dd33-ee44-55ff55ff55ff@testuser.com";
 const TUTORIAL_EXTERNAL_ID: &str = "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef";
-
-/// Percent-encodes a query value; spaces become `+` when `plus`, else `%20`.
-fn enc(s: &str, plus: bool) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b' ' if plus => out.push('+'),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
 
 /// The body of "Create User" › Request, exactly as the tutorial shows it.
 fn tutorial_create_body() -> Value {
@@ -380,10 +365,6 @@ async fn start_index_and_count_paging() {
         .await;
     assert_eq!(r.body["totalResults"], 5, "{}", r.text);
     assert_eq!(user_names(&r.body), vec!["page1@acme.com"]);
-}
-
-fn patch(ops: Value) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
 
 /// `GET /Users?filter=id eq "{id}" and manager eq "{manager}"&attributes=id` → totalResults.

@@ -8,6 +8,26 @@ use idgate::config::Config;
 use idgate::store::{Store, orgs};
 use serde_json::Value;
 
+/// Percent-encodes a query value; spaces become `+` when `plus`, else `%20`.
+pub fn enc(s: &str, plus: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b' ' if plus => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A PatchOp body with these operations.
+pub fn patch(ops: Value) -> Value {
+    serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: awc::Client,
