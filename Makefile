@@ -32,9 +32,8 @@ lint: deps
 unit: deps
 	cargo test --locked
 
-# Uses the debug binary that `cargo test` already built: no second (release) build in CI.
-scim2-tester: tools
-	cargo build --locked --bin idgate
+# Uses the debug binary that `cargo test` (the `unit` target) built: no second build in CI.
+scim2-tester: tools unit
 	SERVER_BIN=./target/debug/idgate ./scripts/scim2-tester.sh
 
 test: lint unit scim2-tester
