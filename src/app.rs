@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 use crate::store::{Store, requests};
-use crate::{scim, telemetry};
+use crate::{saml, scim, telemetry};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -105,7 +105,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics_text))
-        .configure(scim::routes);
+        .configure(scim::routes)
+        .configure(saml::routes);
 }
 
 async fn healthz() -> HttpResponse {

@@ -1,6 +1,9 @@
 //! SAML 2.0 service provider: the IdP configuration an admin uploads (`metadata`) and the
-//! validation of every response posted to the ACS (`sp`).
+//! validation of every response posted to the ACS (`sp`), and the SP endpoints (`routes`).
 //! samael is used only inside this module.
 
 pub mod metadata;
+mod routes;
 pub mod sp;
+
+pub use routes::{routes, sp_metadata};

@@ -7,5 +7,6 @@ mod entra_groups;
 mod entra_quirks;
 mod entra_users;
 mod helpers;
+mod saml;
 mod scim_auth;
 mod scim_basics;
