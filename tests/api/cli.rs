@@ -326,3 +326,25 @@ fn check_config_migrate_backup_and_a_newer_store() {
     let err = failed(&idgate(&restored, &["org", "list"]));
     assert!(err.contains("newer than this binary"), "{err}");
 }
+
+#[test]
+fn healthcheck_answers_for_a_running_server_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (mut server, base) = crate::crash::serve(data);
+    let listen = base.trim_start_matches("http://").to_string();
+    let check = || {
+        Command::new(BIN)
+            .args(["--data-dir", data.to_str().unwrap(), "healthcheck"])
+            .env("IDGATE_LISTEN", &listen)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    assert!(out.status.success(), "{out:?}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
+}

@@ -27,7 +27,7 @@ fn idgate(data: &std::path::Path, args: &[&str]) -> String {
 }
 
 /// Starts `idgate serve` on a free port; returns the child and its base URL.
-fn serve(data: &std::path::Path) -> (Child, String) {
+pub fn serve(data: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
