@@ -13,18 +13,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Escapes text for an XML attribute value or element content.
 fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+    quick_xml::escape::escape(s).into_owned()
 }
 
 /// SAML 2.0 SP metadata: entity ID `{public_url}/saml/{org}`, one HTTP-POST ACS, the NameID

@@ -110,9 +110,9 @@ impl FromRequest for ScimAuth {
 }
 
 impl ScimAuth {
-    /// 403 unless the org syncs groups.
-    pub fn require_group_sync(&self) -> Result<(), ScimError> {
-        if self.org.group_sync {
+    /// 403 for `/Groups` unless the org syncs groups; every other endpoint is allowed.
+    pub fn authorize(&self, kind: crate::directory::schema::ResourceKind) -> Result<(), ScimError> {
+        if kind != crate::directory::schema::ResourceKind::Group || self.org.group_sync {
             Ok(())
         } else {
             Err(Error::Forbidden(format!(

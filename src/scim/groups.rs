@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::handlers::{Ctx, Projection, if_match};
-use super::{ScimAuth, ScimError, list, read_json, render, service};
+use super::{ScimAuth, ScimError, read_json, render, service};
 use crate::directory::schema::ResourceKind;
 
 const KIND: ResourceKind = ResourceKind::Group;
@@ -16,48 +16,10 @@ pub async fn create(
     body: web::Payload,
     proj: Projection,
 ) -> Result<HttpResponse, ScimError> {
-    auth.require_group_sync()?;
+    auth.authorize(KIND)?;
     let body = read_json(&req, body, ctx.limit()).await?;
     let written = service::create_group(&ctx, auth.org, body).await?;
     Ok(ctx.written_response(KIND, &written, StatusCode::CREATED, &proj))
-}
-
-pub async fn get(
-    ctx: Ctx,
-    auth: ScimAuth,
-    id: web::Path<String>,
-    proj: Projection,
-    req: HttpRequest,
-) -> Result<HttpResponse, ScimError> {
-    auth.require_group_sync()?;
-    let with_members = render::wants_members(&proj.attributes, &proj.excluded);
-    let stored = ctx
-        .fetch(KIND, &auth, id.into_inner(), with_members)
-        .await?;
-    Ok(ctx.conditional_get(&req, KIND, &stored, &proj))
-}
-
-pub async fn list(
-    ctx: Ctx,
-    auth: ScimAuth,
-    q: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, ScimError> {
-    auth.require_group_sync()?;
-    let body = list::run(&ctx, &auth.org, KIND, list::ListParams::from_query(&q)).await?;
-    Ok(super::json_response(StatusCode::OK, &body))
-}
-
-pub async fn search(
-    ctx: Ctx,
-    auth: ScimAuth,
-    req: HttpRequest,
-    body: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    auth.require_group_sync()?;
-    let body = read_json(&req, body, ctx.limit()).await?;
-    let params = list::ListParams::from_search_body(&body)?;
-    let body = list::run(&ctx, &auth.org, KIND, params).await?;
-    Ok(super::json_response(StatusCode::OK, &body))
 }
 
 pub async fn replace(
@@ -68,7 +30,7 @@ pub async fn replace(
     body: web::Payload,
     proj: Projection,
 ) -> Result<HttpResponse, ScimError> {
-    auth.require_group_sync()?;
+    auth.authorize(KIND)?;
     let body = read_json(&req, body, ctx.limit()).await?;
     let written =
         service::replace_group(&ctx, auth.org, id.into_inner(), body, if_match(&req)).await?;
@@ -85,7 +47,7 @@ pub async fn patch(
     body: web::Payload,
     proj: Projection,
 ) -> Result<HttpResponse, ScimError> {
-    auth.require_group_sync()?;
+    auth.authorize(KIND)?;
     let body = read_json(&req, body, ctx.limit()).await?;
     let wants_body = !proj.attributes.is_empty() || !proj.excluded.is_empty();
     let with_members = wants_body && render::wants_members(&proj.attributes, &proj.excluded);
@@ -107,16 +69,4 @@ pub async fn patch(
         super::handlers::note_ignored(&mut res, &written.ignored);
         Ok(res)
     }
-}
-
-pub async fn delete(
-    ctx: Ctx,
-    auth: ScimAuth,
-    id: web::Path<String>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ScimError> {
-    auth.require_group_sync()?;
-    let actor = format!("scim token {:?}", auth.token_name);
-    service::delete(&ctx, auth.org, KIND, id.into_inner(), if_match(&req), actor).await?;
-    Ok(HttpResponse::NoContent().finish())
 }

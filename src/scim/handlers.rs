@@ -155,15 +155,14 @@ impl Ctx {
         stored: &Stored,
         proj: &Projection,
     ) -> HttpResponse {
-        let etag = render::etag(stored.version);
         let unchanged = req
             .headers()
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+            .is_some_and(|v| render::etag_matches(v, stored.version));
         if unchanged {
             return HttpResponse::NotModified()
-                .insert_header((header::ETAG, etag))
+                .insert_header((header::ETAG, render::etag(stored.version)))
                 .finish();
         }
         self.resource_response(kind, stored, StatusCode::OK, proj)

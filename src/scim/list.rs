@@ -111,13 +111,12 @@ fn parse_number(name: &str, v: Option<&str>, default: i64) -> Result<i64> {
     }
 }
 
-fn sort_path(kind: ResourceKind, s: &str) -> Result<AttrPath> {
+fn sort_path(s: &str) -> Result<AttrPath> {
     let p = filter::parse_patch_path(s)
         .map_err(|e| Error::invalid_value(format!("sortBy {s:?}: {e}")))?;
     if p.filter.is_some() {
         return Err(Error::invalid_value("sortBy cannot contain a filter"));
     }
-    let _ = kind;
     Ok(p.attr)
 }
 
@@ -183,7 +182,7 @@ async fn query(
     let sort = match p.sort_by.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(s) => {
-            let expr = filter_sql::sort_expr(kind, &sort_path(kind, s)?)?;
+            let expr = filter_sql::sort_expr(kind, &sort_path(s)?)?;
             let desc = match p
                 .sort_order
                 .as_deref()

@@ -2,6 +2,7 @@
 //! Handlers stay thin: authorise, parse, call `service`, render.
 
 mod auth;
+mod common;
 mod discovery;
 mod groups;
 mod handlers;
@@ -19,6 +20,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 pub use auth::ScimAuth;
+use common::{Groups, Users};
 
 use crate::directory::schema::ERROR_URN;
 use crate::error::Error;
@@ -49,25 +51,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/Schemas/{urn}", other())
             .route("/.search", web::post().to(search::root))
             .route("/.search", other())
-            .route("/Users", web::get().to(users::list))
+            .route("/Users", web::get().to(common::list::<Users>))
             .route("/Users", web::post().to(users::create))
             .route("/Users", other())
-            .route("/Users/.search", web::post().to(users::search))
+            .route("/Users/.search", web::post().to(common::search::<Users>))
             .route("/Users/.search", other())
-            .route("/Users/{id}", web::get().to(users::get))
+            .route("/Users/{id}", web::get().to(common::get::<Users>))
             .route("/Users/{id}", web::put().to(users::replace))
             .route("/Users/{id}", web::patch().to(users::patch))
-            .route("/Users/{id}", web::delete().to(users::delete))
+            .route("/Users/{id}", web::delete().to(common::delete::<Users>))
             .route("/Users/{id}", other())
-            .route("/Groups", web::get().to(groups::list))
+            .route("/Groups", web::get().to(common::list::<Groups>))
             .route("/Groups", web::post().to(groups::create))
             .route("/Groups", other())
-            .route("/Groups/.search", web::post().to(groups::search))
+            .route("/Groups/.search", web::post().to(common::search::<Groups>))
             .route("/Groups/.search", other())
-            .route("/Groups/{id}", web::get().to(groups::get))
+            .route("/Groups/{id}", web::get().to(common::get::<Groups>))
             .route("/Groups/{id}", web::put().to(groups::replace))
             .route("/Groups/{id}", web::patch().to(groups::patch))
-            .route("/Groups/{id}", web::delete().to(groups::delete))
+            .route("/Groups/{id}", web::delete().to(common::delete::<Groups>))
             .route("/Groups/{id}", other())
             .default_service(web::to(not_found)),
     );

@@ -11,6 +11,16 @@ pub fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
 }
 
+/// True when an `If-Match` / `If-None-Match` header names the current version: `*`, or one
+/// of its comma-separated tags, compared weakly (with or without the `W/` prefix).
+pub fn etag_matches(header: &str, version: i64) -> bool {
+    let current = version.to_string();
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t).trim_matches('"') == current)
+}
+
 pub fn location(base_url: &str, kind: ResourceKind, id: &str) -> String {
     format!("{base_url}{}/{id}", kind.endpoint())
 }
@@ -279,6 +289,16 @@ pub fn wants_members(attributes: &[String], excluded: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etags_compare_weakly() {
+        assert!(etag_matches("W/\"3\"", 3));
+        assert!(etag_matches("\"3\"", 3));
+        assert!(etag_matches("W/\"1\", W/\"3\"", 3));
+        assert!(etag_matches("*", 3));
+        assert!(!etag_matches("W/\"33\"", 3));
+        assert!(!etag_matches("", 3));
+    }
 
     #[test]
     fn projection_keeps_and_drops() {

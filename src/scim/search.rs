@@ -22,10 +22,10 @@ pub async fn root(
     let p = ListParams::from_search_body(&body)?;
     let start = list::start_index(p.start_index.as_deref())?;
     let count = list::count(p.count.as_deref())?;
-    let mut kinds = vec![ResourceKind::User];
-    if auth.org.group_sync {
-        kinds.push(ResourceKind::Group);
-    }
+    let kinds: Vec<ResourceKind> = [ResourceKind::User, ResourceKind::Group]
+        .into_iter()
+        .filter(|k| auth.authorize(*k).is_ok())
+        .collect();
     // Each type is asked for everything up to the end of the requested page; the pages
     // are then laid end to end, users first.
     let mut total = 0u64;

@@ -73,19 +73,11 @@ fn roles(conn: &rusqlite::Connection, org: &Org, doc: &Value) -> Result<Roles> {
 
 /// `If-Match`: `*` or the current ETag; anything else → 412.
 fn check_version(if_match: Option<&str>, current: i64) -> Result<()> {
-    let Some(header) = if_match else {
-        return Ok(());
-    };
-    let current = super::render::etag(current);
-    let ok = header.split(',').map(str::trim).any(|t| {
-        t == "*"
-            || t == current
-            || t.strip_prefix("W/").unwrap_or(t) == current.trim_start_matches("W/")
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::PreconditionFailed)
+    match if_match {
+        Some(header) if !super::render::etag_matches(header, current) => {
+            Err(Error::PreconditionFailed)
+        }
+        _ => Ok(()),
     }
 }
 
