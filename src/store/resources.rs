@@ -59,31 +59,19 @@ fn to_json(doc: &Value) -> Result<String> {
     serde_json::to_string(doc).map_err(Error::internal)
 }
 
-fn user_name_conflict(e: rusqlite::Error, doc: &Value) -> Error {
-    let msg = match &e {
-        rusqlite::Error::SqliteFailure(_, Some(m)) if m.contains("external_id") => format!(
-            "a user with externalId {:?} already exists",
-            text(doc, "externalId").unwrap_or_default()
-        ),
-        _ => format!(
-            "a user with userName {:?} already exists",
-            text(doc, "userName").unwrap_or_default()
-        ),
+/// A unique violation as a `uniqueness` conflict naming the value: `externalId`, else the
+/// type's unique name (`userName` of a user, `displayName` of a group).
+fn conflict(e: rusqlite::Error, kind: ResourceKind, doc: &Value) -> Error {
+    let attr = match &e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) if m.contains("external_id") => "externalId",
+        _ if kind == ResourceKind::User => "userName",
+        _ => "displayName",
     };
-    conflict_on_unique(e, msg)
-}
-
-fn group_conflict(e: rusqlite::Error, doc: &Value) -> Error {
-    let msg = match &e {
-        rusqlite::Error::SqliteFailure(_, Some(m)) if m.contains("external_id") => format!(
-            "a group with externalId {:?} already exists",
-            text(doc, "externalId").unwrap_or_default()
-        ),
-        _ => format!(
-            "a group with displayName {:?} already exists",
-            text(doc, "displayName").unwrap_or_default()
-        ),
-    };
+    let msg = format!(
+        "a {} with {attr} {:?} already exists",
+        kind.name().to_lowercase(),
+        text(doc, attr).unwrap_or_default()
+    );
     conflict_on_unique(e, msg)
 }
 
@@ -141,7 +129,7 @@ pub fn insert_user(
         to_json(doc)?,
         now,
     ])
-    .map_err(|e| user_name_conflict(e, doc))?;
+    .map_err(|e| conflict(e, ResourceKind::User, doc))?;
     let seq = conn.last_insert_rowid();
     write_emails(conn, id, doc)?;
     Ok(Stored {
@@ -207,7 +195,7 @@ pub fn update_user(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()
-        .map_err(|e| user_name_conflict(e, doc))?;
+        .map_err(|e| conflict(e, ResourceKind::User, doc))?;
     let Some((version, created, seq)) = updated else {
         return Err(not_found(ResourceKind::User, id));
     };
@@ -250,7 +238,7 @@ pub fn insert_group(
         to_json(doc)?,
         now
     ])
-    .map_err(|e| group_conflict(e, doc))?;
+    .map_err(|e| conflict(e, ResourceKind::Group, doc))?;
     Ok(())
 }
 
@@ -279,7 +267,7 @@ pub fn update_group(
             to_json(doc)?,
             now
         ])
-        .map_err(|e| group_conflict(e, doc))?;
+        .map_err(|e| conflict(e, ResourceKind::Group, doc))?;
     if n == 0 {
         return Err(not_found(ResourceKind::Group, id));
     }
