@@ -132,12 +132,13 @@ impl Store {
     }
 
     /// Queues `f` without waiting for it (request-log rows, last-used times): losing it in
-    /// a crash loses no acknowledged client write.
-    pub fn write_detached<F>(&self, f: F)
+    /// a crash loses no acknowledged client write. False when the queue was full and `f`
+    /// was dropped.
+    pub fn write_detached<F>(&self, f: F) -> bool
     where
         F: FnOnce(&Connection) -> Result<()> + Send + 'static,
     {
-        self.writer.submit_detached(f);
+        self.writer.submit_detached(f)
     }
 
     /// Queues a SCIM request-log row. Rows are written in bulk: the first row queued into an
@@ -153,13 +154,18 @@ impl Store {
         };
         if first {
             let rows = self.log_rows.clone();
-            self.write_detached(move |c| {
+            let queued = self.write_detached(move |c| {
                 let taken = rows
                     .lock()
                     .map(|mut r| std::mem::take(&mut *r))
                     .unwrap_or_default();
                 taken.iter().try_for_each(|r| requests::insert(c, r))
             });
+            // No write will take these rows: drop them rather than let the buffer grow
+            // without a write ever being scheduled again.
+            if !queued && let Ok(mut rows) = self.log_rows.lock() {
+                rows.clear();
+            }
         }
     }
 
@@ -206,9 +212,6 @@ impl Store {
     }
 }
 
-/// WAL frames (pages) past which the checkpointer copies the WAL into the database.
-const CHECKPOINT_FRAMES: i64 = 1000;
-
 /// Copies the WAL into the database file from its own connection, so that neither the
 /// writer's commits nor the readers wait for it (PASSIVE never blocks them). Stops when
 /// the returned sender is dropped.
@@ -221,16 +224,8 @@ fn start_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>> {
             while let Err(RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(Duration::from_millis(200))
             {
-                let wal: rusqlite::Result<(i64, i64, i64)> =
-                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    });
-                match wal {
-                    Ok((_, frames, done)) if frames >= CHECKPOINT_FRAMES && done < frames => {
-                        tracing::debug!(frames, done, "WAL checkpoint incomplete: readers active");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
                 }
             }
             // A last full copy on the way out keeps the WAL short for the next start.

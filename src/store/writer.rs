@@ -58,7 +58,8 @@ impl Writer {
             .map_err(|_| Error::internal("the writer thread dropped a request"))?
     }
 
-    pub fn submit_detached<F>(&self, f: F)
+    /// Queues `f` without waiting for it; false when the queue is full and it was dropped.
+    pub fn submit_detached<F>(&self, f: F) -> bool
     where
         F: FnOnce(&Connection) -> Result<()> + Send + 'static,
     {
@@ -68,9 +69,11 @@ impl Writer {
             }
             Box::new(|_| {})
         });
-        if self.queue.try_send(job).is_err() {
+        let queued = self.queue.try_send(job).is_ok();
+        if !queued {
             tracing::warn!("write queue full: a background write was dropped");
         }
+        queued
     }
 }
 
