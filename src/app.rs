@@ -10,8 +10,9 @@ use crate::clock::{Clock, timestamp};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
-use crate::store::{Store, requests};
-use crate::{saml, scim, telemetry};
+use crate::session::Sessions;
+use crate::store::{Store, requests, sessions, signin};
+use crate::{oauth, saml, scim, telemetry, web as browser};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -19,6 +20,8 @@ pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub metrics: Metrics,
+    pub sessions: Sessions,
+    pub limiter: crate::signin::ratelimit::Limiter,
 }
 
 pub struct Application {
@@ -35,6 +38,7 @@ impl Application {
             config.read_pool_size,
             config.max_batch,
         )?;
+        let sessions = Sessions::open(&store, &config.public_url, clock.now())?;
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", config.listen)))?;
         let port = listener.local_addr().map_err(Error::internal)?.port();
@@ -43,6 +47,8 @@ impl Application {
             store,
             clock,
             metrics: Metrics::default(),
+            sessions,
+            limiter: Default::default(),
         });
         let data = state.clone();
         let server = HttpServer::new(move || {
@@ -74,28 +80,39 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until the server stops (SIGINT/SIGTERM); prunes the request log hourly.
+    /// Serves until the server stops (SIGINT/SIGTERM). Every minute it re-reads the signing
+    /// keys (`idgate keys rotate` from the command line); every hour it prunes old log rows,
+    /// expired sessions, SAML requests and remembered assertion IDs.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
-        let pruner = actix_web::rt::spawn(async move {
-            loop {
-                prune_request_log(&state);
-                actix_web::rt::time::sleep(std::time::Duration::from_secs(3600)).await;
+        let housekeeping = actix_web::rt::spawn(async move {
+            for minute in 0u64.. {
+                if minute % 60 == 0 {
+                    prune(&state);
+                }
+                if let Err(e) = state.sessions.reload(&state.store).await {
+                    tracing::warn!(error = %e, "reloading the signing keys failed");
+                }
+                actix_web::rt::time::sleep(std::time::Duration::from_secs(60)).await;
             }
         });
         let out = self.server.await;
-        pruner.abort();
+        housekeeping.abort();
         out
     }
 }
 
-fn prune_request_log(state: &AppState) {
+fn prune(state: &AppState) {
+    let now = state.clock.now();
     let days = i64::from(state.config.request_log_retention_days);
-    let cutoff = timestamp(state.clock.now() - time::Duration::days(days));
+    let cutoff = timestamp(now - time::Duration::days(days));
+    let stamp = timestamp(now);
+    let session_cutoff = timestamp(now - time::Duration::days(1));
     state.store.write_detached(move |c| {
         let n = requests::prune(c, &cutoff)?;
-        if n > 0 {
-            tracing::info!(rows = n, "pruned the SCIM request log");
+        let m = signin::prune(c, &stamp, &cutoff)? + sessions::prune(c, &session_cutoff)?;
+        if n + m > 0 {
+            tracing::info!(request_log = n, signin_state = m, "pruned old rows");
         }
         Ok(())
     });
@@ -106,7 +123,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics_text))
         .configure(scim::routes)
-        .configure(saml::routes);
+        .configure(saml::routes)
+        .configure(browser::routes)
+        .configure(oauth::routes);
 }
 
 async fn healthz() -> HttpResponse {

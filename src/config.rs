@@ -14,7 +14,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub log_level: String,
-    /// Days to keep SCIM request-log rows.
+    /// Days to keep SCIM request-log and sign-in-log rows.
     pub request_log_retention_days: u32,
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
@@ -22,6 +22,15 @@ pub struct Config {
     pub read_pool_size: u32,
     /// Most writes committed together in one transaction (group commit).
     pub max_batch: usize,
+    /// How long a sign-in lasts.
+    pub session_lifetime_minutes: u32,
+    /// Origins (`https://app.example.com`) that `return_to` and `rd` may point at, besides
+    /// paths on `public_url`.
+    pub allowed_return_origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `/auth/verify` answers 302 to the sign-in page instead of 401 (Traefik, Caddy).
+    pub verify_redirect: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -43,6 +52,10 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             read_pool_size: 8,
             max_batch: 256,
+            session_lifetime_minutes: 480,
+            allowed_return_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            verify_redirect: false,
         }
     }
 }
@@ -60,6 +73,10 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     read_pool_size: Option<u32>,
     max_batch: Option<usize>,
+    session_lifetime_minutes: Option<u32>,
+    allowed_return_origins: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
+    verify_redirect: Option<bool>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -82,6 +99,10 @@ pub const KEYS: &[&str] = &[
     "max_body_bytes",
     "read_pool_size",
     "max_batch",
+    "session_lifetime_minutes",
+    "allowed_return_origins",
+    "trusted_proxies",
+    "verify_redirect",
 ];
 
 impl Config {
@@ -171,6 +192,10 @@ impl RawValues {
             max_body_bytes,
             read_pool_size,
             max_batch,
+            session_lifetime_minutes,
+            allowed_return_origins,
+            trusted_proxies,
+            verify_redirect,
         } = fc;
         let pairs = [
             ("listen", listen),
@@ -185,6 +210,16 @@ impl RawValues {
             ("max_body_bytes", max_body_bytes.map(|v| v.to_string())),
             ("read_pool_size", read_pool_size.map(|v| v.to_string())),
             ("max_batch", max_batch.map(|v| v.to_string())),
+            (
+                "session_lifetime_minutes",
+                session_lifetime_minutes.map(|v| v.to_string()),
+            ),
+            (
+                "allowed_return_origins",
+                allowed_return_origins.map(|v| v.join(",")),
+            ),
+            ("trusted_proxies", trusted_proxies.map(|v| v.join(","))),
+            ("verify_redirect", verify_redirect.map(|v| v.to_string())),
         ];
         for (k, v) in pairs {
             if let Some(v) = v {
@@ -229,11 +264,53 @@ impl RawValues {
                     Ok(v) if (1..=10_000).contains(&v) => c.max_batch = v,
                     _ => problems.push(bad("expected 1 to 10000")),
                 },
+                "session_lifetime_minutes" => match value.parse() {
+                    Ok(v) if (5..=43_200).contains(&v) => c.session_lifetime_minutes = v,
+                    _ => problems.push(bad("expected 5 to 43200 minutes")),
+                },
+                "allowed_return_origins" => {
+                    c.allowed_return_origins.clear();
+                    for o in list(&value) {
+                        match validate_origin(o) {
+                            Ok(v) => c.allowed_return_origins.push(v),
+                            Err(e) => problems.push(bad(&e)),
+                        }
+                    }
+                }
+                "trusted_proxies" => {
+                    c.trusted_proxies.clear();
+                    for ip in list(&value) {
+                        match ip.parse() {
+                            Ok(v) => c.trusted_proxies.push(v),
+                            Err(_) => problems.push(bad(&format!("{ip:?} is not an IP address"))),
+                        }
+                    }
+                }
+                "verify_redirect" => match value.as_str() {
+                    "true" | "on" | "1" => c.verify_redirect = true,
+                    "false" | "off" | "0" => c.verify_redirect = false,
+                    _ => problems.push(bad("expected true or false")),
+                },
                 _ => problems.push(format!("unknown key {key}")),
             }
         }
         c
     }
+}
+
+/// A comma-separated list, blanks dropped.
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `scheme://host[:port]`, nothing else.
+fn validate_origin(value: &str) -> Result<String, String> {
+    let v = validate_public_url(value).map_err(|e| format!("{value:?}: {e}"))?;
+    let rest = v.split_once("://").map_or("", |(_, r)| r);
+    if rest.contains('/') {
+        return Err(format!("{value:?}: an origin has no path"));
+    }
+    Ok(v.to_ascii_lowercase())
 }
 
 fn validate_public_url(value: &str) -> Result<String, String> {

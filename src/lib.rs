@@ -8,9 +8,13 @@ pub mod directory;
 pub mod error;
 pub mod identity;
 pub mod metrics;
+pub mod oauth;
 pub mod saml;
 pub mod scim;
+pub mod session;
+pub mod signin;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 pub use app::Application;

@@ -27,6 +27,11 @@ fn main() -> ExitCode {
             }
         };
     }
+    // libxml2 and xmlsec start on the main thread, before any worker exists.
+    if let Err(e) = idgate::saml::sp::init() {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(config.clone(), Clock::System)?;
         eprintln!(

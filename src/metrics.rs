@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -29,6 +30,8 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), Histogram>>,
     scim_ops: Mutex<BTreeMap<(String, u16), u64>>,
+    signins_ok: AtomicU64,
+    signins_failed: AtomicU64,
 }
 
 fn surface(path: &str) -> &'static str {
@@ -38,6 +41,15 @@ fn surface(path: &str) -> &'static str {
         "saml"
     } else if path.starts_with("/admin") {
         "admin"
+    } else if path == "/auth/verify" {
+        "verify"
+    } else if path.starts_with("/login")
+        || path.starts_with("/logout")
+        || path.starts_with("/oauth/")
+        || path.starts_with("/api/")
+        || path.starts_with("/.well-known/")
+    {
+        "auth"
     } else if ["/healthz", "/readyz", "/metrics"].contains(&path) {
         "ops"
     } else {
@@ -66,8 +78,30 @@ impl Metrics {
         }
     }
 
+    /// One sign-in attempt (SAML or password) by outcome.
+    pub fn signin(&self, success: bool) {
+        let c = if success {
+            &self.signins_ok
+        } else {
+            &self.signins_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
+        out.push_str("# HELP idgate_signins_total Sign-in attempts by outcome.\n");
+        out.push_str("# TYPE idgate_signins_total counter\n");
+        for (outcome, c) in [
+            ("success", &self.signins_ok),
+            ("failure", &self.signins_failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "idgate_signins_total{{outcome=\"{outcome}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
         out.push_str(
             "# HELP idgate_http_request_duration_seconds Requests by surface and status.\n",
         );

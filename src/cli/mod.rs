@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod account;
 mod org;
 mod saml;
 mod token;
@@ -42,7 +43,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Serve HTTP (SCIM, health, metrics).
+    /// Serve HTTP (SCIM, SAML sign-in, sessions, health, metrics).
     Serve {
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
@@ -63,6 +64,15 @@ pub enum Command {
     /// Manage SCIM tokens.
     #[command(subcommand, name = "scim-token")]
     ScimToken(TokenCommand),
+    /// Manage local password accounts.
+    #[command(subcommand)]
+    User(account::UserCommand),
+    /// Manage the session signing keys.
+    #[command(subcommand)]
+    Keys(account::KeysCommand),
+    /// Manage OAuth clients (client credentials) for the SCIM API.
+    #[command(subcommand, name = "oauth-client")]
+    OauthClient(account::ClientCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -123,6 +133,9 @@ pub fn run(cli: &Cli, config: &Config) -> Result<i32> {
         }
         Command::Org(cmd) => org::org_command(&open_store(config)?, config, cmd),
         Command::ScimToken(cmd) => token::token_command(&open_store(config)?, config, cmd),
+        Command::User(cmd) => account::user_command(&open_store(config)?, cmd),
+        Command::Keys(cmd) => account::keys_command(&open_store(config)?, config, cmd),
+        Command::OauthClient(cmd) => account::client_command(&open_store(config)?, config, cmd),
     }
 }
 

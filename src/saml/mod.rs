@@ -2,6 +2,8 @@
 //! validation of every response posted to the ACS (`sp`), and the SP endpoints (`routes`).
 //! samael is used only inside this module.
 
+mod acs;
+pub mod authn;
 pub mod metadata;
 mod routes;
 pub mod sp;

@@ -13,6 +13,8 @@ use super::ScimError;
 use crate::app::AppState;
 use crate::clock::timestamp;
 use crate::error::Error;
+use crate::session::AccessClaims;
+use crate::store::accounts;
 use crate::store::orgs::{self, Org};
 
 /// The authenticated caller of a SCIM request.
@@ -64,6 +66,11 @@ async fn authenticate(req: HttpRequest) -> Result<ScimAuth, ScimError> {
         .to_str()
         .map_err(|_| Error::Unauthorized("malformed Authorization header".into()))?;
     let token = token_from_header(value)?;
+    if looks_like_jwt(&token) {
+        let auth = authenticate_access_token(&state, &token).await?;
+        req.extensions_mut().insert(auth.clone());
+        return check_enabled(auth);
+    }
     let found = state
         .store
         .read(move |c| orgs::find_token(c, &token))
@@ -89,6 +96,10 @@ async fn authenticate(req: HttpRequest) -> Result<ScimAuth, ScimError> {
         token_name: found.token_name,
     };
     req.extensions_mut().insert(auth.clone());
+    check_enabled(auth)
+}
+
+fn check_enabled(auth: ScimAuth) -> Result<ScimAuth, ScimError> {
     if !auth.org.scim_enabled {
         return Err(Error::Forbidden(format!(
             "SCIM provisioning is turned off for the org {:?}; turn it on in the admin UI \
@@ -98,6 +109,39 @@ async fn authenticate(req: HttpRequest) -> Result<ScimAuth, ScimError> {
         .into());
     }
     Ok(auth)
+}
+
+/// SCIM tokens are opaque `idgs_…` strings; OAuth access tokens are JWTs.
+fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.split('.').count() == 3
+}
+
+/// An OAuth access token from `/oauth/token`: signature, issuer, audience (this SCIM API),
+/// expiry, and a client that is still live (revocation is immediate).
+async fn authenticate_access_token(state: &AppState, token: &str) -> Result<ScimAuth, Error> {
+    let sessions = &state.sessions;
+    let claims: AccessClaims = sessions
+        .verify_token(&state.store, token, &sessions.scim_audience())
+        .await
+        .map_err(|e| Error::Unauthorized(format!("the access token is not valid: {e}")))?;
+    if claims.exp <= state.clock.now().unix_timestamp() {
+        return Err(Error::Unauthorized(
+            "the access token has expired; get a new one from /oauth/token".into(),
+        ));
+    }
+    let client_id = claims.sub.clone();
+    let (org, name) = state
+        .store
+        .read(move |c| accounts::live_client(c, &client_id))
+        .await?
+        .filter(|(org, _)| org.slug == claims.org)
+        .ok_or_else(|| {
+            Error::Unauthorized("the OAuth client of this access token was revoked".into())
+        })?;
+    Ok(ScimAuth {
+        org,
+        token_name: format!("oauth:{name}"),
+    })
 }
 
 impl FromRequest for ScimAuth {

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::identity;
 use crate::store::orgs::{self, Org};
 use crate::store::resources::{self as res, Roles, Stored};
+use crate::store::sessions;
 
 /// A written resource, and the attributes that were dropped because the schema does not
 /// define them (lenient mode) — the provisioning log shows them to the admin.
@@ -113,7 +114,7 @@ pub async fn replace_user(
     note_ignored(&ignored);
     check_required(&org, &doc)?;
     let now = timestamp(state.clock.now());
-    state
+    let written = state
         .store
         .write(move |c| {
             let version = res::version(c, ResourceKind::User, org.id, &id)?;
@@ -121,7 +122,8 @@ pub async fn replace_user(
             save_user(c, &org, &id, &doc, None, &now)
         })
         .await
-        .map(|stored| Written { stored, ignored })
+        .map(|stored| Written { stored, ignored });
+    forget_revoked(state, written)
 }
 
 /// Stores a changed user document, re-resolving its role; deactivation revokes sessions.
@@ -136,7 +138,7 @@ fn save_user(
     let roles = roles(c, org, doc)?;
     let stored = res::update_user(c, org.id, id, doc, previous, &roles, now)?;
     if doc.get("active").and_then(Value::as_bool) == Some(false) {
-        on_user_deprovisioned(c, id)?;
+        on_user_deprovisioned(c, id, now)?;
     }
     Ok(stored)
 }
@@ -150,7 +152,7 @@ pub async fn patch_user(
 ) -> Result<Written> {
     let req = patch::parse_patch(&body)?;
     let now = timestamp(state.clock.now());
-    state
+    let written = state
         .store
         .write(move |c| {
             let current = res::get(c, ResourceKind::User, org.id, &id, false)?
@@ -170,7 +172,8 @@ pub async fn patch_user(
                 ignored: applied.ignored,
             })
         })
-        .await
+        .await;
+    forget_revoked(state, written)
 }
 
 pub async fn delete(
@@ -182,6 +185,7 @@ pub async fn delete(
     actor: String,
 ) -> Result<()> {
     let now = timestamp(state.clock.now());
+    let deleted = id.clone();
     state
         .store
         .write(move |c| {
@@ -190,21 +194,43 @@ pub async fn delete(
                 return Err(res::not_found(kind, &id));
             }
             if kind == ResourceKind::User {
-                on_user_deprovisioned(c, &id)?;
+                on_user_deprovisioned(c, &id, &now)?;
             }
             let action = format!("scim.{}.delete", kind.name().to_lowercase());
             orgs::audit(c, Some(org.id), &now, &actor, &action, Some(&id), None)
         })
         .await?;
-    // After the commit: positions in lists may have shifted.
+    // After the commit: positions in lists may have shifted; the user's sessions are gone.
     state.store.cursors.note_delete();
+    if kind == ResourceKind::User {
+        state.sessions.forget_user(&deleted);
+    }
     Ok(())
 }
 
-/// The one place where a user's deactivation or deletion ends their live sessions. The
-/// session store arrives with SAML sign-in; until then no session can exist to revoke.
-fn on_user_deprovisioned(_conn: &rusqlite::Connection, _user_id: &str) -> Result<()> {
+/// The one place where a user's deactivation or deletion ends their live sessions, inside
+/// the write; `forget_revoked` then clears the verified-session memory after the commit.
+fn on_user_deprovisioned(conn: &rusqlite::Connection, user_id: &str, now: &str) -> Result<()> {
+    let n = sessions::revoke_user(conn, user_id, now)?;
+    if n > 0 {
+        tracing::info!(
+            user = user_id,
+            sessions = n,
+            "revoked the sessions of a deprovisioned user"
+        );
+    }
     Ok(())
+}
+
+/// After the commit of a user write: an inactive user's remembered sessions are forgotten,
+/// so their very next `/auth/verify` asks the store (and is refused).
+fn forget_revoked(state: &AppState, written: Result<Written>) -> Result<Written> {
+    if let Ok(w) = &written
+        && w.stored.data.get("active").and_then(Value::as_bool) == Some(false)
+    {
+        state.sessions.forget_user(&w.stored.id);
+    }
+    written
 }
 
 pub async fn create_group(state: &AppState, org: Org, body: Value) -> Result<Written> {

@@ -13,6 +13,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0001_initial.sql"),
     ),
     (2, "saml", include_str!("../../migrations/0002_saml.sql")),
+    (
+        3,
+        "signin",
+        include_str!("../../migrations/0003_signin.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

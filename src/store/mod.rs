@@ -6,6 +6,7 @@
 //! back alone, and every caller is answered only after the batch's COMMIT reached the disk
 //! (`synchronous=FULL`).
 
+pub mod accounts;
 mod cursors;
 pub mod filter_sql;
 mod migrate;
@@ -13,6 +14,8 @@ pub mod orgs;
 pub mod requests;
 pub mod resources;
 pub mod saml;
+pub mod sessions;
+pub mod signin;
 mod writer;
 
 use std::path::Path;

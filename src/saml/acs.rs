@@ -1,0 +1,312 @@
+//! `GET /saml/{org}/login` (SP-initiated: remember the request, redirect to the IdP) and
+//! `POST /saml/{org}/acs` (validate the response, then sign the user in).
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use rand::RngExt as _;
+use serde::Deserialize;
+
+use super::authn;
+use super::sp::{self, Expectation, Failure, IdpSettings, SpSettings, Verified};
+use crate::app::AppState;
+use crate::clock::timestamp;
+use crate::identity::normalize_email;
+use crate::signin::{self, Identity, Refused, SamlUse};
+use crate::store::orgs::{self, Org};
+use crate::store::saml::IdpRecord;
+use crate::store::signin::{self as signin_store, PendingRequest};
+use crate::web::pages;
+
+/// How long an AuthnRequest may wait for its answer.
+const PENDING_FOR: time::Duration = time::Duration::minutes(10);
+
+const CLAIM_EMAIL: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
+const CLAIM_NAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name";
+const CLAIM_GIVEN: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname";
+const CLAIM_SURNAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname";
+const CLAIM_OID: &str = "http://schemas.microsoft.com/identity/claims/objectidentifier";
+const CLAIM_DISPLAY: &str = "http://schemas.microsoft.com/identity/claims/displayname";
+const CLAIM_ROLE: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role";
+const NAMEID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
+/// The SP side of an org: entity ID and ACS URL under `public_url`.
+pub fn sp_settings(public_url: &str, org: &Org) -> SpSettings {
+    SpSettings {
+        entity_id: format!("{public_url}/saml/{}", org.slug),
+        acs_url: format!("{public_url}/saml/{}/acs", org.slug),
+        clock_skew: Duration::from_secs(org.clock_skew_secs.max(0) as u64),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    return_to: String,
+}
+
+/// The org and its IdP, or the page that says why sign-in cannot start.
+async fn org_and_idp(
+    state: &AppState,
+    slug: String,
+) -> Result<(Org, Option<IdpRecord>, Vec<String>), HttpResponse> {
+    let found = state
+        .store
+        .read(move |c| {
+            let Some(org) = orgs::org_by_slug(c, &slug)? else {
+                return Ok(None);
+            };
+            let idp = crate::store::saml::idp(c, org.id)?;
+            let domains = orgs::domains(c, org.id)?
+                .into_iter()
+                .map(|d| d.domain)
+                .collect();
+            Ok(Some((org, idp, domains)))
+        })
+        .await;
+    match found {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(pages::message(
+            StatusCode::NOT_FOUND,
+            "Unknown organization",
+            "No organization is set up at this address.",
+            None,
+            Some(("Sign in", "/login")),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "SAML: store read failed");
+            Err(pages::internal_error())
+        }
+    }
+}
+
+fn not_configured() -> HttpResponse {
+    pages::message(
+        StatusCode::NOT_FOUND,
+        "Single sign-on is not set up",
+        "Single sign-on is not set up for this organization yet. Ask your administrator.",
+        None,
+        None,
+    )
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    q: web::Query<LoginQuery>,
+) -> HttpResponse {
+    let (org, idp, _) = match org_and_idp(&state, slug.into_inner()).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let Some(idp) = idp else {
+        return not_configured();
+    };
+    let Some(return_to) = pages::safe_return_to(&state.config, &q.return_to) else {
+        return pages::message(
+            StatusCode::BAD_REQUEST,
+            "Link not allowed",
+            "This sign-in link would send you to an address that is not allowed.",
+            None,
+            None,
+        );
+    };
+    let now = state.clock.now();
+    let sp = sp_settings(&state.config.public_url, &org);
+    let mut relay = [0u8; 24];
+    rand::rng().fill(&mut relay);
+    let pending = PendingRequest {
+        id: authn::new_request_id(),
+        org_id: org.id,
+        relay_state: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(relay),
+        return_to,
+        created: timestamp(now),
+        expires: timestamp(now + PENDING_FOR),
+    };
+    let url = match authn::redirect_url(
+        &idp.sso_url,
+        &sp.entity_id,
+        &sp.acs_url,
+        &pending.id,
+        &pending.relay_state,
+        now,
+    ) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, org = %org.slug, "SAML: cannot build the AuthnRequest");
+            return pages::internal_error();
+        }
+    };
+    if let Err(e) = state
+        .store
+        .write(move |c| signin_store::insert_request(c, &pending))
+        .await
+    {
+        tracing::error!(error = %e, "SAML: cannot store the pending request");
+        return pages::internal_error();
+    }
+    pages::redirect(StatusCode::FOUND, &url)
+}
+
+#[derive(Deserialize)]
+pub struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+pub async fn acs(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (org, idp, domains) = match org_and_idp(&state, slug.into_inner()).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let now = state.clock.now();
+    let client = pages::client(&req, &state.config);
+    let reference = signin::new_reference();
+    let row = signin::log_row(Some(org.id), now, &reference, "saml", &client);
+    let refuse = |row, refused: Refused| {
+        signin::log_refusal(&state, row, &refused);
+        pages::signin_failed(StatusCode::FORBIDDEN, &reference)
+    };
+    let form: AcsForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            return refuse(
+                row,
+                Refused::new("malformed", format!("not a form post: {e}")),
+            );
+        }
+    };
+    let Some(response) = form.saml_response.filter(|r| !r.trim().is_empty()) else {
+        return refuse(
+            row,
+            Refused::new("malformed", "no SAMLResponse in the form post"),
+        );
+    };
+    let Some(idp) = idp.filter(|i| !i.certificates.is_empty()) else {
+        return refuse(
+            row,
+            Refused::new(
+                "not_configured",
+                "this organization has no IdP signing certificate: upload the Federation Metadata XML",
+            ),
+        );
+    };
+    // The request this answers, named by the RelayState we sent.
+    let relay = form.relay_state.unwrap_or_default();
+    let (org_id, stamp, rs) = (org.id, timestamp(now), relay.clone());
+    let pending = match state
+        .store
+        .read(move |c| signin_store::request_by_relay_state(c, org_id, &rs, &stamp))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "ACS: store read failed");
+            return pages::internal_error();
+        }
+    };
+    let sp = sp_settings(&state.config.public_url, &org);
+    let idp_settings = IdpSettings {
+        entity_id: idp.entity_id.clone(),
+        certificates_der: idp.certificates.iter().map(|c| c.der.clone()).collect(),
+    };
+    let (allow_unsolicited, expected_id) =
+        (org.idp_initiated, pending.as_ref().map(|p| p.0.clone()));
+    let verified = web::block(move || {
+        let expect = Expectation {
+            in_response_to: expected_id.as_deref(),
+            allow_unsolicited,
+        };
+        sp::validate_response(&response, &sp, &idp_settings, &expect, now)
+    })
+    .await;
+    let verified = match verified {
+        Ok(Ok(v)) => v,
+        Ok(Err(failure)) => return refuse(row, from_failure(failure)),
+        Err(e) => {
+            tracing::error!(error = %e, "ACS: validation task failed");
+            return pages::internal_error();
+        }
+    };
+    let identity = match identity_of(&verified, &domains) {
+        Ok(i) => i,
+        Err(refused) => return refuse(row, refused),
+    };
+    let return_to = match pending {
+        Some((_, r)) => r,
+        // IdP-initiated: Entra's configured RelayState may name where to go.
+        None => pages::safe_return_to(&state.config, &relay).unwrap_or_else(|| "/".into()),
+    };
+    let saml = SamlUse {
+        in_response_to: verified.in_response_to.clone(),
+        assertion_id: verified.assertion_id.clone(),
+        assertion_expires: timestamp(verified.not_on_or_after),
+    };
+    crate::web::finish(&state, org, identity, Some(saml), row, &return_to).await
+}
+
+fn from_failure(f: Failure) -> Refused {
+    Refused {
+        reason: f.code.as_str(),
+        detail: f.detail,
+        expected: f.expected,
+        received: f.received,
+    }
+}
+
+fn first<'a>(v: &'a Verified, claim: &str) -> Option<&'a str> {
+    v.attribute(claim)?
+        .iter()
+        .map(|s| s.trim())
+        .find(|s| !s.is_empty())
+}
+
+/// The identity a verified assertion names: the email claim (else an email-format NameID,
+/// else the name claim), trimmed and lowercased, inside one of the org's domains.
+pub fn identity_of(v: &Verified, domains: &[String]) -> Result<Identity, Refused> {
+    let raw = first(v, CLAIM_EMAIL)
+        .or_else(|| {
+            (v.name_id_format.as_deref() == Some(NAMEID_EMAIL)).then_some(v.name_id.as_str())
+        })
+        .or_else(|| first(v, CLAIM_NAME));
+    let Some(raw) = raw else {
+        return Err(Refused::new(
+            "no_email",
+            "the assertion carries no email claim (emailaddress), email NameID or name claim",
+        ));
+    };
+    let Some(email) = normalize_email(raw) else {
+        return Err(Refused {
+            received: Some(raw.to_string()),
+            ..Refused::new("no_email", "the email claim is not an email address")
+        });
+    };
+    let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+    if !domains.iter().any(|d| d == domain) {
+        return Err(Refused {
+            expected: Some(domains.join(", ")),
+            received: Some(email.clone()),
+            ..Refused::new(
+                "email_outside_domains",
+                "the email is not in one of this organization's domains",
+            )
+        });
+    }
+    Ok(Identity {
+        email,
+        object_id: first(v, CLAIM_OID).map(str::to_string),
+        role_claim: first(v, CLAIM_ROLE).map(str::to_string),
+        given_name: first(v, CLAIM_GIVEN).map(str::to_string),
+        surname: first(v, CLAIM_SURNAME).map(str::to_string),
+        display_name: first(v, CLAIM_DISPLAY).map(str::to_string),
+    })
+}

@@ -1,0 +1,246 @@
+//! Sessions the product can trust: a signed JWT (ES256, keys in `keys`) in the
+//! `idgate_session` cookie, backed by a server-side row so that revocation is immediate.
+//!
+//! `/auth/verify` is the hot path. A token that verified once is remembered with its claims
+//! (no signature check, no store read on the next request); the memory forgets a user's
+//! tokens the moment a write commits that revokes them (`forget_user`, `forget_session`),
+//! and re-checks the store at least every `RECHECK` in case something outside this process
+//! changed it.
+
+pub mod keys;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::clock::timestamp;
+use crate::error::{Error, Result};
+use crate::store::{Store, sessions};
+pub use keys::{KeyRing, TokenError};
+
+/// The cookie that carries the session JWT.
+pub const COOKIE: &str = "idgate_session";
+/// How long a remembered token is trusted without asking the store again.
+const RECHECK: time::Duration = time::Duration::seconds(60);
+/// Most remembered tokens; beyond it the memory starts over.
+const CACHE_LIMIT: usize = 100_000;
+
+/// The claims of a session JWT (DESIGN "Session").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user's SCIM id.
+    pub sub: String,
+    /// The org's slug.
+    pub org: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The server-side session ID.
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The claims of an OAuth access token for the SCIM API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The OAuth client ID.
+    pub sub: String,
+    pub org: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Why a request has no valid session (all are 401; the log gets the reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no session cookie")]
+    Missing,
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    #[error("the session was ended, or its user was deactivated or deleted")]
+    Revoked,
+}
+
+struct Entry {
+    claims: Arc<SessionClaims>,
+    checked: OffsetDateTime,
+}
+
+/// Keys and the memory of verified sessions; one per process.
+pub struct Sessions {
+    issuer: String,
+    ring: RwLock<Arc<KeyRing>>,
+    verified: Mutex<HashMap<String, Entry>>,
+    /// Bumped by every forget: a store read that started before it must not be remembered.
+    generation: AtomicU64,
+}
+
+impl Sessions {
+    /// Loads the signing keys, generating the first one if the store has none.
+    pub fn open(store: &Store, issuer: &str, now: OffsetDateTime) -> Result<Self> {
+        let rows = store.write_now(|c| {
+            let rows = sessions::keys(c)?;
+            if rows.iter().any(|k| k.retired.is_none()) {
+                return Ok(rows);
+            }
+            sessions::rotate(c, &keys::generate(&timestamp(now))?)?;
+            sessions::keys(c)
+        })?;
+        Ok(Self {
+            issuer: issuer.to_string(),
+            ring: RwLock::new(Arc::new(KeyRing::from_rows(&rows)?)),
+            verified: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience of session tokens (the gateway itself).
+    pub fn session_audience(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience of SCIM access tokens.
+    pub fn scim_audience(&self) -> String {
+        format!("{}/scim/v2", self.issuer)
+    }
+
+    pub fn ring(&self) -> Arc<KeyRing> {
+        self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads the keys (after `idgate keys rotate` from the command line).
+    pub async fn reload(&self, store: &Store) -> Result<()> {
+        let rows = store.read(sessions::keys).await?;
+        let ring = KeyRing::from_rows(&rows)?;
+        if ring.is_empty() {
+            return Err(Error::internal("the store has no unretired signing key"));
+        }
+        *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        Ok(())
+    }
+
+    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String> {
+        self.ring().sign(claims)
+    }
+
+    /// Verifies a token against the keys, reloading them once if it names an unknown key.
+    pub async fn verify_token<T: serde::de::DeserializeOwned>(
+        &self,
+        store: &Store,
+        token: &str,
+        audience: &str,
+    ) -> std::result::Result<T, TokenError> {
+        match self.ring().verify(token, &self.issuer, audience) {
+            Err(TokenError::UnknownKey(kid)) => {
+                if let Err(e) = self.reload(store).await {
+                    tracing::warn!(error = %e, "reloading the signing keys failed");
+                }
+                match self.ring().verify(token, &self.issuer, audience) {
+                    Err(TokenError::UnknownKey(_)) => Err(TokenError::UnknownKey(kid)),
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The live session `token` carries at `now`.
+    pub async fn verify(
+        &self,
+        store: &Store,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> std::result::Result<Arc<SessionClaims>, Refusal> {
+        if let Some(claims) = self.remembered(token, now) {
+            return Ok(claims);
+        }
+        let claims: SessionClaims = self
+            .verify_token(store, token, self.session_audience())
+            .await?;
+        if claims.exp <= now.unix_timestamp() {
+            return Err(TokenError::Expired.into());
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let (sid, sub, stamp) = (claims.sid.clone(), claims.sub.clone(), timestamp(now));
+        let live = store
+            .read(move |c| sessions::is_live(c, &sid, &sub, &stamp))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "session check: store read failed");
+                Refusal::Revoked
+            })?;
+        if !live {
+            return Err(Refusal::Revoked);
+        }
+        let claims = Arc::new(claims);
+        self.remember(token, claims.clone(), now, generation);
+        Ok(claims)
+    }
+
+    fn remembered(&self, token: &str, now: OffsetDateTime) -> Option<Arc<SessionClaims>> {
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.get(token)?;
+        if entry.claims.exp > now.unix_timestamp() && now - entry.checked < RECHECK {
+            return Some(entry.claims.clone());
+        }
+        map.remove(token);
+        None
+    }
+
+    fn remember(
+        &self,
+        token: &str,
+        claims: Arc<SessionClaims>,
+        now: OffsetDateTime,
+        generation: u64,
+    ) {
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        // A forget that ran while the store was being read wins.
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if map.len() >= CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert(
+            token.to_string(),
+            Entry {
+                claims,
+                checked: now,
+            },
+        );
+    }
+
+    fn forget(&self, keep: impl Fn(&SessionClaims) -> bool) {
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        map.retain(|_, e| keep(&e.claims));
+    }
+
+    /// Call after a write that revoked a user's sessions has committed.
+    pub fn forget_user(&self, user_id: &str) {
+        self.forget(|c| c.sub != user_id);
+    }
+
+    /// Call after a write that ended one session has committed.
+    pub fn forget_session(&self, sid: &str) {
+        self.forget(|c| c.sid != sid);
+    }
+}

@@ -1,0 +1,352 @@
+//! Turning a proven identity into a session, for every way in (SAML, password): find the
+//! user in the org, apply the org's rules, write the session row and the sign-in log row in
+//! one transaction, and sign the session JWT.
+
+pub mod password;
+pub mod ratelimit;
+
+use rand::RngExt as _;
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::app::AppState;
+use crate::clock::timestamp;
+use crate::error::Result;
+use crate::identity;
+use crate::session::SessionClaims;
+use crate::store::orgs::{self, Org};
+use crate::store::resources::{self as res, Roles};
+use crate::store::sessions::{self, SessionRow};
+use crate::store::signin::{self, Lookup, SigninLog, SigninUser};
+
+/// Who the browser is, for the sign-in log and the session row.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What a verified IdP response (or a password check) says about the person.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// Trimmed, lowercased, inside one of the org's domains.
+    pub email: String,
+    /// Entra's `objectidentifier` claim.
+    pub object_id: Option<String>,
+    /// The SAML role claim, used only when SCIM gave the user no role.
+    pub role_claim: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// A refusal: a stable reason code, and the private detail for the admin's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: &'static str,
+    pub detail: String,
+    pub expected: Option<String>,
+    pub received: Option<String>,
+}
+
+impl Refused {
+    pub fn new(reason: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+            expected: None,
+            received: None,
+        }
+    }
+}
+
+/// A new session: the signed token and its claims.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    pub token: String,
+    pub claims: SessionClaims,
+    pub max_age_secs: i64,
+}
+
+/// SAML-only steps done in the same transaction as the session: use up the pending
+/// request and remember the assertion ID.
+#[derive(Debug, Clone, Default)]
+pub struct SamlUse {
+    pub in_response_to: Option<String>,
+    pub assertion_id: String,
+    pub assertion_expires: String,
+}
+
+/// A short reference the browser shows and the sign-in log is searched by: `ABCD-EFGH`.
+pub fn new_reference() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    let mut s = String::with_capacity(9);
+    for i in 0..8 {
+        if i == 4 {
+            s.push('-');
+        }
+        s.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
+    s
+}
+
+/// The log row of an attempt.
+pub fn log_row(
+    org_id: Option<i64>,
+    now: OffsetDateTime,
+    reference: &str,
+    method: &'static str,
+    client: &Client,
+) -> SigninLog {
+    SigninLog {
+        org_id,
+        at: timestamp(now),
+        reference: reference.to_string(),
+        method,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        ..Default::default()
+    }
+}
+
+/// Records a refused attempt (no transaction to join).
+pub fn log_refusal(state: &AppState, mut row: SigninLog, refused: &Refused) {
+    tracing::info!(reference = %row.reference, reason = refused.reason, detail = %refused.detail, "sign-in refused");
+    state.metrics.signin(false);
+    fill_refusal(&mut row, refused);
+    state
+        .store
+        .write_detached(move |c| signin::log_signin(c, &row));
+}
+
+fn fill_refusal(row: &mut SigninLog, r: &Refused) {
+    row.success = false;
+    row.reason = Some(r.reason.to_string());
+    row.detail = Some(r.detail.clone());
+    row.expected = r.expected.clone();
+    row.received = r.received.clone();
+}
+
+/// The whole decision after the IdP (or the password) has been checked: in one write, the
+/// SAML request is used up and the assertion remembered (even if the user is refused),
+/// the user is found (or created just in time), the session row and the log row written.
+/// The JWT is signed after the commit.
+pub async fn complete(
+    state: &AppState,
+    org: Org,
+    identity: Identity,
+    saml: Option<SamlUse>,
+    mut row: SigninLog,
+    session_id: Option<String>,
+) -> Result<std::result::Result<Granted, Refused>> {
+    let now = state.clock.now();
+    let lifetime = time::Duration::minutes(i64::from(state.config.session_lifetime_minutes));
+    let sid = session_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (stamp, expires) = (timestamp(now), timestamp(now + lifetime));
+    let slug = org.slug.clone();
+    row.email = Some(identity.email.clone());
+    let decided = state
+        .store
+        .write(move |c| {
+            let outcome = decide(c, &org, &identity, saml.as_ref(), &stamp);
+            match &outcome {
+                Ok((user, _)) => {
+                    sessions::insert(
+                        c,
+                        &SessionRow {
+                            id: sid.clone(),
+                            org_id: org.id,
+                            user_id: user.id.clone(),
+                            created: stamp.clone(),
+                            expires: expires.clone(),
+                            ip: row.ip.clone(),
+                            user_agent: row.user_agent.clone(),
+                        },
+                    )?;
+                    row.success = true;
+                    row.user_id = Some(user.id.clone());
+                }
+                Err(r) => fill_refusal(&mut row, r),
+            }
+            signin::log_signin(c, &row)?;
+            Ok(outcome.map(|(user, role)| (user, role, sid, identity.email)))
+        })
+        .await?;
+    let (user, role, sid, email) = match decided {
+        Ok(v) => v,
+        Err(refused) => {
+            tracing::info!(reason = refused.reason, detail = %refused.detail, "sign-in refused");
+            state.metrics.signin(false);
+            return Ok(Err(refused));
+        }
+    };
+    state.metrics.signin(true);
+    let claims = SessionClaims {
+        iss: state.sessions.issuer().to_string(),
+        aud: state.sessions.session_audience().to_string(),
+        sub: user.id,
+        org: slug,
+        email,
+        name: user.name,
+        role,
+        groups: user.groups,
+        sid,
+        iat: now.unix_timestamp(),
+        exp: (now + lifetime).unix_timestamp(),
+    };
+    let token = state.sessions.sign(&claims)?;
+    Ok(Ok(Granted {
+        token,
+        claims,
+        max_age_secs: lifetime.whole_seconds(),
+    }))
+}
+
+type Decision = std::result::Result<(SigninUser, Option<String>), Refused>;
+
+fn decide(
+    c: &Connection,
+    org: &Org,
+    id: &Identity,
+    saml: Option<&SamlUse>,
+    now: &str,
+) -> std::result::Result<(SigninUser, Option<String>), Refused> {
+    match decide_inner(c, org, id, saml, now) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in: store error");
+            Err(Refused::new(
+                "internal",
+                "a store error; see the server log",
+            ))
+        }
+    }
+}
+
+fn decide_inner(
+    c: &Connection,
+    org: &Org,
+    id: &Identity,
+    saml: Option<&SamlUse>,
+    now: &str,
+) -> Result<Decision> {
+    if let Some(s) = saml {
+        if let Some(irt) = &s.in_response_to
+            && !signin::consume_request(c, org.id, irt, now)?
+        {
+            return Ok(Err(Refused {
+                expected: Some("a pending sign-in request of this organization".into()),
+                received: Some(irt.clone()),
+                ..Refused::new(
+                    "unexpected_in_response_to",
+                    "the response answers a sign-in request that is unknown, expired or already used",
+                )
+            }));
+        }
+        if !signin::remember_assertion(c, org.id, &s.assertion_id, &s.assertion_expires)? {
+            return Ok(Err(Refused {
+                received: Some(s.assertion_id.clone()),
+                ..Refused::new(
+                    "replayed_assertion",
+                    "this assertion was already used to sign in (replay)",
+                )
+            }));
+        }
+    }
+    let user = match signin::find_user(c, org.id, id.object_id.as_deref(), &id.email)? {
+        Lookup::Found(u) => u,
+        Lookup::Ambiguous(n) => {
+            return Ok(Err(Refused::new(
+                "ambiguous_email",
+                format!(
+                    "{n} users of this organization have the email {}; sign-in cannot tell them apart",
+                    id.email
+                ),
+            )));
+        }
+        Lookup::NotFound if org.jit && saml.is_some() => create_jit(c, org, id, now)?,
+        Lookup::NotFound => {
+            return Ok(Err(Refused::new(
+                "not_provisioned",
+                format!(
+                    "no user {} (objectidentifier {}) is provisioned in this organization, \
+                     and just-in-time creation is off",
+                    id.email,
+                    id.object_id.as_deref().unwrap_or("none")
+                ),
+            )));
+        }
+    };
+    if !user.active {
+        return Ok(Err(Refused::new(
+            "deactivated",
+            format!("the user {} is deactivated (active=false)", user.user_name),
+        )));
+    }
+    let role = match (&user.role_raw, &id.role_claim) {
+        (None, Some(claim)) => {
+            let maps = orgs::role_mappings(c, org.id)?;
+            identity::resolve_role(Some(claim), &maps, org.default_role.as_deref())
+        }
+        _ => user.role.clone(),
+    };
+    Ok(Ok((user, role)))
+}
+
+/// Just-in-time creation: a user from the assertion's claims, marked `jit`.
+fn create_jit(c: &Connection, org: &Org, id: &Identity, now: &str) -> Result<SigninUser> {
+    let mut doc = json!({
+        "userName": id.email,
+        "active": true,
+        "emails": [{"value": id.email, "type": "work", "primary": true}],
+    });
+    let obj = doc.as_object_mut().expect("object literal");
+    if let Some(oid) = &id.object_id {
+        obj.insert("externalId".into(), Value::String(oid.clone()));
+    }
+    if let Some(d) = &id.display_name {
+        obj.insert("displayName".into(), Value::String(d.clone()));
+    }
+    let mut name = serde_json::Map::new();
+    if let Some(g) = &id.given_name {
+        name.insert("givenName".into(), Value::String(g.clone()));
+    }
+    if let Some(s) = &id.surname {
+        name.insert("familyName".into(), Value::String(s.clone()));
+    }
+    if !name.is_empty() {
+        obj.insert("name".into(), Value::Object(name));
+    }
+    let user_id = uuid::Uuid::new_v4().to_string();
+    let maps = orgs::role_mappings(c, org.id)?;
+    let roles = Roles {
+        raw: None,
+        resolved: identity::resolve_role(None, &maps, org.default_role.as_deref()),
+    };
+    res::insert_user(c, org.id, &user_id, &doc, &roles, now)?;
+    signin::set_source(c, &user_id, "jit")?;
+    orgs::audit(
+        c,
+        Some(org.id),
+        now,
+        "saml",
+        "user.jit_create",
+        Some(&user_id),
+        Some(&id.email),
+    )?;
+    signin::user(c, org.id, &user_id)?
+        .ok_or_else(|| crate::error::Error::internal("user vanished after insert"))
+}
+
+/// Ends a session (logout); the verified-session memory forgets it after the commit.
+pub async fn end_session(state: &AppState, sid: &str) -> Result<()> {
+    let (id, now) = (sid.to_string(), timestamp(state.clock.now()));
+    state
+        .store
+        .write(move |c| sessions::revoke(c, &id, &now))
+        .await?;
+    state.sessions.forget_session(sid);
+    Ok(())
+}

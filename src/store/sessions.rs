@@ -1,0 +1,116 @@
+//! Session signing keys and server-side sessions.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::Result;
+
+/// A session signing key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub kid: String,
+    pub private_pem: String,
+    pub created: String,
+    pub retired: Option<String>,
+}
+
+/// Every key, newest first.
+pub fn keys(conn: &Connection) -> Result<Vec<KeyRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT kid, private_pem, created, retired FROM signing_keys ORDER BY created DESC, kid",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(KeyRow {
+            kid: r.get(0)?,
+            private_pem: r.get(1)?,
+            created: r.get(2)?,
+            retired: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Adds a key that signs from now on, retiring the others (they keep verifying).
+pub fn rotate(conn: &Connection, key: &KeyRow) -> Result<()> {
+    conn.execute(
+        "UPDATE signing_keys SET retired = ?1 WHERE retired IS NULL",
+        [&key.created],
+    )?;
+    conn.execute(
+        "INSERT INTO signing_keys (kid, private_pem, created) VALUES (?1, ?2, ?3)",
+        params![key.kid, key.private_pem, key.created],
+    )?;
+    Ok(())
+}
+
+/// Drops keys retired before `before` (every token they signed has expired).
+pub fn drop_retired(conn: &Connection, before: &str) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM signing_keys WHERE retired IS NOT NULL AND retired < ?1",
+        [before],
+    )?)
+}
+
+/// A server-side session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: String,
+    pub org_id: i64,
+    pub user_id: String,
+    pub created: String,
+    pub expires: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub fn insert(conn: &Connection, s: &SessionRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sessions (id, org_id, user_id, created, expires, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        s.id,
+        s.org_id,
+        s.user_id,
+        s.created,
+        s.expires,
+        s.ip,
+        s.user_agent
+    ])?;
+    Ok(())
+}
+
+/// Whether session `id` of `user_id` may still be used at `now`: not revoked, not expired,
+/// and its user still exists and is active.
+pub fn is_live(conn: &Connection, id: &str, user_id: &str, now: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked IS NULL AND s.expires > ?3
+               AND u.active",
+        )?
+        .query_row(params![id, user_id, now], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Ends one session; the user it belonged to, if it was live.
+pub fn revoke(conn: &Connection, id: &str, now: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE sessions SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL RETURNING user_id",
+        )?
+        .query_row(params![id, now], |r| r.get(0))
+        .optional()?)
+}
+
+/// Ends every live session of a user; how many.
+pub fn revoke_user(conn: &Connection, user_id: &str, now: &str) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("UPDATE sessions SET revoked = ?2 WHERE user_id = ?1 AND revoked IS NULL")?
+        .execute(params![user_id, now])?)
+}
+
+/// Drops sessions that expired before `before`.
+pub fn prune(conn: &Connection, before: &str) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM sessions WHERE expires < ?1", [before])?)
+}
