@@ -7,5 +7,7 @@ pub mod authn;
 pub mod metadata;
 mod routes;
 pub mod sp;
+#[doc(hidden)]
+pub mod test_idp;
 
 pub use routes::{routes, sp_metadata};

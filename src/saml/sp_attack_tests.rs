@@ -2,8 +2,8 @@
 //! signatures, DTDs, parser differentials). Each is built from a genuine response signed at
 //! test time, with the mutation that makes it bad written in the test.
 
-use super::builder::*;
 use super::*;
+use crate::saml::test_idp::*;
 
 // ---- signature wrapping ----
 

@@ -7,10 +7,8 @@ use super::*;
 
 #[path = "sp_attack_tests.rs"]
 mod attacks;
-#[path = "sp_test_builder.rs"]
-mod builder;
 
-use builder::*;
+use crate::saml::test_idp::*;
 
 const T: OffsetDateTime = datetime!(2026-03-01 10:00:00 UTC);
 const ENTRA_XML: &str =

@@ -1,9 +1,13 @@
-//! Builds Entra-shaped SAML responses for the ACS tests and signs them at test time with the
-//! committed test key (tests/fixtures/saml-test-key/), through samael's xmlsec signer.
+//! Builds Entra-shaped SAML responses for the ACS tests and benchmarks and signs them at run
+//! time with the committed test key (tests/fixtures/saml-test-key/), through samael's xmlsec
+//! signer. Compiled always (hidden from the docs) so integration tests and examples can use
+//! it; the key files are read from the source tree at run time, never embedded in the binary.
 //!
 //! The template copies the shape of the real 2022 Entra response in tests/fixtures/entra/:
 //! `samlp:Response` with an unprefixed `Issuer`, an `Assertion` declaring the default
 //! namespace, its `Signature` right after `Issuer`, exc-c14n, RSA-SHA256, the usual claims.
+
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use samael::crypto::{CryptoProvider, XmlSec};
@@ -24,17 +28,27 @@ pub const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 pub const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
 pub const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
 
+const KEY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/saml-test-key/");
+
 const CLAIMS: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims";
 const MS_CLAIMS: &str = "http://schemas.microsoft.com/identity/claims";
 
+/// The PEM text of one test key file ("idp-key", "idp-cert", "attacker-key",
+/// "attacker-cert"), read once from `tests/fixtures/saml-test-key/` in the source tree.
 pub fn key_file(name: &str) -> &'static str {
-    match name {
-        "idp-key" => include_str!("../../tests/fixtures/saml-test-key/idp-key.pem"),
-        "idp-cert" => include_str!("../../tests/fixtures/saml-test-key/idp-cert.pem"),
-        "attacker-key" => include_str!("../../tests/fixtures/saml-test-key/attacker-key.pem"),
-        "attacker-cert" => include_str!("../../tests/fixtures/saml-test-key/attacker-cert.pem"),
-        _ => panic!("no key file {name}"),
-    }
+    static FILES: [(&str, OnceLock<String>); 4] = [
+        ("idp-key", OnceLock::new()),
+        ("idp-cert", OnceLock::new()),
+        ("attacker-key", OnceLock::new()),
+        ("attacker-cert", OnceLock::new()),
+    ];
+    let Some((file, text)) = FILES.iter().find(|(file, _)| *file == name) else {
+        panic!("no key file {name}");
+    };
+    text.get_or_init(|| {
+        let path = format!("{KEY_DIR}{file}.pem");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+    })
 }
 
 pub fn cert_der(name: &str) -> Vec<u8> {
