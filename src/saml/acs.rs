@@ -17,7 +17,7 @@ use crate::identity::normalize_email;
 use crate::signin::{self, Identity, Refused, SamlUse};
 use crate::store::orgs::{self, Org};
 use crate::store::saml::IdpRecord;
-use crate::store::signin::{self as signin_store, PendingRequest};
+use crate::store::signin::{self as signin_store, PendingRequest, SigninLog};
 use crate::web::pages;
 
 /// How long an AuthnRequest may wait for its answer.
@@ -170,35 +170,24 @@ pub async fn acs(
     };
     let now = state.clock.now();
     let client = pages::client(&req, &state.config);
-    let reference = signin::new_reference();
-    let row = signin::log_row(Some(org.id), now, &reference, "saml", &client);
-    let refuse = |row, refused: Refused| {
-        signin::log_refusal(&state, row, &refused);
-        pages::signin_failed(StatusCode::FORBIDDEN, &reference)
-    };
+    let row = signin::log_row(Some(org.id), now, &signin::new_reference(), "saml", &client);
     let form: AcsForm = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(e) => {
-            return refuse(
-                row,
-                Refused::new("malformed", format!("not a form post: {e}")),
-            );
+            let r = Refused::new("malformed", format!("not a form post: {e}"));
+            return refuse(&state, row, r).await;
         }
     };
     let Some(response) = form.saml_response.filter(|r| !r.trim().is_empty()) else {
-        return refuse(
-            row,
-            Refused::new("malformed", "no SAMLResponse in the form post"),
-        );
+        let r = Refused::new("malformed", "no SAMLResponse in the form post");
+        return refuse(&state, row, r).await;
     };
     let Some(idp) = idp.filter(|i| !i.certificates.is_empty()) else {
-        return refuse(
-            row,
-            Refused::new(
-                "not_configured",
-                "this organization has no IdP signing certificate: upload the Federation Metadata XML",
-            ),
+        let r = Refused::new(
+            "not_configured",
+            "this organization has no IdP signing certificate: upload the Federation Metadata XML",
         );
+        return refuse(&state, row, r).await;
     };
     // The request this answers, named by the RelayState we sent.
     let relay = form.relay_state.unwrap_or_default();
@@ -231,7 +220,7 @@ pub async fn acs(
     .await;
     let verified = match verified {
         Ok(Ok(v)) => v,
-        Ok(Err(failure)) => return refuse(row, from_failure(failure)),
+        Ok(Err(failure)) => return refuse(&state, row, from_failure(failure)).await,
         Err(e) => {
             tracing::error!(error = %e, "ACS: validation task failed");
             return pages::internal_error();
@@ -239,7 +228,7 @@ pub async fn acs(
     };
     let identity = match identity_of(&verified, &domains) {
         Ok(i) => i,
-        Err(refused) => return refuse(row, refused),
+        Err(refused) => return refuse(&state, row, refused).await,
     };
     let return_to = match pending {
         Some((_, r)) => r,
@@ -252,6 +241,13 @@ pub async fn acs(
         assertion_expires: timestamp(verified.not_on_or_after),
     };
     crate::web::finish(&state, org, identity, Some(saml), row, &return_to).await
+}
+
+/// Logs the refusal, then shows "Sign-in failed (reference R)".
+async fn refuse(state: &AppState, row: SigninLog, refused: Refused) -> HttpResponse {
+    let reference = row.reference.clone();
+    signin::log_refusal(state, row, &refused).await;
+    pages::signin_failed(StatusCode::FORBIDDEN, &reference)
 }
 
 fn from_failure(f: Failure) -> Refused {

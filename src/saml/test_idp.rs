@@ -77,6 +77,10 @@ pub fn ts(t: OffsetDateTime) -> String {
 #[derive(Clone)]
 pub struct Entra {
     pub issued: OffsetDateTime,
+    /// The Assertion's ID (`ASSERTION_ID` unless changed: replay tests need fresh ones).
+    pub assertion_id: String,
+    /// The emailaddress claim.
+    pub email: String,
     pub name_id: String,
     pub issuer: String,
     pub response_issuer: String,
@@ -97,6 +101,8 @@ impl Entra {
     pub fn new(issued: OffsetDateTime) -> Self {
         Self {
             issued,
+            assertion_id: ASSERTION_ID.into(),
+            email: EMAIL.into(),
             name_id: EMAIL.into(),
             issuer: IDP.into(),
             response_issuer: IDP.into(),
@@ -135,7 +141,7 @@ impl Entra {
             .map(|i| format!(r#" InResponseTo="{i}""#))
             .unwrap_or_default();
         let signature = if self.sign_assertion {
-            self.signature_template(ASSERTION_ID)
+            self.signature_template(&self.assertion_id)
         } else {
             String::new()
         };
@@ -152,7 +158,7 @@ impl Entra {
             attr(&format!("{MS_CLAIMS}/objectidentifier"), OID),
             attr(&format!("{MS_CLAIMS}/displayname"), "Alice Example"),
             attr(&format!("{MS_CLAIMS}/identityprovider"), IDP),
-            attr(&format!("{CLAIMS}/emailaddress"), EMAIL),
+            attr(&format!("{CLAIMS}/emailaddress"), &self.email),
             attr(&format!("{CLAIMS}/name"), &self.name_id),
             attr(
                 "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
@@ -161,7 +167,8 @@ impl Entra {
         ]
         .concat();
         let xml = format!(
-            r#"<Assertion ID="{ASSERTION_ID}" IssueInstant="{t}" Version="2.0" xmlns="urn:oasis:names:tc:SAML:2.0:assertion"><Issuer>{issuer}</Issuer>{signature}<Subject><NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</NameID><SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><SubjectConfirmationData{irt} NotOnOrAfter="{until}" Recipient="{recipient}"/></SubjectConfirmation></Subject><Conditions NotBefore="{before}" NotOnOrAfter="{until}"><AudienceRestriction><Audience>{audience}</Audience></AudienceRestriction></Conditions><AttributeStatement>{attributes}</AttributeStatement><AuthnStatement AuthnInstant="{t}" SessionIndex="{ASSERTION_ID}"><AuthnContext><AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</AuthnContextClassRef></AuthnContext></AuthnStatement></Assertion>"#,
+            r#"<Assertion ID="{assertion_id}" IssueInstant="{t}" Version="2.0" xmlns="urn:oasis:names:tc:SAML:2.0:assertion"><Issuer>{issuer}</Issuer>{signature}<Subject><NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</NameID><SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><SubjectConfirmationData{irt} NotOnOrAfter="{until}" Recipient="{recipient}"/></SubjectConfirmation></Subject><Conditions NotBefore="{before}" NotOnOrAfter="{until}"><AudienceRestriction><Audience>{audience}</Audience></AudienceRestriction></Conditions><AttributeStatement>{attributes}</AttributeStatement><AuthnStatement AuthnInstant="{t}" SessionIndex="{assertion_id}"><AuthnContext><AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</AuthnContextClassRef></AuthnContext></AuthnStatement></Assertion>"#,
+            assertion_id = self.assertion_id,
             issuer = self.issuer,
             name_id = self.name_id,
             recipient = self.recipient,

@@ -111,14 +111,19 @@ pub fn log_row(
     }
 }
 
-/// Records a refused attempt (no transaction to join).
-pub fn log_refusal(state: &AppState, mut row: SigninLog, refused: &Refused) {
+/// Records a refused attempt (no transaction to join). Durable before the browser is told
+/// the reference, so the admin always finds it.
+pub async fn log_refusal(state: &AppState, mut row: SigninLog, refused: &Refused) {
     tracing::info!(reference = %row.reference, reason = refused.reason, detail = %refused.detail, "sign-in refused");
     state.metrics.signin(false);
     fill_refusal(&mut row, refused);
-    state
+    if let Err(e) = state
         .store
-        .write_detached(move |c| signin::log_signin(c, &row));
+        .write(move |c| signin::log_signin(c, &row))
+        .await
+    {
+        tracing::error!(error = %e, "the sign-in log row could not be written");
+    }
 }
 
 fn fill_refusal(row: &mut SigninLog, r: &Refused) {

@@ -279,32 +279,44 @@ pub fn log_signin(conn: &Connection, row: &SigninLog) -> Result<()> {
     Ok(())
 }
 
+const LOG_COLUMNS: &str = "org_id, at, reference, method, outcome, reason, detail, expected, \
+                           received, email, user_id, ip, user_agent";
+
 /// The sign-in log rows with `reference` (normally one).
 pub fn signin_by_reference(conn: &Connection, reference: &str) -> Result<Vec<SigninLog>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT org_id, at, reference, method, outcome, reason, detail, expected, received,
-                email, user_id, ip, user_agent
-         FROM signin_log WHERE reference = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([reference], |r| {
-        let method: String = r.get(3)?;
-        Ok(SigninLog {
-            org_id: r.get(0)?,
-            at: r.get(1)?,
-            reference: r.get(2)?,
-            method: if method == "saml" { "saml" } else { "password" },
-            success: r.get::<_, String>(4)? == "success",
-            reason: r.get(5)?,
-            detail: r.get(6)?,
-            expected: r.get(7)?,
-            received: r.get(8)?,
-            email: r.get(9)?,
-            user_id: r.get(10)?,
-            ip: r.get(11)?,
-            user_agent: r.get(12)?,
-        })
-    })?;
+    let sql = format!("SELECT {LOG_COLUMNS} FROM signin_log WHERE reference = ?1 ORDER BY id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([reference], log_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// An org's newest sign-in log rows, newest first.
+pub fn recent_signins(conn: &Connection, org_id: i64, limit: usize) -> Result<Vec<SigninLog>> {
+    let sql = format!(
+        "SELECT {LOG_COLUMNS} FROM signin_log WHERE org_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![org_id, limit as i64], log_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigninLog> {
+    let method: String = r.get(3)?;
+    Ok(SigninLog {
+        org_id: r.get(0)?,
+        at: r.get(1)?,
+        reference: r.get(2)?,
+        method: if method == "saml" { "saml" } else { "password" },
+        success: r.get::<_, String>(4)? == "success",
+        reason: r.get(5)?,
+        detail: r.get(6)?,
+        expected: r.get(7)?,
+        received: r.get(8)?,
+        email: r.get(9)?,
+        user_id: r.get(10)?,
+        ip: r.get(11)?,
+        user_agent: r.get(12)?,
+    })
 }
 
 #[cfg(test)]

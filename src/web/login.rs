@@ -150,7 +150,7 @@ pub async fn submit(
         );
     }
     if sso_only {
-        return refuse_sso_only(&state, &req, &org, &email, has_idp, &return_to);
+        return refuse_sso_only(&state, &req, &org, &email, has_idp, &return_to).await;
     }
     password_signin(
         &state,
@@ -165,7 +165,7 @@ pub async fn submit(
 }
 
 /// A password for an SSO-only domain: refused, with a way to SSO, and logged.
-fn refuse_sso_only(
+async fn refuse_sso_only(
     state: &AppState,
     req: &HttpRequest,
     org: &Org,
@@ -191,7 +191,8 @@ fn refuse_sso_only(
             "sso_only",
             format!("the domain {domain} is marked SSO only"),
         ),
-    );
+    )
+    .await;
     let href = sso_href(org, return_to);
     pages::message(
         StatusCode::FORBIDDEN,
@@ -233,7 +234,8 @@ async fn password_signin(
             state,
             row,
             &Refused::new("rate_limited", "too many failed password attempts"),
-        );
+        )
+        .await;
         let minutes = (wait.whole_seconds() + 59) / 60;
         return retry(
             StatusCode::TOO_MANY_REQUESTS,
@@ -275,7 +277,8 @@ async fn password_signin(
             state,
             row,
             &Refused::new(reason, "the email or password is wrong"),
-        );
+        )
+        .await;
         return retry(
             StatusCode::UNAUTHORIZED,
             "The email or password is incorrect.",

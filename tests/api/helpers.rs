@@ -96,6 +96,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let base = format!("http://127.0.0.1:{port}");
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(30))
+        .disable_redirects()
         .finish();
     TestApp {
         base,

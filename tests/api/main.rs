@@ -1,12 +1,16 @@
 //! One integration-test binary: the real app in-process on port 0 with a temporary SQLite
 //! store, driven over real HTTP.
 
+mod browser;
 mod cli;
 mod crash;
 mod entra_groups;
 mod entra_quirks;
 mod entra_users;
 mod helpers;
+mod oauth;
 mod saml;
 mod scim_auth;
 mod scim_basics;
+mod sessions;
+mod signin;
