@@ -1,21 +1,29 @@
 # idgate: `make run` serves, `make test` runs every check. Both install what is missing.
 SHELL := /bin/bash
 SYSTEM_PACKAGES := libssl-dev libxml2-dev libxmlsec1-dev libclang-dev pkg-config xmlsec1 python3-venv
+# Only for `make test`: nginx runs the README's auth_request example.
+TEST_PACKAGES := nginx curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOOLS_VENV := .tools/venv
 CARGO_FLAGS ?=
 
-.PHONY: run test deps tools build check lint unit scim2-tester bench clean
+.PHONY: run test deps test-deps tools build check lint unit scim2-tester nginx-test bench clean
 
 deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(SYSTEM_PACKAGES)"
+	@command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+
+test-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
 
-tools: deps
+tools: test-deps
 	@[ -x $(TOOLS_VENV)/bin/scim2 ] || { python3 -m venv $(TOOLS_VENV) && $(TOOLS_VENV)/bin/pip install -q 'scim2-cli==0.6.0'; }
 
 build: deps
@@ -36,7 +44,11 @@ unit: deps
 scim2-tester: tools unit
 	SERVER_BIN=./target/debug/idgate ./scripts/scim2-tester.sh
 
-test: lint unit scim2-tester
+# The README's nginx auth_request example, run for real against the debug binary.
+nginx-test: test-deps unit
+	./scripts/nginx-test.sh
+
+test: lint unit scim2-tester nginx-test
 
 bench: build
 	cargo build --release --locked --example idgate-bench

@@ -40,9 +40,12 @@ pub fn groups_header(groups: &[String]) -> String {
         .join(",")
 }
 
+/// `rd`: where to come back to after sign-in (Traefik/Caddy style); `redirect`: answer 302
+/// instead of 401, coming back to the URL a trusted proxy reports (nginx's `@signin`).
 #[derive(Deserialize)]
 pub struct VerifyQuery {
     rd: Option<String>,
+    redirect: Option<String>,
 }
 
 pub async fn verify(
@@ -70,15 +73,22 @@ pub async fn verify(
         }
         Err(refusal) => {
             tracing::debug!(reason = %refusal, "auth/verify: no valid session");
-            unauthenticated(&state, &req, q.into_inner().rd)
+            let q = q.into_inner();
+            let redirect = q.redirect.is_some() || state.config.verify_redirect;
+            unauthenticated(&state, &req, q.rd, redirect)
         }
     }
 }
 
 /// 401, or (with `rd`, or `verify_redirect` on) 302 to the sign-in page.
-fn unauthenticated(state: &AppState, req: &HttpRequest, rd: Option<String>) -> HttpResponse {
+fn unauthenticated(
+    state: &AppState,
+    req: &HttpRequest,
+    rd: Option<String>,
+    redirect: bool,
+) -> HttpResponse {
     let config = &state.config;
-    if rd.is_none() && !config.verify_redirect {
+    if rd.is_none() && !redirect {
         return HttpResponse::Unauthorized()
             .insert_header(("Cache-Control", "no-store"))
             .content_type("text/plain")

@@ -348,3 +348,135 @@ fn healthcheck_answers_for_a_running_server_only() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
 }
+
+fn idgate_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("idgate runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn passwords_keys_and_oauth_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    ok(&idgate(
+        data,
+        &[
+            "org", "create", "acme", "--name", "Acme", "--domain", "acme.com",
+        ],
+    ));
+    // A password for a user nobody provisioned: a local account; then a new password.
+    let out = idgate_stdin(
+        data,
+        &[
+            "user",
+            "set-password",
+            "--org",
+            "acme",
+            "Bob@Acme.com",
+            "--name",
+            "Bob",
+        ],
+        "correct horse battery staple\n",
+    );
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("created the local account bob@acme.com")
+    );
+    let out = idgate_stdin(
+        data,
+        &["user", "set-password", "--org", "acme", "bob@acme.com"],
+        "another long passphrase\n",
+    );
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set the password of bob@acme.com"));
+    for (args, stdin, why) in [
+        (
+            vec!["user", "set-password", "--org", "acme", "bob@acme.com"],
+            "short\n",
+            "at least 12",
+        ),
+        (
+            vec!["user", "set-password", "--org", "acme", "x@other.com"],
+            "long enough password\n",
+            "not a domain of acme",
+        ),
+        (
+            vec!["user", "set-password", "--org", "nope", "x@acme.com"],
+            "long enough password\n",
+            "no org",
+        ),
+    ] {
+        let err = failed(&idgate_stdin(data, &args, stdin));
+        assert!(err.contains(why), "{why}: {err}");
+    }
+    let store = idgate::store::Store::open(&data.join("idgate.db"), 1, 1).unwrap();
+    let hash: String = store
+        .read_now(|c| Ok(c.query_row("SELECT hash FROM local_passwords", [], |r| r.get(0))?))
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("passphrase"));
+    drop(store);
+
+    // Keys: the first is made on first start (here: by rotate), rotate adds one.
+    let first = ok(&idgate(data, &["keys", "rotate"])).trim().to_string();
+    let second = ok(&idgate(data, &["keys", "rotate"])).trim().to_string();
+    assert_ne!(first, second);
+    let list = ok(&idgate(data, &["keys", "list"]));
+    assert!(
+        list.contains(&format!("{second}\tcreated")) && list.contains("signing"),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!("{first}\tcreated")) && list.contains("retired"),
+        "{list}"
+    );
+
+    // OAuth clients: id and secret printed once; list never shows the secret; revoke.
+    let out = ok(&idgate(
+        data,
+        &["oauth-client", "create", "--org", "acme", "--name", "entra"],
+    ));
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret="))
+        .unwrap()
+        .to_string();
+    assert!(
+        out.lines().any(|l| l.starts_with("client_id=idgc_")),
+        "{out}"
+    );
+    let list = ok(&idgate(data, &["oauth-client", "list", "--org", "acme"]));
+    assert!(
+        list.starts_with("entra\tidgc_") && !list.contains(&secret),
+        "{list}"
+    );
+    let err = failed(&idgate(
+        data,
+        &["oauth-client", "create", "--org", "acme", "--name", "entra"],
+    ));
+    assert!(err.contains("already exists"), "{err}");
+    ok(&idgate(
+        data,
+        &["oauth-client", "revoke", "--org", "acme", "entra"],
+    ));
+    failed(&idgate(
+        data,
+        &["oauth-client", "revoke", "--org", "acme", "entra"],
+    ));
+    assert!(ok(&idgate(data, &["oauth-client", "list", "--org", "acme"])).contains("revoked"));
+}
