@@ -80,10 +80,13 @@ loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$PUBLIC/reports?q=
 [ "$loc" = "302 $PUBLIC/login?return_to=http%3A%2F%2F127.0.0.1%3A$WEB%2Freports%3Fq%3D1%26x%3D2" ] || fail "unauthenticated: $loc"
 
 # 2. The sign-in page and a password sign-in, through nginx.
-curl -fs "$PUBLIC/login" | grep -q 'name="email"' || fail "sign-in page"
-out=$(curl -s -c "$jar" -o /dev/null -w '%{http_code} %{redirect_url}' \
+page=$(curl -fs -c "$jar" "$PUBLIC/login")
+grep -q 'name="email"' <<<"$page" || fail "sign-in page"
+csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' <<<"$page")
+[ -n "$csrf" ] || fail "no CSRF token on the sign-in page"
+out=$(curl -s -b "$jar" -c "$jar" -o /dev/null -w '%{http_code} %{redirect_url}' \
   --data-urlencode "email=Bob@Acme.com" --data-urlencode "password=correct horse battery staple" \
-  --data-urlencode "return_to=/reports?q=1" "$PUBLIC/login")
+  --data-urlencode "return_to=/reports?q=1" --data-urlencode "csrf=$csrf" "$PUBLIC/login")
 [ "$out" = "303 $PUBLIC/reports?q=1" ] || fail "sign-in: $out"
 grep -q idgate_session "$jar" || fail "no session cookie"
 

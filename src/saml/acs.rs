@@ -235,6 +235,11 @@ pub async fn acs(
         // IdP-initiated: Entra's configured RelayState may name where to go.
         None => pages::safe_return_to(&state.config, &relay).unwrap_or_else(|| "/".into()),
     };
+    let mut row = row;
+    row.detail = Some(format!(
+        "signed ({:?}) by the certificate with SHA-256 {}",
+        verified.signed_parts, verified.certificate_fingerprint
+    ));
     let saml = SamlUse {
         in_response_to: verified.in_response_to.clone(),
         assertion_id: verified.assertion_id.clone(),

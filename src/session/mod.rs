@@ -25,6 +25,9 @@ pub use keys::{KeyRing, TokenError};
 pub const COOKIE: &str = "idgate_session";
 /// How long a remembered token is trusted without asking the store again.
 const RECHECK: time::Duration = time::Duration::seconds(60);
+/// Longest session token: browsers drop cookies past 4096 bytes (name and attributes
+/// included), so a user in very many groups gets the first of them and `groups_truncated`.
+pub const MAX_TOKEN_BYTES: usize = 3800;
 /// Most remembered tokens; beyond it the memory starts over.
 const CACHE_LIMIT: usize = 100_000;
 
@@ -44,6 +47,9 @@ pub struct SessionClaims {
     pub role: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Set when the user has more groups than fit in a cookie: `groups` is the first part.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub groups_truncated: bool,
     /// The server-side session ID.
     pub sid: String,
     pub iat: i64,
@@ -138,6 +144,26 @@ impl Sessions {
 
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String> {
         self.ring().sign(claims)
+    }
+
+    /// Signs session claims, dropping groups (and saying so) until the token fits a cookie.
+    pub fn sign_session(&self, claims: &mut SessionClaims) -> Result<String> {
+        let ring = self.ring();
+        let mut token = ring.sign(claims)?;
+        while token.len() > MAX_TOKEN_BYTES && !claims.groups.is_empty() {
+            // The payload is base64url: every 3 JSON bytes dropped shorten the token by 4.
+            let json_over = (token.len() - MAX_TOKEN_BYTES) * 3 / 4 + 1;
+            let mut freed = 0;
+            while freed < json_over && !claims.groups.is_empty() {
+                // A group costs its (escaped) name, two quotes and a comma.
+                freed += claims.groups.pop().map_or(0, |g| {
+                    serde_json::to_string(&g).map_or(g.len(), |j| j.len()) + 1
+                });
+            }
+            claims.groups_truncated = true;
+            token = ring.sign(claims)?;
+        }
+        Ok(token)
     }
 
     /// Verifies a token against the keys, reloading them once if it names an unknown key.
@@ -242,5 +268,58 @@ impl Sessions {
     /// Call after a write that ended one session has committed.
     pub fn forget_session(&self, sid: &str) {
         self.forget(|c| c.sid != sid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_with_very_many_groups_still_fits_a_cookie() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), 1, 1).unwrap();
+        let sessions = Sessions::open(
+            &store,
+            "https://login.example.com",
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let mut claims = SessionClaims {
+            iss: "https://login.example.com".into(),
+            aud: "https://login.example.com".into(),
+            sub: "u".into(),
+            org: "acme".into(),
+            email: "a@acme.com".into(),
+            name: None,
+            role: None,
+            groups: (0..300)
+                .map(|i| format!("Group number {i} of the Ünïcode team"))
+                .collect(),
+            groups_truncated: false,
+            sid: "s".into(),
+            iat: 0,
+            exp: 1,
+        };
+        let token = sessions.sign_session(&mut claims).unwrap();
+        assert!(token.len() <= MAX_TOKEN_BYTES, "{}", token.len());
+        assert!(claims.groups_truncated);
+        assert!(claims.groups.len() > 40, "kept {}", claims.groups.len());
+        assert_eq!(claims.groups[0], "Group number 0 of the Ünïcode team");
+        let back: SessionClaims = sessions
+            .ring()
+            .verify(
+                &token,
+                "https://login.example.com",
+                "https://login.example.com",
+            )
+            .unwrap();
+        assert_eq!(back, claims);
+        // A few groups: untouched.
+        claims.groups.truncate(3);
+        claims.groups_truncated = false;
+        sessions.sign_session(&mut claims).unwrap();
+        assert!(!claims.groups_truncated);
+        assert_eq!(claims.groups.len(), 3);
     }
 }

@@ -188,7 +188,7 @@ pub async fn complete(
         }
     };
     state.metrics.signin(true);
-    let claims = SessionClaims {
+    let mut claims = SessionClaims {
         iss: state.sessions.issuer().to_string(),
         aud: state.sessions.session_audience().to_string(),
         sub: user.id,
@@ -197,11 +197,15 @@ pub async fn complete(
         name: user.name,
         role,
         groups: user.groups,
+        groups_truncated: false,
         sid,
         iat: now.unix_timestamp(),
         exp: (now + lifetime).unix_timestamp(),
     };
-    let token = state.sessions.sign(&claims)?;
+    let token = state.sessions.sign_session(&mut claims)?;
+    if claims.groups_truncated {
+        tracing::warn!(user = %claims.sub, kept = claims.groups.len(), "too many groups for the session cookie: truncated");
+    }
     Ok(Ok(Granted {
         token,
         claims,

@@ -4,6 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
 use serde::Deserialize;
 
 use super::pages::{self, LoginPage};
@@ -19,6 +20,7 @@ pub struct LoginForm {
     email: String,
     password: String,
     return_to: String,
+    csrf: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -28,8 +30,44 @@ pub struct LoginQuery {
     email: String,
 }
 
+/// The cookie that pairs a sign-in form with the browser it was given to (double submit).
+const CSRF_COOKIE: &str = "idgate_csrf";
+
+/// The browser's CSRF token: its cookie's, or a fresh one.
+fn csrf_token(req: &HttpRequest) -> String {
+    req.cookie(CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(|| {
+            let bytes: [u8; 32] = rand::random();
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        })
+}
+
+fn csrf_matches(req: &HttpRequest, submitted: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    req.cookie(CSRF_COOKIE).is_some_and(|c| {
+        !submitted.is_empty() && bool::from(c.value().as_bytes().ct_eq(submitted.as_bytes()))
+    })
+}
+
+/// The sign-in page, (re)setting the CSRF cookie its form carries.
 fn login_page(status: StatusCode, page: LoginPage) -> HttpResponse {
-    pages::html(status, &page)
+    let mut res = pages::html(status, &page);
+    let cookie = actix_web::cookie::Cookie::build(CSRF_COOKIE, page.csrf.clone())
+        .path("/login")
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .secure(page.secure)
+        .finish();
+    if let Err(e) = res.add_cookie(&cookie) {
+        tracing::error!(error = %e, "cannot set the CSRF cookie");
+    }
+    res
 }
 
 fn sso_href(org: &Org, return_to: &str) -> String {
@@ -46,7 +84,11 @@ fn form_urlencoded(s: &str) -> String {
         .unwrap_or_default()
 }
 
-pub async fn show(state: web::Data<AppState>, q: web::Query<LoginQuery>) -> HttpResponse {
+pub async fn show(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<LoginQuery>,
+) -> HttpResponse {
     let Some(return_to) = pages::safe_return_to(&state.config, &q.return_to) else {
         return bad_return_to();
     };
@@ -58,6 +100,8 @@ pub async fn show(state: web::Data<AppState>, q: web::Query<LoginQuery>) -> Http
             password_step: false,
             error: None,
             sso_href: None,
+            csrf: csrf_token(&req),
+            secure: pages::secure(&state.config),
         },
     )
 }
@@ -99,6 +143,7 @@ pub async fn submit(
     let Some(return_to) = pages::safe_return_to(&state.config, &form.return_to) else {
         return bad_return_to();
     };
+    let csrf = csrf_token(&req);
     let retry = |status, email: &str, password_step, error: &str| {
         login_page(
             status,
@@ -108,9 +153,20 @@ pub async fn submit(
                 password_step,
                 error: Some(error.to_string()),
                 sso_href: None,
+                csrf: csrf.clone(),
+                secure: pages::secure(&state.config),
             },
         )
     };
+    // Login CSRF: the form must come from a page this browser was given.
+    if !csrf_matches(&req, &form.csrf) {
+        return retry(
+            StatusCode::FORBIDDEN,
+            &normalize_email(&form.email).unwrap_or_default(),
+            false,
+            "This sign-in page expired. Please try again.",
+        );
+    }
     let Some(email) = normalize_email(&form.email) else {
         return retry(
             StatusCode::BAD_REQUEST,
@@ -146,6 +202,8 @@ pub async fn submit(
                 password_step: true,
                 error: None,
                 sso_href: None,
+                csrf,
+                secure: pages::secure(&state.config),
             },
         );
     }
@@ -226,6 +284,8 @@ async fn password_signin(
             password_step: true,
             error: Some(error.to_string()),
             sso_href: has_idp.then(|| sso_href(&org, return_to)),
+            csrf: csrf_token(req),
+            secure: pages::secure(&state.config),
         };
         login_page(status, page)
     };

@@ -18,6 +18,10 @@ pub struct LoginPage {
     pub password_step: bool,
     pub error: Option<String>,
     pub sso_href: Option<String>,
+    /// The CSRF token of the form (and of the cookie set with the page).
+    pub csrf: String,
+    /// Cookies get `Secure` (https `public_url`).
+    pub secure: bool,
 }
 
 #[derive(Template)]
@@ -102,7 +106,7 @@ pub fn internal_error() -> HttpResponse {
     )
 }
 
-fn secure(config: &Config) -> bool {
+pub fn secure(config: &Config) -> bool {
     config.public_url.starts_with("https://")
 }
 

@@ -139,6 +139,7 @@ pub async fn session_json(state: web::Data<AppState>, req: HttpRequest) -> HttpR
                 "org": c.org,
                 "role": c.role,
                 "groups": c.groups,
+                "groups_truncated": c.groups_truncated,
                 "session_id": c.sid,
                 "issued_at": expiry(c.iat),
                 "expires_at": expiry(c.exp),

@@ -101,6 +101,35 @@ impl TestApp {
         self.web("POST", path, &headers, Some(body)).await
     }
 
+    /// Submits the sign-in form as a browser would: GET /login first (the CSRF cookie and
+    /// the form's token), then POST with both.
+    pub async fn login(&self, pairs: &[(&str, &str)]) -> Resp {
+        let page = self.web("GET", "/login", &[], None).await;
+        let token = page
+            .text
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+            .expect("the sign-in form carries a CSRF token")
+            .to_string();
+        let cookie = page
+            .headers
+            .get_all("set-cookie")
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("idgate_csrf="))
+            .and_then(|v| v.split(';').next())
+            .expect("the sign-in page sets the CSRF cookie")
+            .to_string();
+        let mut all = pairs.to_vec();
+        all.push(("csrf", &token));
+        let body = serde_urlencoded::to_string(&all).unwrap();
+        let headers = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", cookie.as_str()),
+        ];
+        self.web("POST", "/login", &headers, Some(body)).await
+    }
+
     /// Starts an SP-initiated sign-in for acme.
     pub async fn saml_login(&self, return_to: &str) -> Pending {
         let path = format!(

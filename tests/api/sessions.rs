@@ -44,33 +44,23 @@ async fn email_first_sends_sso_domains_to_their_idp() {
             .contains("frame-ancestors 'none'")
     );
     let r = app
-        .form(
-            "/login",
-            &[("email", " Alice@ACME.com"), ("return_to", "/x")],
-            None,
-        )
+        .login(&[("email", " Alice@ACME.com"), ("return_to", "/x")])
         .await;
     assert_eq!(r.status, 303, "{}", r.text);
     assert_eq!(
         r.header("location").as_deref(),
         Some("/saml/acme/login?return_to=%2Fx")
     );
-    let r = app
-        .form("/login", &[("email", "a@unknown.example")], None)
-        .await;
+    let r = app.login(&[("email", "a@unknown.example")]).await;
     assert_eq!(r.status, 404);
     assert!(r.text.contains("No organization"), "{}", r.text);
-    let r = app.form("/login", &[("email", "not an email")], None).await;
+    let r = app.login(&[("email", "not an email")]).await;
     assert_eq!(r.status, 400);
     let r = app
-        .form(
-            "/login",
-            &[
-                ("email", "a@acme.com"),
-                ("return_to", "https://evil.example/"),
-            ],
-            None,
-        )
+        .login(&[
+            ("email", "a@acme.com"),
+            ("return_to", "https://evil.example/"),
+        ])
         .await;
     assert_eq!(r.status, 400);
 }
@@ -81,18 +71,12 @@ async fn sso_only_domains_refuse_passwords_for_every_address() {
     bob_with_password(&app).await;
     // Before SSO-only, bob's password works.
     let r = app
-        .form(
-            "/login",
-            &[("email", "bob@acme.com"), ("password", PASSWORD)],
-            None,
-        )
+        .login(&[("email", "bob@acme.com"), ("password", PASSWORD)])
         .await;
     assert_eq!(r.status, 303, "{}", r.text);
     set_sso_only(&app, true);
     for email in ["bob@acme.com", "nobody@acme.com", "BOB@Acme.Com"] {
-        let r = app
-            .form("/login", &[("email", email), ("password", PASSWORD)], None)
-            .await;
+        let r = app.login(&[("email", email), ("password", PASSWORD)]).await;
         assert_eq!(r.status, 403, "{email}: {}", r.text);
         assert!(set_cookie(&r).is_none(), "{email}: session issued");
         assert!(r.text.contains("single sign-on"), "{}", r.text);
@@ -112,19 +96,15 @@ async fn local_passwords_sign_in_and_failures_are_rate_limited() {
     let app = spawn_app().await;
     let id = bob_with_password(&app).await;
     // No IdP: the email step asks for the password.
-    let r = app.form("/login", &[("email", "bob@acme.com")], None).await;
+    let r = app.login(&[("email", "bob@acme.com")]).await;
     assert_eq!(r.status, 200);
     assert!(r.text.contains("type=\"password\""), "{}", r.text);
     let r = app
-        .form(
-            "/login",
-            &[
-                ("email", "Bob@acme.com"),
-                ("password", PASSWORD),
-                ("return_to", "/home"),
-            ],
-            None,
-        )
+        .login(&[
+            ("email", "Bob@acme.com"),
+            ("password", PASSWORD),
+            ("return_to", "/home"),
+        ])
         .await;
     assert_eq!(r.status, 303, "{}", r.text);
     assert_eq!(r.header("location").as_deref(), Some("/home"));
@@ -141,21 +121,13 @@ async fn local_passwords_sign_in_and_failures_are_rate_limited() {
     // right password), and every attempt is in the sign-in log.
     for _ in 0..idgate::signin::ratelimit::PER_ACCOUNT {
         let r = app
-            .form(
-                "/login",
-                &[("email", "bob@acme.com"), ("password", "wrong password!!")],
-                None,
-            )
+            .login(&[("email", "bob@acme.com"), ("password", "wrong password!!")])
             .await;
         assert_eq!(r.status, 401, "{}", r.text);
         assert!(r.text.contains("incorrect"), "{}", r.text);
     }
     let r = app
-        .form(
-            "/login",
-            &[("email", "bob@acme.com"), ("password", PASSWORD)],
-            None,
-        )
+        .login(&[("email", "bob@acme.com"), ("password", PASSWORD)])
         .await;
     assert_eq!(r.status, 429, "{}", r.text);
     assert!(set_cookie(&r).is_none());
@@ -168,13 +140,45 @@ async fn local_passwords_sign_in_and_failures_are_rate_limited() {
     assert_eq!(reasons.iter().filter(|r| *r == "bad_password").count(), 5);
     // Unknown accounts look the same as wrong passwords.
     let r = app
+        .login(&[("email", "eve@acme.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+#[actix_web::test]
+async fn a_sign_in_form_from_elsewhere_is_refused() {
+    let app = spawn_app().await;
+    bob_with_password(&app).await;
+    // No CSRF cookie/token (a form on another site posting to /login): no session.
+    let r = app
         .form(
             "/login",
-            &[("email", "eve@acme.com"), ("password", PASSWORD)],
+            &[("email", "bob@acme.com"), ("password", PASSWORD)],
             None,
         )
         .await;
-    assert_eq!(r.status, 401);
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(set_cookie(&r).is_none());
+    assert!(r.text.contains("expired"), "{}", r.text);
+    // A token that does not match the browser's cookie: refused too.
+    let r = app
+        .web(
+            "POST",
+            "/login",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                (
+                    "Cookie",
+                    "idgate_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                ),
+            ],
+            Some(format!(
+                "email=bob%40acme.com&password=x&csrf=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(set_cookie(&r).is_none());
 }
 
 #[actix_web::test]
@@ -182,11 +186,7 @@ async fn logout_ends_the_session_at_once() {
     let app = spawn_app().await;
     bob_with_password(&app).await;
     let r = app
-        .form(
-            "/login",
-            &[("email", "bob@acme.com"), ("password", PASSWORD)],
-            None,
-        )
+        .login(&[("email", "bob@acme.com"), ("password", PASSWORD)])
         .await;
     let session = session_of(&r);
     assert_eq!(app.verify(&session).await.status, 200);
@@ -265,13 +265,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
 async fn sessions_verify_against_the_published_jwks_across_a_key_rotation() {
     let app = spawn_app().await;
     bob_with_password(&app).await;
-    let login = || {
-        app.form(
-            "/login",
-            &[("email", "bob@acme.com"), ("password", PASSWORD)],
-            None,
-        )
-    };
+    let login = || app.login(&[("email", "bob@acme.com"), ("password", PASSWORD)]);
     let old = session_of(&login().await);
     let set = jwks(&app).await;
     assert_eq!(set.keys.len(), 1);
