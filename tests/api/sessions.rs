@@ -172,9 +172,10 @@ async fn a_sign_in_form_from_elsewhere_is_refused() {
                     "idgate_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
                 ),
             ],
-            Some(format!(
+            Some(
                 "email=bob%40acme.com&password=x&csrf=BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
-            )),
+                    .to_string(),
+            ),
         )
         .await;
     assert_eq!(r.status, 403);
