@@ -55,7 +55,14 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    scim::ScimError(Error::invalid_value(format!("bad query string: {e}"))).into()
+                    let page = browser::pages::message(
+                        actix_web::http::StatusCode::BAD_REQUEST,
+                        "Bad link",
+                        "This link is malformed. Please start again from the sign-in page.",
+                        None,
+                        Some(("Sign in", "/login")),
+                    );
+                    actix_web::error::InternalError::from_response(e, page).into()
                 }))
                 .wrap(middleware::from_fn(metrics::record))
                 .wrap(middleware::from_fn(telemetry::request_span))

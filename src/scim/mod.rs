@@ -32,6 +32,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let other = || web::route().to(method_not_allowed);
     cfg.service(
         web::scope("/scim/v2")
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ScimError(Error::invalid_value(format!("bad query string: {e}"))).into()
+            }))
             .wrap(actix_web::middleware::from_fn(log::log_request))
             .route(
                 "/ServiceProviderConfig",
