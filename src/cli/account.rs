@@ -247,30 +247,13 @@ pub fn client_command(store: &Store, config: &Config, cmd: &ClientCommand) -> Re
             }
             Ok(0)
         }
-        ClientCommand::Revoke { org, name } => {
-            let revoked = store.write_now(|c| {
-                let o = orgs::require_org(c, org)?;
-                let revoked = accounts::revoke_client(c, o.id, name, &now())?;
-                if revoked {
-                    orgs::audit(
-                        c,
-                        Some(o.id),
-                        &now(),
-                        "cli",
-                        "oauth-client.revoke",
-                        Some(name),
-                        None,
-                    )?;
-                }
-                Ok(revoked)
-            })?;
-            if revoked {
-                eprintln!("revoked {name:?}; its access tokens fail from now on");
-                Ok(0)
-            } else {
-                eprintln!("no live OAuth client named {name:?} in {org}");
-                Ok(1)
-            }
-        }
+        ClientCommand::Revoke { org, name } => super::revoke_named(
+            store,
+            org,
+            name,
+            "oauth-client.revoke",
+            accounts::revoke_client,
+            ("; its access tokens fail from now on", "OAuth client"),
+        ),
     }
 }

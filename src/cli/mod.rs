@@ -168,6 +168,33 @@ fn healthcheck(listen: SocketAddr) -> Result<i32> {
     }
 }
 
+/// Revokes a named credential of an org (SCIM token, OAuth client) with an audit row.
+/// `say` = (what to add after "revoked NAME", what the credential is called).
+fn revoke_named(
+    store: &Store,
+    org: &str,
+    name: &str,
+    action: &str,
+    revoke: fn(&rusqlite::Connection, i64, &str, &str) -> Result<bool>,
+    say: (&str, &str),
+) -> Result<i32> {
+    let revoked = store.write_now(|c| {
+        let o = crate::store::orgs::require_org(c, org)?;
+        let revoked = revoke(c, o.id, name, &now())?;
+        if revoked {
+            crate::store::orgs::audit(c, Some(o.id), &now(), "cli", action, Some(name), None)?;
+        }
+        Ok(revoked)
+    })?;
+    if revoked {
+        eprintln!("revoked {name:?}{}", say.0);
+        Ok(0)
+    } else {
+        eprintln!("no live {} named {name:?} in {org}", say.1);
+        Ok(1)
+    }
+}
+
 pub(crate) fn now() -> String {
     timestamp(Clock::System.now())
 }

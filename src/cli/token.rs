@@ -85,30 +85,13 @@ pub fn token_command(store: &Store, config: &Config, cmd: &TokenCommand) -> Resu
             }
             Ok(0)
         }
-        TokenCommand::Revoke { org, name } => {
-            let revoked = store.write_now(|c| {
-                let o = orgs::require_org(c, org)?;
-                let revoked = orgs::revoke_token(c, o.id, name, &now())?;
-                if revoked {
-                    orgs::audit(
-                        c,
-                        Some(o.id),
-                        &now(),
-                        "cli",
-                        "scim-token.revoke",
-                        Some(name),
-                        None,
-                    )?;
-                }
-                Ok(revoked)
-            })?;
-            if revoked {
-                eprintln!("revoked {name:?}");
-                Ok(0)
-            } else {
-                eprintln!("no live token named {name:?} in {org}");
-                Ok(1)
-            }
-        }
+        TokenCommand::Revoke { org, name } => super::revoke_named(
+            store,
+            org,
+            name,
+            "scim-token.revoke",
+            orgs::revoke_token,
+            ("", "token"),
+        ),
     }
 }

@@ -150,7 +150,7 @@ impl TestApp {
         .await
     }
 
-    /// Any request with explicit headers and an optional raw body.
+    /// Any SCIM request with explicit headers and an optional raw body.
     pub async fn raw(
         &self,
         method: &str,
@@ -158,24 +158,8 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<String>,
     ) -> Resp {
-        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.client.request(method, self.scim(path));
-        for (k, v) in headers {
-            req = req.insert_header((*k, *v));
-        }
-        let mut res = match body {
-            Some(b) => req.send_body(b).await,
-            None => req.send().await,
-        }
-        .expect("request sent");
-        let bytes = res.body().limit(64 * 1024 * 1024).await.expect("body read");
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Resp {
-            status: res.status().as_u16(),
-            headers: res.headers().clone(),
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
+        self.web(method, &format!("/scim/v2{path}"), headers, body)
+            .await
     }
 
     pub async fn get(&self, path: &str) -> Resp {

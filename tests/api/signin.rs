@@ -340,36 +340,33 @@ async fn a_response_is_good_for_one_sign_in_only() {
     assert_eq!(r.header("location").as_deref(), Some("/"));
 }
 
-fn set_idp_initiated(app: &TestApp, on: bool) {
+fn set_org(app: &TestApp, change: idgate::store::orgs::SettingsChange) {
     app.store
         .write_now(|c| {
             let org = idgate::store::orgs::require_org(c, "acme")?;
-            idgate::store::orgs::update_settings(
-                c,
-                org.id,
-                &idgate::store::orgs::SettingsChange {
-                    idp_initiated: Some(on),
-                    ..Default::default()
-                },
-            )
+            idgate::store::orgs::update_settings(c, org.id, &change)
         })
         .unwrap();
 }
 
+fn set_idp_initiated(app: &TestApp, on: bool) {
+    set_org(
+        app,
+        idgate::store::orgs::SettingsChange {
+            idp_initiated: Some(on),
+            ..Default::default()
+        },
+    );
+}
+
 fn set_jit(app: &TestApp, on: bool) {
-    app.store
-        .write_now(|c| {
-            let org = idgate::store::orgs::require_org(c, "acme")?;
-            idgate::store::orgs::update_settings(
-                c,
-                org.id,
-                &idgate::store::orgs::SettingsChange {
-                    jit: Some(on),
-                    ..Default::default()
-                },
-            )
-        })
-        .unwrap();
+    set_org(
+        app,
+        idgate::store::orgs::SettingsChange {
+            jit: Some(on),
+            ..Default::default()
+        },
+    );
 }
 
 #[actix_web::test]
