@@ -378,11 +378,13 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
 /// SHA-256 of the DER as uppercase hex pairs joined by colons, the form the admin sees for
 /// the organisation's configured certificates (`saml::metadata::fingerprint`).
 pub(crate) fn fingerprint(der: &[u8]) -> String {
-    let pairs: Vec<String> = openssl::sha::sha256(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect();
-    pairs.join(":")
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(3 * 32);
+    for (i, b) in openssl::sha::sha256(der).iter().enumerate() {
+        let sep = if i == 0 { "" } else { ":" };
+        let _ = write!(out, "{sep}{b:02X}");
+    }
+    out
 }
 
 fn xml_failure(e: XmlError) -> Failure {
@@ -446,7 +448,7 @@ fn check_status(response: &Element) -> Result<(), Failure> {
 }
 
 /// Exactly one Assertion in the whole document, as a direct child of the Response.
-fn single_assertion(response: &Element) -> Result<&Element, Failure> {
+fn single_assertion<'s, 'a>(response: &'s Element<'a>) -> Result<&'s Element<'a>, Failure> {
     let mut found: Vec<(&Element, bool)> = Vec::new();
     let mut encrypted = false;
     let mut nested_response = false;
@@ -507,8 +509,8 @@ fn check_ids(response: &Element) -> Result<(), Failure> {
     let mut duplicate = None;
     response.walk(&mut |e, _| {
         for a in &e.attrs {
-            if a.name == "ID" && a.ns.is_empty() && !seen.insert(a.value.clone()) {
-                duplicate.get_or_insert_with(|| a.value.clone());
+            if a.name == "ID" && a.ns.is_empty() && !seen.insert(a.value.as_ref()) {
+                duplicate.get_or_insert_with(|| a.value.to_string());
             }
         }
     });

@@ -116,7 +116,7 @@ pub(super) fn check_assertion(
         .collect();
     for c in conditions.elements() {
         if !matches!(
-            c.name.as_str(),
+            c.name.as_ref(),
             "AudienceRestriction" | "OneTimeUse" | "ProxyRestriction"
         ) {
             return Err(Failure::malformed(format!(
@@ -132,7 +132,10 @@ pub(super) fn check_assertion(
     if audiences.is_empty() || bad_audience.is_some() {
         let got: Vec<String> = audiences
             .iter()
-            .flat_map(|r| r.children_named(NS_A, "Audience").map(|x| x.text()))
+            .flat_map(|r| {
+                r.children_named(NS_A, "Audience")
+                    .map(|x| x.text().into_owned())
+            })
             .collect();
         return Err(Failure::mismatch(
             FailureCode::WrongAudience,
@@ -175,7 +178,7 @@ pub(super) fn check_assertion(
                 .ok_or_else(|| Failure::malformed("an Attribute has no Name"))?;
             let values = attr
                 .children_named(NS_A, "AttributeValue")
-                .map(|v| v.text());
+                .map(|v| v.text().into_owned());
             match attributes.iter_mut().find(|(n, _)| n == name) {
                 Some((_, existing)) => existing.extend(values),
                 None => attributes.push((name.to_string(), values.collect())),
@@ -268,7 +271,7 @@ pub(super) fn check_response(
         return Err(Failure::mismatch(
             FailureCode::WrongIssuer,
             &idp.entity_id,
-            Some(&issuer),
+            Some(issuer.as_ref()),
             "the Response's Issuer is not this organisation's IdP",
         ));
     }

@@ -57,7 +57,7 @@ pub(crate) fn inspect(response: &Element, assertion: &Element) -> Result<Layout,
                 signatures.push((e, parent));
             }
             _ => {
-                let at = path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>();
+                let at = path.iter().map(|p| p.name.as_ref()).collect::<Vec<_>>();
                 misplaced.get_or_insert_with(|| at.join("/"));
             }
         }
@@ -78,7 +78,7 @@ pub(crate) fn inspect(response: &Element, assertion: &Element) -> Result<Layout,
         if *seen {
             return Err(wrapping(
                 "more than one Signature on one element",
-                parent.name.clone(),
+                parent.name.to_string(),
             ));
         }
         *seen = true;
@@ -104,19 +104,19 @@ fn check_signature(
     if id.is_empty() {
         return Err(wrapping(
             "the signed element has no ID",
-            parent.name.clone(),
+            parent.name.to_string(),
         ));
     }
     for child in signature.elements() {
         let known = child.ns == NS_DS
             && matches!(
-                child.name.as_str(),
+                child.name.as_ref(),
                 "SignedInfo" | "SignatureValue" | "KeyInfo"
             );
         if !known {
             return Err(wrapping(
                 "unexpected element inside Signature",
-                child.name.clone(),
+                child.name.to_string(),
             ));
         }
     }
@@ -136,7 +136,7 @@ fn check_signature(
     let (Some(reference), None) = (references.next(), references.next()) else {
         return Err(wrapping(
             "a Signature must have exactly one Reference",
-            parent.name.clone(),
+            parent.name.to_string(),
         ));
     };
     let expected = format!("#{id}");

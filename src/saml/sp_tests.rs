@@ -340,6 +340,47 @@ fn concurrent_verification_from_many_threads() {
 }
 
 #[test]
+fn precheck_finds_forbidden_characters_anywhere() {
+    let base = format!("<a>{}</a>", "x".repeat(200));
+    assert_eq!(xml::precheck(&base), Ok(()));
+    let allowed = format!("<a>\t\n\r\u{FFFD}\u{10000}é{}</a>", "x".repeat(100));
+    assert_eq!(xml::precheck(&allowed), Ok(()));
+    for at in [3, 63, 64, 65, 127, 128, 150, 202] {
+        for bad in ['\u{0}', '\u{1}', '\u{B}', '\u{1F}', '\u{FFFE}', '\u{FFFF}'] {
+            let mut text = base.clone();
+            text.replace_range(at..=at, bad.encode_utf8(&mut [0; 4]));
+            let want = format!("forbidden control character U+{:04X}", u32::from(bad));
+            assert_eq!(xml::precheck(&text), Err(XmlError::Malformed(want)), "{at}");
+        }
+    }
+}
+
+#[test]
+fn parsed_tree_borrows_plain_text_and_unescapes_the_rest() {
+    let doc = "<r xmlns=\"urn:x\" a=\"1 &amp; 2\" b=\"plain\">one&#64;two\r\nthree<![CDATA[<c>]]>\
+               <s:e xmlns:s=\"urn:oasis:names:tc:SAML:2.0:assertion\" s:q=\"v\">t</s:e></r>";
+    let root = xml::parse(doc).expect("well-formed");
+    assert!(root.is("urn:x", "r"));
+    assert_eq!(root.attr("a"), Some("1 & 2"));
+    assert_eq!(root.attr("b"), Some("plain"));
+    assert_eq!(root.text(), "one@two\nthree<c>");
+    let e = root.child(NS_A, "e").expect("child");
+    assert_eq!(
+        e.attr("q"),
+        None,
+        "namespaced attributes are not SAML attributes"
+    );
+    assert_eq!(
+        (e.attrs[0].ns.as_ref(), e.attrs[0].value.as_ref()),
+        (NS_A, "v")
+    );
+    assert_eq!(e.text(), "t");
+    let borrowed = |c: &std::borrow::Cow<'_, str>| matches!(c, std::borrow::Cow::Borrowed(_));
+    assert!(borrowed(&root.name) && borrowed(&e.ns) && borrowed(&e.attrs[0].value));
+    assert!(borrowed(&e.text()));
+}
+
+#[test]
 fn codes_are_stable_snake_case() {
     assert_eq!(
         FailureCode::SignatureWrapping.as_str(),
