@@ -140,8 +140,10 @@ fn walk_inner<'s, 'a>(
 /// anywhere in the text, before any parser sees it; and the characters XML 1.0 forbids.
 pub(crate) fn precheck(xml: &str) -> Result<(), XmlError> {
     let bytes = xml.as_bytes();
-    for (at, _) in xml.match_indices("<!") {
-        let rest = &bytes[at + 2..];
+    for (at, _) in xml.match_indices('<') {
+        let Some(rest) = bytes[at + 1..].strip_prefix(b"!") else {
+            continue;
+        };
         if !rest.starts_with(b"--") && !rest.starts_with(b"[CDATA[") {
             return Err(XmlError::Doctype);
         }
