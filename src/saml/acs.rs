@@ -122,6 +122,7 @@ pub async fn login(
         org_id: org.id,
         relay_state: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(relay),
         return_to,
+        purpose: signin::Purpose::Session.as_str().into(),
         created: timestamp(now),
         expires: timestamp(now + PENDING_FOR),
     };
@@ -231,7 +232,7 @@ pub async fn acs(
         Err(refused) => return refuse(&state, row, refused).await,
     };
     let return_to = match pending {
-        Some((_, r)) => r,
+        Some((_, r, _)) => r,
         // IdP-initiated: Entra's configured RelayState may name where to go.
         None => pages::safe_return_to(&state.config, &relay).unwrap_or_else(|| "/".into()),
     };

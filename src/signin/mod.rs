@@ -134,31 +134,82 @@ fn fill_refusal(row: &mut SigninLog, r: &Refused) {
     row.received = r.received.clone();
 }
 
+/// What a sign-in is for: a product session, the admin UI (org admins), or the admin UI's
+/// "Test sign-in" (nothing is issued; the sign-in log says what happened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Session,
+    Admin,
+    Test,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Admin => "admin",
+            Self::Test => "test",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "admin" => Self::Admin,
+            "test" => Self::Test,
+            _ => Self::Session,
+        }
+    }
+}
+
+/// What a successful sign-in issued.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Session(Granted),
+    /// An admin UI session of an org admin: the cookie's token (only its hash is stored).
+    Admin { token: String },
+    /// A test sign-in: nothing issued.
+    Test,
+}
+
+/// A random token and its SHA-256 (what is stored).
+pub fn new_secret() -> (String, Vec<u8>) {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = crate::store::orgs::hash_token(&token).to_vec();
+    (token, hash)
+}
+
 /// The whole decision after the IdP (or the password) has been checked: in one write, the
 /// SAML request is used up and the assertion remembered (even if the user is refused),
-/// the user is found (or created just in time), the session row and the log row written.
-/// The JWT is signed after the commit.
+/// the user is found (or created just in time), what the purpose issues (a session row, an
+/// admin session row, nothing) and the log row are written. The JWT is signed after the
+/// commit.
 pub async fn complete(
     state: &AppState,
     org: Org,
     identity: Identity,
     saml: Option<SamlUse>,
     mut row: SigninLog,
-    session_id: Option<String>,
-) -> Result<std::result::Result<Granted, Refused>> {
+    purpose: Purpose,
+) -> Result<std::result::Result<Outcome, Refused>> {
     let now = state.clock.now();
     let lifetime = time::Duration::minutes(i64::from(state.config.session_lifetime_minutes));
-    let sid = session_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let sid = uuid::Uuid::new_v4().to_string();
     let (stamp, expires) = (timestamp(now), timestamp(now + lifetime));
     let slug = org.slug.clone();
+    let (admin_token, admin_hash) = new_secret();
     row.email = Some(identity.email.clone());
+    if purpose == Purpose::Test {
+        row.detail = Some(format!("Test sign-in. {}", row.detail.clone().unwrap_or_default()));
+    }
     let decided = state
         .store
         .write(move |c| {
-            let outcome = decide(c, &org, &identity, saml.as_ref(), &stamp);
-            match &outcome {
-                Ok((user, _)) => {
-                    sessions::insert(
+            let mut outcome = decide(c, &org, &identity, saml.as_ref(), &stamp);
+            if let Ok((user, role)) = &outcome {
+                let issued = match purpose {
+                    Purpose::Session => sessions::insert(
                         c,
                         &SessionRow {
                             id: sid.clone(),
@@ -169,7 +220,17 @@ pub async fn complete(
                             ip: row.ip.clone(),
                             user_agent: row.user_agent.clone(),
                         },
-                    )?;
+                    )
+                    .map(|()| None),
+                    Purpose::Admin => admin_session(c, &org, user, role.as_deref(), &row, &admin_hash, &stamp, &expires),
+                    Purpose::Test => Ok(None),
+                };
+                if let Some(refused) = issued? {
+                    outcome = Err(refused);
+                }
+            }
+            match &outcome {
+                Ok((user, _)) => {
                     row.success = true;
                     row.user_id = Some(user.id.clone());
                 }
@@ -188,6 +249,11 @@ pub async fn complete(
         }
     };
     state.metrics.signin(true);
+    match purpose {
+        Purpose::Admin => return Ok(Ok(Outcome::Admin { token: admin_token })),
+        Purpose::Test => return Ok(Ok(Outcome::Test)),
+        Purpose::Session => {}
+    }
     let mut claims = SessionClaims {
         iss: state.sessions.issuer().to_string(),
         aud: state.sessions.session_audience().to_string(),
@@ -206,11 +272,51 @@ pub async fn complete(
     if claims.groups_truncated {
         tracing::warn!(user = %claims.sub, kept = claims.groups.len(), "too many groups for the session cookie: truncated");
     }
-    Ok(Ok(Granted {
+    Ok(Ok(Outcome::Session(Granted {
         token,
         claims,
         max_age_secs: lifetime.whole_seconds(),
-    }))
+    })))
+}
+
+/// An org admin's admin UI session; refused unless the user's role is `admin`.
+#[allow(clippy::too_many_arguments)]
+fn admin_session(
+    c: &Connection,
+    org: &Org,
+    user: &SigninUser,
+    role: Option<&str>,
+    row: &SigninLog,
+    token_hash: &[u8],
+    now: &str,
+    expires: &str,
+) -> Result<Option<Refused>> {
+    if !role.is_some_and(|r| r.eq_ignore_ascii_case("admin")) {
+        return Ok(Some(Refused {
+            expected: Some("role admin".into()),
+            received: Some(role.map_or("no role".into(), |r| format!("role {r}"))),
+            ..Refused::new(
+                "not_an_admin",
+                "only users whose role is admin may open this organization's admin pages",
+            )
+        }));
+    }
+    let (csrf, _) = new_secret();
+    crate::store::admin::insert_session(
+        c,
+        &crate::store::admin::AdminSession {
+            token_hash: token_hash.to_vec(),
+            admin_id: None,
+            org_id: Some(org.id),
+            user_id: Some(user.id.clone()),
+            email: row.email.clone().unwrap_or_default(),
+            csrf,
+            created: now.to_string(),
+            expires: expires.to_string(),
+            ip: row.ip.clone(),
+        },
+    )?;
+    Ok(None)
 }
 
 type Decision = std::result::Result<(SigninUser, Option<String>), Refused>;

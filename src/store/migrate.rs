@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "signin",
         include_str!("../../migrations/0003_signin.sql"),
     ),
+    (4, "admin", include_str!("../../migrations/0004_admin.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

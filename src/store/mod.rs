@@ -7,6 +7,7 @@
 //! (`synchronous=FULL`).
 
 pub mod accounts;
+pub mod admin;
 mod cursors;
 pub mod filter_sql;
 mod migrate;

@@ -14,40 +14,43 @@ pub struct PendingRequest {
     pub org_id: i64,
     pub relay_state: String,
     pub return_to: String,
+    /// `session`, `admin` or `test` (see `signin::Purpose`).
+    pub purpose: String,
     pub created: String,
     pub expires: String,
 }
 
 pub fn insert_request(conn: &Connection, r: &PendingRequest) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO saml_requests (id, org_id, relay_state, return_to, created, expires)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO saml_requests (id, org_id, relay_state, return_to, purpose, created, expires)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         r.id,
         r.org_id,
         r.relay_state,
         r.return_to,
+        r.purpose,
         r.created,
         r.expires
     ])?;
     Ok(())
 }
 
-/// The live request of `org_id` that `relay_state` names: (request ID, return_to).
+/// The live request of `org_id` that `relay_state` names: (request ID, return_to, purpose).
 pub fn request_by_relay_state(
     conn: &Connection,
     org_id: i64,
     relay_state: &str,
     now: &str,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<(String, String, String)>> {
     Ok(conn
         .prepare_cached(
-            "SELECT id, return_to FROM saml_requests
+            "SELECT id, return_to, purpose FROM saml_requests
              WHERE relay_state = ?1 AND org_id = ?2 AND expires > ?3",
         )?
         .query_row(params![relay_state, org_id, now], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?)
 }

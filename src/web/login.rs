@@ -362,8 +362,8 @@ pub async fn finish(
     return_to: &str,
 ) -> HttpResponse {
     let reference = row.reference.clone();
-    match signin::complete(state, org, identity, saml, row, None).await {
-        Ok(Ok(granted)) => {
+    match signin::complete(state, org, identity, saml, row, signin::Purpose::Session).await {
+        Ok(Ok(signin::Outcome::Session(granted))) => {
             let mut res = pages::redirect(StatusCode::SEE_OTHER, return_to);
             if let Err(e) = res.add_cookie(&pages::session_cookie(&state.config, &granted)) {
                 tracing::error!(error = %e, "cannot set the session cookie");
@@ -371,6 +371,7 @@ pub async fn finish(
             }
             res
         }
+        Ok(Ok(_)) => pages::internal_error(),
         Ok(Err(_)) => pages::signin_failed(StatusCode::FORBIDDEN, &reference),
         Err(e) => {
             tracing::error!(error = %e, "sign-in: store write failed");
