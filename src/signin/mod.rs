@@ -164,7 +164,7 @@ impl Purpose {
 /// What a successful sign-in issued.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Session(Granted),
+    Session(Box<Granted>),
     /// An admin UI session of an org admin: the cookie's token (only its hash is stored).
     Admin { token: String },
     /// A test sign-in: nothing issued.
@@ -272,11 +272,11 @@ pub async fn complete(
     if claims.groups_truncated {
         tracing::warn!(user = %claims.sub, kept = claims.groups.len(), "too many groups for the session cookie: truncated");
     }
-    Ok(Ok(Outcome::Session(Granted {
+    Ok(Ok(Outcome::Session(Box::new(Granted {
         token,
         claims,
         max_age_secs: lifetime.whole_seconds(),
-    })))
+    }))))
 }
 
 /// An org admin's admin UI session; refused unless the user's role is `admin`.
