@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 use crate::session::Sessions;
 use crate::store::{Store, requests, sessions, signin};
-use crate::{oauth, saml, scim, telemetry, web as browser};
+use crate::{admin, oauth, saml, scim, telemetry, web as browser};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -132,7 +132,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(scim::routes)
         .configure(saml::routes)
         .configure(browser::routes)
-        .configure(oauth::routes);
+        .configure(oauth::routes)
+        .configure(admin::routes);
 }
 
 async fn healthz() -> HttpResponse {

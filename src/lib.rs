@@ -1,5 +1,6 @@
 //! idgate: a SAML service provider and SCIM 2.0 provisioning server over one SQLite store.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clock;

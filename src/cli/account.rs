@@ -257,3 +257,56 @@ pub fn client_command(store: &Store, config: &Config, cmd: &ClientCommand) -> Re
         ),
     }
 }
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an operator admin (every org; never subject to SSO-only); password on stdin.
+    Create { email: String },
+    /// Set an operator admin's password, read from stdin.
+    SetPassword { email: String },
+    /// List the operator admins.
+    List,
+}
+
+pub fn admin_command(store: &Store, config: &Config, cmd: &AdminCommand) -> Result<i32> {
+    match cmd {
+        AdminCommand::Create { email } | AdminCommand::SetPassword { email } => {
+            let email = normalize_email(email)
+                .ok_or_else(|| Error::Invalid(format!("{email:?} is not an email address")))?;
+            let hash = password::hash(&read_password()?)?;
+            let create = matches!(cmd, AdminCommand::Create { .. });
+            store.write_now(|c| {
+                if create {
+                    crate::store::admin::create_admin(c, &email, &hash, &now())?;
+                } else if !crate::store::admin::set_admin_password(c, &email, &hash)? {
+                    return Err(Error::NotFound(format!("no operator admin {email}")));
+                }
+                let action = if create {
+                    "admin.create"
+                } else {
+                    "admin.set-password"
+                };
+                orgs::audit(c, None, &now(), "cli", action, Some(&email), None)
+            })?;
+            eprintln!(
+                "{} {email}; sign in at {}/admin",
+                if create {
+                    "created the operator admin"
+                } else {
+                    "set the password of"
+                },
+                config.public_url
+            );
+            Ok(0)
+        }
+        AdminCommand::List => {
+            for (email, created, last) in store.read_now(crate::store::admin::list_admins)? {
+                println!(
+                    "{email}\tcreated {created}\tlast sign-in {}",
+                    last.as_deref().unwrap_or("never")
+                );
+            }
+            Ok(0)
+        }
+    }
+}

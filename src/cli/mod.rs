@@ -73,6 +73,9 @@ pub enum Command {
     /// Manage OAuth clients (client credentials) for the SCIM API.
     #[command(subcommand, name = "oauth-client")]
     OauthClient(account::ClientCommand),
+    /// Manage operator admins of the admin web UI.
+    #[command(subcommand)]
+    Admin(account::AdminCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -136,6 +139,7 @@ pub fn run(cli: &Cli, config: &Config) -> Result<i32> {
         Command::User(cmd) => account::user_command(&open_store(config)?, cmd),
         Command::Keys(cmd) => account::keys_command(&open_store(config)?, config, cmd),
         Command::OauthClient(cmd) => account::client_command(&open_store(config)?, config, cmd),
+        Command::Admin(cmd) => account::admin_command(&open_store(config)?, config, cmd),
     }
 }
 

@@ -113,8 +113,20 @@ pub async fn login(
             None,
         );
     };
+    start_signin(&state, &org, &idp, return_to, signin::Purpose::Session).await
+}
+
+/// SP-initiated sign-in: remembers the request (single use, ten minutes) with where to go
+/// back and what it is for, and sends the browser to the IdP.
+pub async fn start_signin(
+    state: &AppState,
+    org: &Org,
+    idp: &IdpRecord,
+    return_to: String,
+    purpose: signin::Purpose,
+) -> HttpResponse {
     let now = state.clock.now();
-    let sp = sp_settings(&state.config.public_url, &org);
+    let sp = sp_settings(&state.config.public_url, org);
     let mut relay = [0u8; 24];
     rand::rng().fill(&mut relay);
     let pending = PendingRequest {
@@ -122,7 +134,7 @@ pub async fn login(
         org_id: org.id,
         relay_state: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(relay),
         return_to,
-        purpose: signin::Purpose::Session.as_str().into(),
+        purpose: purpose.as_str().into(),
         created: timestamp(now),
         expires: timestamp(now + PENDING_FOR),
     };
@@ -231,6 +243,9 @@ pub async fn acs(
         Ok(i) => i,
         Err(refused) => return refuse(&state, row, refused).await,
     };
+    let purpose = pending
+        .as_ref()
+        .map_or(signin::Purpose::Session, |p| signin::Purpose::parse(&p.2));
     let return_to = match pending {
         Some((_, r, _)) => r,
         // IdP-initiated: Entra's configured RelayState may name where to go.
@@ -246,7 +261,12 @@ pub async fn acs(
         assertion_id: verified.assertion_id.clone(),
         assertion_expires: timestamp(verified.not_on_or_after),
     };
-    crate::web::finish(&state, org, identity, Some(saml), row, &return_to).await
+    match purpose {
+        signin::Purpose::Session => {
+            crate::web::finish(&state, org, identity, Some(saml), row, &return_to).await
+        }
+        other => crate::admin::finish_signin(&state, org, identity, saml, row, other).await,
+    }
 }
 
 /// Logs the refusal, then shows "Sign-in failed (reference R)".

@@ -10,4 +10,5 @@ pub mod sp;
 #[doc(hidden)]
 pub mod test_idp;
 
+pub use acs::{sp_settings, start_signin};
 pub use routes::{routes, sp_metadata};

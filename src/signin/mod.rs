@@ -166,7 +166,9 @@ impl Purpose {
 pub enum Outcome {
     Session(Box<Granted>),
     /// An admin UI session of an org admin: the cookie's token (only its hash is stored).
-    Admin { token: String },
+    Admin {
+        token: String,
+    },
     /// A test sign-in: nothing issued.
     Test,
 }
@@ -201,7 +203,10 @@ pub async fn complete(
     let (admin_token, admin_hash) = new_secret();
     row.email = Some(identity.email.clone());
     if purpose == Purpose::Test {
-        row.detail = Some(format!("Test sign-in. {}", row.detail.clone().unwrap_or_default()));
+        row.detail = Some(format!(
+            "Test sign-in. {}",
+            row.detail.clone().unwrap_or_default()
+        ));
     }
     let decided = state
         .store
@@ -222,7 +227,16 @@ pub async fn complete(
                         },
                     )
                     .map(|()| None),
-                    Purpose::Admin => admin_session(c, &org, user, role.as_deref(), &row, &admin_hash, &stamp, &expires),
+                    Purpose::Admin => admin_session(
+                        c,
+                        &org,
+                        user,
+                        role.as_deref(),
+                        &row,
+                        &admin_hash,
+                        &stamp,
+                        &expires,
+                    ),
                     Purpose::Test => Ok(None),
                 };
                 if let Some(refused) = issued? {

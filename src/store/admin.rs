@@ -196,10 +196,7 @@ pub fn delete_org(conn: &Connection, org_id: i64) -> Result<bool> {
         "DELETE FROM group_members WHERE group_id IN (SELECT id FROM groups WHERE org_id = ?1)",
         [org_id],
     )?;
-    conn.execute(
-        "DELETE FROM sessions WHERE org_id = ?1",
-        [org_id],
-    )?;
+    conn.execute("DELETE FROM sessions WHERE org_id = ?1", [org_id])?;
     Ok(conn.execute("DELETE FROM orgs WHERE id = ?1", [org_id])? > 0)
 }
 
@@ -277,7 +274,9 @@ pub fn search_groups(
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 // ---- logs ----

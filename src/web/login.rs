@@ -4,7 +4,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine as _;
 use serde::Deserialize;
 
 use super::pages::{self, LoginPage};
@@ -30,43 +29,10 @@ pub struct LoginQuery {
     email: String,
 }
 
-/// The cookie that pairs a sign-in form with the browser it was given to (double submit).
-const CSRF_COOKIE: &str = "idgate_csrf";
-
-/// The browser's CSRF token: its cookie's, or a fresh one.
-fn csrf_token(req: &HttpRequest) -> String {
-    req.cookie(CSRF_COOKIE)
-        .map(|c| c.value().to_string())
-        .filter(|v| {
-            v.len() == 43
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .unwrap_or_else(|| {
-            let bytes: [u8; 32] = rand::random();
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        })
-}
-
-fn csrf_matches(req: &HttpRequest, submitted: &str) -> bool {
-    use subtle::ConstantTimeEq as _;
-    req.cookie(CSRF_COOKIE).is_some_and(|c| {
-        !submitted.is_empty() && bool::from(c.value().as_bytes().ct_eq(submitted.as_bytes()))
-    })
-}
-
 /// The sign-in page, (re)setting the CSRF cookie its form carries.
 fn login_page(status: StatusCode, page: LoginPage) -> HttpResponse {
     let mut res = pages::html(status, &page);
-    let cookie = actix_web::cookie::Cookie::build(CSRF_COOKIE, page.csrf.clone())
-        .path("/login")
-        .http_only(true)
-        .same_site(actix_web::cookie::SameSite::Lax)
-        .secure(page.secure)
-        .finish();
-    if let Err(e) = res.add_cookie(&cookie) {
-        tracing::error!(error = %e, "cannot set the CSRF cookie");
-    }
+    pages::set_csrf_cookie_secure(&mut res, page.secure, &page.csrf);
     res
 }
 
@@ -100,7 +66,7 @@ pub async fn show(
             password_step: false,
             error: None,
             sso_href: None,
-            csrf: csrf_token(&req),
+            csrf: pages::csrf_token(&req),
             secure: pages::secure(&state.config),
         },
     )
@@ -143,7 +109,7 @@ pub async fn submit(
     let Some(return_to) = pages::safe_return_to(&state.config, &form.return_to) else {
         return bad_return_to();
     };
-    let csrf = csrf_token(&req);
+    let csrf = pages::csrf_token(&req);
     let retry = |status, email: &str, password_step, error: &str| {
         login_page(
             status,
@@ -159,7 +125,7 @@ pub async fn submit(
         )
     };
     // Login CSRF: the form must come from a page this browser was given.
-    if !csrf_matches(&req, &form.csrf) {
+    if !pages::csrf_matches(&req, &form.csrf) {
         return retry(
             StatusCode::FORBIDDEN,
             &normalize_email(&form.email).unwrap_or_default(),
@@ -284,7 +250,7 @@ async fn password_signin(
             password_step: true,
             error: Some(error.to_string()),
             sso_href: has_idp.then(|| sso_href(&org, return_to)),
-            csrf: csrf_token(req),
+            csrf: pages::csrf_token(req),
             secure: pages::secure(&state.config),
         };
         login_page(status, page)

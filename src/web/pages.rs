@@ -135,6 +135,50 @@ pub fn clear_cookie(config: &Config) -> Cookie<'static> {
     c
 }
 
+/// The cookie that pairs a sign-in form with the browser it was given to (double submit).
+const CSRF_COOKIE: &str = "idgate_csrf";
+
+/// The browser's sign-in CSRF token: its cookie's, or a fresh one.
+pub fn csrf_token(req: &HttpRequest) -> String {
+    use base64::Engine as _;
+    req.cookie(CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(|| {
+            let bytes: [u8; 32] = rand::random();
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        })
+}
+
+/// Whether a submitted sign-in form carries this browser's token (constant-time).
+pub fn csrf_matches(req: &HttpRequest, submitted: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    req.cookie(CSRF_COOKIE).is_some_and(|c| {
+        !submitted.is_empty() && bool::from(c.value().as_bytes().ct_eq(submitted.as_bytes()))
+    })
+}
+
+/// (Re)sets the sign-in CSRF cookie on a page that carries a form with `token`.
+pub fn set_csrf_cookie(res: &mut HttpResponse, config: &Config, token: &str) {
+    set_csrf_cookie_secure(res, secure(config), token);
+}
+
+pub fn set_csrf_cookie_secure(res: &mut HttpResponse, secure: bool, token: &str) {
+    let cookie = Cookie::build(CSRF_COOKIE, token.to_string())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .finish();
+    if let Err(e) = res.add_cookie(&cookie) {
+        tracing::error!(error = %e, "cannot set the CSRF cookie");
+    }
+}
+
 /// 303 to `to` (after a POST) or 302.
 pub fn redirect(status: StatusCode, to: &str) -> HttpResponse {
     HttpResponse::build(status)

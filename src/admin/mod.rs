@@ -1,0 +1,81 @@
+//! The admin web UI: server-rendered pages (askama) for operator admins (every org) and org
+//! admins (their own org only). Core flows work without JavaScript (a copy button is the
+//! only script). Every form carries the admin session's CSRF token; every change is audited.
+//!
+//! Guards return `Result<T, HttpResponse>`: the error *is* the page to show (404, 403 …).
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod orgs;
+mod view;
+
+use actix_web::{HttpResponse, web};
+
+use crate::app::AppState;
+use crate::store::admin::{self as admin_store, AuditEntry};
+use crate::store::orgs::{self as org_store, Org, SettingsChange};
+
+pub use auth::{Admin, finish_signin};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(orgs::home))
+        .route("/admin/", web::get().to(orgs::home))
+        .route("/admin/login", web::get().to(auth::login_form))
+        .route("/admin/login", web::post().to(auth::login))
+        .route("/admin/logout", web::post().to(auth::logout))
+        .route("/admin/orgs", web::get().to(orgs::list))
+        .route("/admin/orgs", web::post().to(orgs::create))
+        .route("/admin/orgs/{slug}", web::get().to(orgs::show))
+        .route("/admin/orgs/{slug}/name", web::post().to(orgs::rename))
+        .route(
+            "/admin/orgs/{slug}/domains",
+            web::post().to(orgs::add_domain),
+        )
+        .route(
+            "/admin/orgs/{slug}/domains/remove",
+            web::post().to(orgs::remove_domain),
+        )
+        .route(
+            "/admin/orgs/{slug}/domains/sso-only",
+            web::post().to(orgs::sso_only),
+        )
+        .route("/admin/orgs/{slug}/delete", web::post().to(orgs::delete))
+        .route("/static/admin.css", web::get().to(stylesheet))
+        .route("/static/admin.js", web::get().to(script));
+}
+
+/// Applies a settings change with its audit row, then 303 to `to` with a notice.
+async fn write_settings(
+    state: &AppState,
+    org: &Org,
+    change: SettingsChange,
+    entry: AuditEntry,
+    to: &str,
+) -> HttpResponse {
+    let id = org.id;
+    match state
+        .store
+        .write(move |c| {
+            org_store::update_settings(c, id, &change)?;
+            admin_store::audit(c, &entry)
+        })
+        .await
+    {
+        Ok(()) => view::see_other(to, Some("saved")),
+        Err(e) => view::store_failed(&e),
+    }
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../static/admin.css"))
+}
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../static/admin.js"))
+}

@@ -1,0 +1,145 @@
+//! The admin pages' frame: the navigation every page carries, security headers, notices,
+//! and the guards' error pages.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::auth::Admin;
+use crate::store::orgs::Org;
+
+/// What the frame of every admin page shows.
+pub struct Nav {
+    pub email: String,
+    pub operator: bool,
+    /// (slug, name) of the org whose pages these are.
+    pub org: Option<(String, String)>,
+    pub tab: &'static str,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Nav {
+    pub fn new(admin: &Admin, org: Option<&Org>, tab: &'static str) -> Self {
+        Self {
+            email: admin.session.email.clone(),
+            operator: admin.is_operator(),
+            org: org.map(|o| (o.slug.clone(), o.name.clone())),
+            tab,
+            csrf: admin.session.csrf.clone(),
+            notice: None,
+            error: None,
+        }
+    }
+
+    /// With the notice a redirect asked for (`?done=CODE`): fixed texts only, so a link
+    /// cannot put words in the page.
+    pub fn done(mut self, code: Option<&str>) -> Self {
+        self.notice = code.and_then(notice).map(str::to_string);
+        self
+    }
+
+    pub fn error(mut self, e: impl Into<String>) -> Self {
+        self.error = Some(e.into());
+        self
+    }
+}
+
+fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "created" => "Organization created.",
+        "saved" => "Saved.",
+        "metadata" => "Federation Metadata XML loaded: the IdP below is now in use.",
+        "domain-added" => "Domain added.",
+        "domain-removed" => "Domain removed.",
+        "revoked" => "Revoked. Requests with it fail from now on.",
+        "mapped" => "Role mapping saved; every user's role was resolved again.",
+        "unmapped" => "Role mapping removed; every user's role was resolved again.",
+        "deleted" => "Organization deleted.",
+        _ => return None,
+    })
+}
+
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// An admin page: never cached (they show settings and, once, secrets), never framed.
+pub fn page(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Content-Security-Policy", CSP))
+            .insert_header(("X-Frame-Options", "DENY"))
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .insert_header(("Cache-Control", "no-store"))
+            .insert_header(("Referrer-Policy", "same-origin"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "admin template failed");
+            internal()
+        }
+    }
+}
+
+pub fn ok(p: &impl Template) -> HttpResponse {
+    page(StatusCode::OK, p)
+}
+
+/// 303 after a POST, with an optional notice code.
+pub fn see_other(to: &str, done: Option<&str>) -> HttpResponse {
+    let location = match done {
+        Some(code) => format!("{to}?done={code}"),
+        None => to.to_string(),
+    };
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
+/// The same answer for "no such thing" and "not yours": an org admin cannot tell another
+/// org's objects from missing ones.
+pub fn not_found() -> HttpResponse {
+    simple(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing here, or it is not yours to see.",
+    )
+}
+
+pub fn internal() -> HttpResponse {
+    simple(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Something went wrong on our side; the server log has the details.",
+    )
+}
+
+pub fn forbidden(message: &str) -> HttpResponse {
+    simple(StatusCode::FORBIDDEN, "Not allowed", message)
+}
+
+fn simple(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    crate::web::pages::message(status, title, message, None, Some(("Admin home", "/admin")))
+}
+
+/// Logs a store error and answers 500.
+pub fn store_failed(e: &crate::error::Error) -> HttpResponse {
+    match e {
+        crate::error::Error::NotFound(_) => not_found(),
+        _ => {
+            tracing::error!(error = %e, "admin: store failed");
+            internal()
+        }
+    }
+}
+
+/// The `done` query parameter of a page.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct Done {
+    pub done: Option<String>,
+}
+
+pub type DoneQuery = web::Query<Done>;
