@@ -300,6 +300,8 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     }
 }
 
+// Lives for one request: boxing the big variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Who {
     Operator {
         id: i64,
@@ -309,7 +311,7 @@ enum Who {
     /// the user (id, local password hash, active admin?) if there is one.
     Org {
         org: Org,
-        idp: Option<Box<crate::store::saml::IdpRecord>>,
+        idp: Option<crate::store::saml::IdpRecord>,
         sso_only: bool,
         user: Option<(String, Option<String>, bool)>,
     },
@@ -328,9 +330,7 @@ async fn lookup(state: &AppState, email: &str) -> crate::error::Result<Who> {
             let Some((org, sso_only)) = orgs::org_by_domain(c, domain)? else {
                 return Ok(Who::Nobody);
             };
-            let idp = idp_store::idp(c, org.id)?
-                .filter(|i| !i.certificates.is_empty())
-                .map(Box::new);
+            let idp = idp_store::idp(c, org.id)?.filter(|i| !i.certificates.is_empty());
             let user = match signin_store::find_user(c, org.id, None, &email)? {
                 Lookup::Found(u) => {
                     let is_admin = u.active
