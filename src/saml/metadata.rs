@@ -127,11 +127,6 @@ pub enum MetadataError {
         url: String,
         reason: String,
     },
-    #[error("none of the signing certificates is valid on {now}: {}", .certificates.join("; "))]
-    NoValidCertificate {
-        now: String,
-        certificates: Vec<String>,
-    },
 }
 
 /// Parses uploaded IdP metadata. Warnings are about certificates that expire soon, have

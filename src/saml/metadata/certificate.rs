@@ -43,8 +43,10 @@ pub fn fingerprint(der: &[u8]) -> String {
     pairs.join(":")
 }
 
-/// Warnings for certificates that are expired, not yet valid, or expire soon; an error when
-/// none is valid at `now`.
+/// Warnings for certificates that are expired, not yet valid, or expire soon, and a loud one
+/// when none is valid at `now`. Not an error: in SAML the uploaded metadata is the trust
+/// anchor and signatures are checked against its keys whatever their dates; an old file
+/// is kept (and shown with its dates) so the admin sees what to replace.
 pub(super) fn validity_warnings(
     certificates: &[Certificate],
     now: OffsetDateTime,
@@ -80,17 +82,23 @@ pub(super) fn validity_warnings(
         }
     }
     if !any_valid {
-        let certificates = certificates
+        let certificates: Vec<String> = certificates
             .iter()
             .map(|c| {
                 let (from, to) = (day(c.not_before), day(c.not_after));
                 format!("{} is valid from {from} to {to}", describe(c))
             })
             .collect();
-        return Err(MetadataError::NoValidCertificate {
-            now: day(now),
-            certificates,
-        });
+        warnings.insert(
+            0,
+            Warning(format!(
+                "none of the signing certificates is valid on {}: {}. Entra signs with a \
+                 current certificate, so sign-in will fail until you upload the current \
+                 Federation Metadata XML",
+                day(now),
+                certificates.join("; ")
+            )),
+        );
     }
     Ok(warnings)
 }
