@@ -1,13 +1,16 @@
 # idgate: `make run` serves, `make test` runs every check. Both install what is missing.
 SHELL := /bin/bash
 SYSTEM_PACKAGES := libssl-dev libxml2-dev libxmlsec1-dev libclang-dev pkg-config xmlsec1 python3-venv
-# Only for `make test`: nginx runs the README's auth_request example.
-TEST_PACKAGES := nginx curl
+# Only for `make test`: nginx runs the README's auth_request example; Chromium and its
+# WebDriver run the admin UI end-to-end test.
+TEST_PACKAGES := nginx curl chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOOLS_VENV := .tools/venv
+SCIM2_CLI_VERSION := 0.6.0
+SELENIUM_VERSION := 4.51.0
 CARGO_FLAGS ?=
 
-.PHONY: run test deps test-deps tools build check lint unit scim2-tester nginx-test bench clean
+.PHONY: run test deps test-deps tools build check lint unit scim2-tester nginx-test e2e bench clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(SYSTEM_PACKAGES)"
@@ -23,8 +26,12 @@ install-packages:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# Python tools in a venv, each pinned: scim2-cli (scim2-tester), selenium (the admin UI e2e test).
 tools: test-deps
-	@[ -x $(TOOLS_VENV)/bin/scim2 ] || { python3 -m venv $(TOOLS_VENV) && $(TOOLS_VENV)/bin/pip install -q 'scim2-cli==0.6.0'; }
+	@[ -x $(TOOLS_VENV)/bin/python ] || python3 -m venv $(TOOLS_VENV)
+	@[ -x $(TOOLS_VENV)/bin/scim2 ] || $(TOOLS_VENV)/bin/pip install -q 'scim2-cli==$(SCIM2_CLI_VERSION)'
+	@$(TOOLS_VENV)/bin/python -c 'import sys, selenium; sys.exit(selenium.__version__ != "$(SELENIUM_VERSION)")' 2>/dev/null \
+	  || $(TOOLS_VENV)/bin/pip install -q 'selenium==$(SELENIUM_VERSION)'
 
 build: deps
 	cargo build --release --locked $(CARGO_FLAGS)
@@ -48,7 +55,13 @@ scim2-tester: tools unit
 nginx-test: test-deps unit
 	./scripts/nginx-test.sh
 
-test: lint unit scim2-tester nginx-test
+# The admin UI in headless Chromium (Debian's chromium + chromedriver, selenium): sign in,
+# create an org, upload Entra metadata, SCIM token and call, SSO-only. Saves the screenshots
+# in docs/screenshots/ that README.md shows.
+e2e: tools unit
+	SERVER_BIN=./target/debug/idgate PYTHON=$(TOOLS_VENV)/bin/python ./scripts/admin-e2e.sh
+
+test: lint unit scim2-tester nginx-test e2e
 
 bench: build
 	cargo build --release --locked --example idgate-bench
