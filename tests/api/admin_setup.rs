@@ -700,5 +700,4 @@ async fn org_admins_sign_in_through_sso_and_test_sign_in_reports_back() {
     assert!(
         cookie_value(&r, "idgate_session").is_none() && cookie_value(&r, "idgate_admin").is_none()
     );
-    configure_idp(&app.store, "acme");
 }
