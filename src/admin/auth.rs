@@ -487,7 +487,8 @@ pub async fn finish_signin(
     }
 }
 
-/// Where a test sign-in's outcome is shown to the admin who started it.
+/// Where a test sign-in's outcome is shown to the admin who started it: its sign-in log
+/// entry (outcome, exact reason, expected and received values, the hint for the fix).
 pub fn test_result_redirect(slug: &str, reference: &str) -> HttpResponse {
-    view::see_other(&format!("/admin/orgs/{slug}/sso/test/{reference}"), None)
+    view::see_other(&format!("/admin/orgs/{slug}/signins/{reference}"), None)
 }

@@ -7,6 +7,8 @@
 
 mod auth;
 mod orgs;
+mod scim;
+mod sso;
 mod view;
 
 use actix_web::{HttpResponse, web};
@@ -15,7 +17,7 @@ use crate::app::AppState;
 use crate::store::admin::{self as admin_store, AuditEntry};
 use crate::store::orgs::{self as org_store, Org, SettingsChange};
 
-pub use auth::{Admin, finish_signin};
+pub use auth::{Admin, finish_signin, test_result_redirect};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(orgs::home))
@@ -40,6 +42,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(orgs::sso_only),
         )
         .route("/admin/orgs/{slug}/delete", web::post().to(orgs::delete))
+        .route("/admin/orgs/{slug}/sso", web::get().to(sso::show))
+        .route(
+            "/admin/orgs/{slug}/sso/metadata",
+            web::post().to(sso::upload),
+        )
+        .route(
+            "/admin/orgs/{slug}/sso/settings",
+            web::post().to(sso::settings),
+        )
+        .route("/admin/orgs/{slug}/sso/test", web::post().to(sso::test))
+        .route("/admin/orgs/{slug}/scim", web::get().to(scim::show))
+        .route(
+            "/admin/orgs/{slug}/scim/settings",
+            web::post().to(scim::settings),
+        )
+        .route(
+            "/admin/orgs/{slug}/scim/tokens",
+            web::post().to(scim::create_token),
+        )
+        .route(
+            "/admin/orgs/{slug}/scim/tokens/revoke",
+            web::post().to(scim::revoke_token),
+        )
+        .route(
+            "/admin/orgs/{slug}/scim/roles",
+            web::post().to(scim::map_role),
+        )
+        .route(
+            "/admin/orgs/{slug}/scim/roles/remove",
+            web::post().to(scim::unmap_role),
+        )
         .route("/static/admin.css", web::get().to(stylesheet))
         .route("/static/admin.js", web::get().to(script));
 }
@@ -57,6 +90,9 @@ async fn write_settings(
         .store
         .write(move |c| {
             org_store::update_settings(c, id, &change)?;
+            if change.role_attribute.is_some() || change.default_role.is_some() {
+                org_store::reresolve_roles(c, id)?;
+            }
             admin_store::audit(c, &entry)
         })
         .await

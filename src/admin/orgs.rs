@@ -35,7 +35,7 @@ pub async fn home(_admin: Admin) -> HttpResponse {
     view::see_other("/admin/orgs", None)
 }
 
-fn row(c: &rusqlite::Connection, org: Org) -> crate::error::Result<OrgRow> {
+pub(super) fn row(c: &rusqlite::Connection, org: Org) -> crate::error::Result<OrgRow> {
     let (users, groups) = admin_store::counts(c, org.id)?;
     Ok(OrgRow {
         domains: orgs::domains(c, org.id)?,

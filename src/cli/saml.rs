@@ -11,7 +11,6 @@ use crate::clock::{Clock, timestamp};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::saml::metadata::{self, IdpConfig, Warning};
-use crate::store::saml::{CertRecord, IdpRecord};
 use crate::store::{Store, orgs, saml as saml_store};
 
 #[derive(Args, Debug)]
@@ -60,23 +59,7 @@ fn parse(args: &SamlArgs) -> Result<(IdpConfig, Vec<Warning>, &'static str)> {
 
 pub fn configure(store: &Store, config: &Config, args: &SamlArgs) -> Result<i32> {
     let (idp, warnings, source) = parse(args)?;
-    let record = IdpRecord {
-        entity_id: idp.entity_id.clone(),
-        sso_url: idp.sso_url.clone(),
-        source: source.to_string(),
-        updated: now(),
-        certificates: idp
-            .certificates
-            .iter()
-            .map(|c| CertRecord {
-                fingerprint: c.sha256_fingerprint.clone(),
-                der: c.der.clone(),
-                subject: c.subject.clone(),
-                not_before: timestamp(c.not_before),
-                not_after: timestamp(c.not_after),
-            })
-            .collect(),
-    };
+    let record = crate::saml::idp_record(&idp, source, &now());
     store.write_now(|c| {
         let org = orgs::require_org(c, &args.slug)?;
         saml_store::set_idp(c, org.id, &record)?;

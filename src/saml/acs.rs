@@ -216,6 +216,18 @@ pub async fn acs(
             return pages::internal_error();
         }
     };
+    let purpose = pending
+        .as_ref()
+        .map_or(signin::Purpose::Session, |p| signin::Purpose::parse(&p.2));
+    let slug = org.slug.clone();
+    let refuse = async |row: SigninLog, refused: Refused| {
+        if purpose == signin::Purpose::Test {
+            let reference = row.reference.clone();
+            signin::log_refusal(&state, row, &refused).await;
+            return crate::admin::test_result_redirect(&slug, &reference);
+        }
+        refuse(&state, row, refused).await
+    };
     let sp = sp_settings(&state.config.public_url, &org);
     let idp_settings = IdpSettings {
         entity_id: idp.entity_id.clone(),
@@ -233,7 +245,7 @@ pub async fn acs(
     .await;
     let verified = match verified {
         Ok(Ok(v)) => v,
-        Ok(Err(failure)) => return refuse(&state, row, from_failure(failure)).await,
+        Ok(Err(failure)) => return refuse(row, from_failure(failure)).await,
         Err(e) => {
             tracing::error!(error = %e, "ACS: validation task failed");
             return pages::internal_error();
@@ -241,11 +253,8 @@ pub async fn acs(
     };
     let identity = match identity_of(&verified, &domains) {
         Ok(i) => i,
-        Err(refused) => return refuse(&state, row, refused).await,
+        Err(refused) => return refuse(row, refused).await,
     };
-    let purpose = pending
-        .as_ref()
-        .map_or(signin::Purpose::Session, |p| signin::Purpose::parse(&p.2));
     let return_to = match pending {
         Some((_, r, _)) => r,
         // IdP-initiated: Entra's configured RelayState may name where to go.

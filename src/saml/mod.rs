@@ -12,3 +12,29 @@ pub mod test_idp;
 
 pub use acs::{sp_settings, start_signin};
 pub use routes::{routes, sp_metadata};
+
+/// What the store keeps of a parsed IdP configuration (`source`: `metadata` or `manual`).
+pub fn idp_record(
+    idp: &metadata::IdpConfig,
+    source: &str,
+    updated: &str,
+) -> crate::store::saml::IdpRecord {
+    use crate::clock::timestamp;
+    crate::store::saml::IdpRecord {
+        entity_id: idp.entity_id.clone(),
+        sso_url: idp.sso_url.clone(),
+        source: source.to_string(),
+        updated: updated.to_string(),
+        certificates: idp
+            .certificates
+            .iter()
+            .map(|c| crate::store::saml::CertRecord {
+                fingerprint: c.sha256_fingerprint.clone(),
+                der: c.der.clone(),
+                subject: c.subject.clone(),
+                not_before: timestamp(c.not_before),
+                not_after: timestamp(c.not_after),
+            })
+            .collect(),
+    }
+}
