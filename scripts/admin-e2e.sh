@@ -21,11 +21,14 @@ say() { echo "admin-e2e: $*"; }
 
 dir=$(mktemp -d)
 server=""
-browser=""
 cleanup() {
-  # The browser script runs in its own process group (setsid): chromedriver and Chromium
-  # go with it even if the script itself was killed before it could quit the browser.
-  [ -n "$browser" ] && kill -TERM -- "-$browser" 2>/dev/null || true
+  # The browser script runs in its own process group (setsid): chromedriver and Chromium go
+  # with it even if the script itself was killed before it could quit the browser.
+  if [ -n "$browser" ]; then
+    kill -TERM -- "-$browser" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 -- "-$browser" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$browser" 2>/dev/null || true
+  fi
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ -n "${KEEP:-}" ]; then say "kept $dir"; else rm -rf "$dir"; fi
@@ -45,7 +48,7 @@ idg() { "$BIN" --config "$dir/gateway.toml" "$@"; }
 # The operator admin (password on stdin). The org is created through the UI.
 printf 'a long operator password\n' | idg admin create ops@example.com >"$dir/setup.log" 2>&1 \
   || { cat "$dir/setup.log"; say "idgate admin create failed"; exit 1; }
-idg serve >"$dir/idgate.log" 2>&1 &
+"$BIN" --config "$dir/gateway.toml" serve >"$dir/idgate.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do
   curl -fs "$base/healthz" >/dev/null 2>&1 && break
@@ -61,7 +64,6 @@ setsid "$PYTHON" scripts/admin_e2e.py \
   --screenshots "$SHOTS" --chromium "$CHROMIUM" --chromedriver "$CHROMEDRIVER" &
 browser=$!
 wait "$browser" || status=$?
-browser=""
 if [ "$status" -ne 0 ]; then
   echo "--- idgate log (last 30 lines)"
   tail -30 "$dir/idgate.log"
