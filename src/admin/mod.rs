@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod directory;
 mod orgs;
 mod view;
 
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(orgs::sso_only),
         )
         .route("/admin/orgs/{slug}/delete", web::post().to(orgs::delete))
+        .configure(directory::routes)
         .route("/static/admin.css", web::get().to(stylesheet))
         .route("/static/admin.js", web::get().to(script));
 }
