@@ -7,6 +7,8 @@
 
 mod auth;
 mod directory;
+mod hints;
+mod logs;
 mod orgs;
 mod view;
 
@@ -42,6 +44,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/orgs/{slug}/delete", web::post().to(orgs::delete))
         .configure(directory::routes)
+        .configure(logs::routes)
         .route("/static/admin.css", web::get().to(stylesheet))
         .route("/static/admin.js", web::get().to(script));
 }
