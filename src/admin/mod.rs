@@ -6,6 +6,9 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod directory;
+mod hints;
+mod logs;
 mod orgs;
 mod scim;
 mod sso;
@@ -73,6 +76,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/orgs/{slug}/scim/roles/remove",
             web::post().to(scim::unmap_role),
         )
+        .configure(directory::routes)
+        .configure(logs::routes)
         .route("/static/admin.css", web::get().to(stylesheet))
         .route("/static/admin.js", web::get().to(script));
 }

@@ -8,7 +8,7 @@ mod groups;
 mod handlers;
 mod list;
 mod log;
-mod render;
+pub(crate) mod render;
 mod search;
 mod service;
 mod users;

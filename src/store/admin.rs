@@ -215,6 +215,22 @@ pub struct UserRow {
     pub last_signin: Option<String>,
 }
 
+const USER_ROW_COLUMNS: &str = "u.id, u.user_name, json_extract(u.data, '$.displayName'), u.active, u.role_raw, u.role, \
+     u.source, (SELECT max(l.at) FROM signin_log l WHERE l.user_id = u.id AND l.outcome = 'success')";
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        id: r.get(0)?,
+        user_name: r.get(1)?,
+        display_name: r.get(2)?,
+        active: r.get(3)?,
+        role_raw: r.get(4)?,
+        role: r.get(5)?,
+        source: r.get(6)?,
+        last_signin: r.get(7)?,
+    })
+}
+
 /// An org's users whose userName or displayName contains `q` (case-insensitively),
 /// optionally only active or deactivated ones, in userName order.
 pub fn search_users(
@@ -226,29 +242,35 @@ pub fn search_users(
     offset: u32,
 ) -> Result<Vec<UserRow>> {
     let pattern = format!("%{}%", escape_like(&fold(q)));
-    let mut stmt = conn.prepare_cached(
-        "SELECT u.id, u.user_name, json_extract(u.data, '$.displayName'), u.active, u.role_raw,
-                u.role, u.source,
-                (SELECT max(l.at) FROM signin_log l
-                  WHERE l.user_id = u.id AND l.outcome = 'success')
+    let sql = format!(
+        "SELECT {USER_ROW_COLUMNS}
          FROM users u
          WHERE u.org_id = ?1
            AND (u.user_name_key LIKE ?2 ESCAPE '\\' OR coalesce(u.display_name_key, '') LIKE ?2 ESCAPE '\\')
            AND (?3 IS NULL OR u.active = ?3)
-         ORDER BY u.user_name_key LIMIT ?4 OFFSET ?5",
+         ORDER BY u.user_name_key LIMIT ?4 OFFSET ?5"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![org_id, pattern, active, limit, offset], user_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One user of the org as the users page shows it.
+pub fn user_summary(conn: &Connection, org_id: i64, id: &str) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {USER_ROW_COLUMNS} FROM users u WHERE u.org_id = ?1 AND u.id = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![org_id, id], user_row)
+        .optional()?)
+}
+
+/// (id, displayName) of the org's groups that the user is a direct member of.
+pub fn user_groups(conn: &Connection, org_id: i64, user_id: &str) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.id, g.display_name FROM group_members m JOIN groups g ON g.id = m.group_id
+         WHERE m.member_id = ?1 AND g.org_id = ?2 ORDER BY g.display_name_key",
     )?;
-    let rows = stmt.query_map(params![org_id, pattern, active, limit, offset], |r| {
-        Ok(UserRow {
-            id: r.get(0)?,
-            user_name: r.get(1)?,
-            display_name: r.get(2)?,
-            active: r.get(3)?,
-            role_raw: r.get(4)?,
-            role: r.get(5)?,
-            source: r.get(6)?,
-            last_signin: r.get(7)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![user_id, org_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -303,6 +303,48 @@ pub fn recent_signins(conn: &Connection, org_id: i64, limit: usize) -> Result<Ve
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// An org's sign-in log rows, newest first: optionally only successes (`Some(true)`) or
+/// failures, and only those at or after `since`.
+pub fn signin_log(
+    conn: &Connection,
+    org_id: i64,
+    success: Option<bool>,
+    since: Option<&str>,
+    limit: u32,
+) -> Result<Vec<SigninLog>> {
+    let outcome = success.map(|s| if s { "success" } else { "failure" });
+    let sql = format!(
+        "SELECT {LOG_COLUMNS} FROM signin_log
+         WHERE org_id = ?1 AND (?2 IS NULL OR outcome = ?2) AND (?3 IS NULL OR at >= ?3)
+         ORDER BY at DESC, id DESC LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![org_id, outcome, since, limit], log_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A user's sign-in history, newest first: the rows linked to the user, and the refused
+/// attempts with its email that were never linked to anyone (wrong password, rate limit).
+pub fn user_signins(
+    conn: &Connection,
+    org_id: i64,
+    user_id: &str,
+    email: &str,
+    limit: u32,
+) -> Result<Vec<SigninLog>> {
+    let sql = format!(
+        "SELECT {LOG_COLUMNS} FROM signin_log
+         WHERE org_id = ?1 AND (user_id = ?2 OR (user_id IS NULL AND email = ?3))
+         ORDER BY at DESC, id DESC LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![org_id, user_id, email.to_lowercase(), limit],
+        log_from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigninLog> {
     let method: String = r.get(3)?;
     Ok(SigninLog {
