@@ -67,6 +67,12 @@ class Run:
         )
         self.driver = webdriver.Chrome(options=options, service=service)
         self.driver.set_page_load_timeout(15)
+        # The viewport itself WIDTH x HEIGHT (the window size includes the browser's own bars),
+        # so that 100vh on the pages is the height of the screenshots.
+        self.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+        )
 
     # ---- helpers ----
 
@@ -151,6 +157,8 @@ class Run:
     def screenshot(self, name):
         """The whole page (up to 3000 px tall), 1280 px wide, as docs/screenshots/NAME.png."""
         d = self.driver
+        # No blinking caret in a focused field: the same page gives the same picture.
+        d.execute_script("document.documentElement.style.caretColor = 'transparent';")
         metrics = d.execute_cdp_cmd("Page.getLayoutMetrics", {})
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         height = min(3000, max(HEIGHT, math.ceil(size["height"])))
