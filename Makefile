@@ -7,6 +7,7 @@ TEST_PACKAGES := nginx curl chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOOLS_VENV := .tools/venv
 SCIM2_CLI_VERSION := 0.6.0
+# selenium 4.52.0 wants a certifi release that PyPI does not have yet.
 SELENIUM_VERSION := 4.51.0
 CARGO_FLAGS ?=
 
