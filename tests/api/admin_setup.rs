@@ -149,6 +149,31 @@ async fn scim_setup_generates_a_token_shown_once_and_revokes_it() {
     app.call_as(&token, "GET", "/Users", None)
         .await
         .assert_error(401, None);
+    // The refusal shows in acme's provisioning log, with what to do about it.
+    let mut entry = None;
+    for _ in 0..50 {
+        let page = ops.get("/admin/orgs/acme/provisioning?status=4").await;
+        if let Some(link) = page
+            .text
+            .split("href=\"/admin/orgs/acme/provisioning/")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+        {
+            entry = Some(
+                ops.get(&format!("/admin/orgs/acme/provisioning/{link}"))
+                    .await,
+            );
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let entry = entry.expect("the 401 is in the provisioning log");
+    assert!(
+        entry.text.contains("401") && entry.text.contains("entra-2"),
+        "{}",
+        entry.text
+    );
+    assert!(entry.text.contains("Secret Token"), "{}", entry.text);
 
     // Settings and role mappings apply to SCIM at once.
     let id = app.create_user("ann@acme.com").await;
