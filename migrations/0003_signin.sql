@@ -44,6 +44,7 @@ CREATE TABLE signin_log (
 CREATE INDEX signin_log_org_at ON signin_log(org_id, at);
 CREATE INDEX signin_log_reference ON signin_log(reference);
 CREATE INDEX signin_log_at ON signin_log(at);
+CREATE INDEX signin_log_user ON signin_log(user_id, at);
 
 -- Local password accounts (argon2id PHC strings).
 CREATE TABLE local_passwords (

@@ -344,6 +344,28 @@ pub fn find_token(conn: &Connection, token: &str) -> Result<Option<TokenMatch>> 
         .and_then(|(m, stored)| bool::from(stored.as_slice().ct_eq(hash.as_slice())).then_some(m)))
 }
 
+/// The org and name of a *revoked* token with this value (so that the refusal shows in
+/// that org's provisioning log), compared in constant time like `find_token`.
+pub fn revoked_token(conn: &Connection, token: &str) -> Result<Option<(Org, String, String)>> {
+    let hash = hash_token(token);
+    let row: Option<(i64, String, String, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT org_id, name, revoked, hash FROM scim_tokens
+             WHERE hash = ?1 AND revoked IS NOT NULL",
+        )?
+        .query_row([hash.as_slice()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((org_id, name, revoked, stored)) = row else {
+        return Ok(None);
+    };
+    if !bool::from(stored.as_slice().ct_eq(hash.as_slice())) {
+        return Ok(None);
+    }
+    Ok(org_by_id(conn, org_id)?.map(|o| (o, name, revoked)))
+}
+
 pub fn touch_token(conn: &Connection, token_id: i64, now: &str) -> Result<()> {
     conn.execute(
         "UPDATE scim_tokens SET last_used = ?2 WHERE id = ?1",

@@ -78,6 +78,13 @@ pub fn unescape(page: &str) -> String {
 /// Signs in at `/admin/login` as a browser would (GET for the CSRF cookie and field, then
 /// POST); returns the admin cookie's value.
 pub async fn admin_login(app: &TestApp, email: &str, password: &str) -> String {
+    let r = admin_login_response(app, email, password).await;
+    assert_eq!(r.status, 303, "admin sign-in of {email}: {}", r.text);
+    cookie_of(&r, "idgate_admin").unwrap_or_else(|| panic!("no admin cookie for {email}"))
+}
+
+/// The answer to an admin sign-in attempt, whatever it is.
+pub async fn admin_login_response(app: &TestApp, email: &str, password: &str) -> Resp {
     let page = app.web("GET", "/admin/login", &[], None).await;
     assert_eq!(page.status, 200, "{}", page.text);
     let csrf = csrf_of(&page.text);
@@ -92,9 +99,7 @@ pub async fn admin_login(app: &TestApp, email: &str, password: &str) -> String {
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("Cookie", cookie.as_str()),
     ];
-    let r = app.web("POST", "/admin/login", &headers, Some(body)).await;
-    assert_eq!(r.status, 303, "admin sign-in of {email}: {}", r.text);
-    cookie_of(&r, "idgate_admin").unwrap_or_else(|| panic!("no admin cookie for {email}"))
+    app.web("POST", "/admin/login", &headers, Some(body)).await
 }
 
 /// Creates (once per app) the operator admin `OPERATOR_EMAIL` and signs in.
@@ -178,5 +183,80 @@ impl TestApp {
             ("Cookie", c.as_str()),
         ];
         self.web("POST", path, &headers, Some(body)).await
+    }
+}
+
+/// A browser signed in to the admin UI: GETs, CSRF-carrying POSTs, multipart uploads.
+pub struct AdminBrowser<'a> {
+    pub app: &'a TestApp,
+    /// `idgate_admin=…`
+    pub cookie: String,
+}
+
+impl AdminBrowser<'_> {
+    pub async fn get(&self, path: &str) -> Resp {
+        self.app
+            .web("GET", path, &[("Cookie", &self.cookie)], None)
+            .await
+    }
+
+    /// The CSRF token of the session (from any admin page).
+    pub async fn csrf(&self) -> String {
+        let mut r = self.get("/admin/orgs").await;
+        if let Some(to) = r.header("location").filter(|_| r.status == 303) {
+            r = self.get(&to).await; // an org admin's own org
+        }
+        csrf_of(&r.text)
+    }
+
+    pub async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Resp {
+        let token = self.csrf().await;
+        let mut all = pairs.to_vec();
+        all.push(("csrf", &token));
+        self.post_raw(path, &all).await
+    }
+
+    pub async fn post_raw(&self, path: &str, pairs: &[(&str, &str)]) -> Resp {
+        let body = serde_urlencoded::to_string(pairs).unwrap();
+        self.app
+            .web(
+                "POST",
+                path,
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Cookie", &self.cookie),
+                ],
+                Some(body),
+            )
+            .await
+    }
+
+    pub async fn upload(&self, path: &str, file: &str, text: &str) -> Resp {
+        let token = self.csrf().await;
+        let b = "----idgatetestboundary";
+        let body = format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n\
+             --{b}\r\nContent-Disposition: form-data; name=\"metadata_file\"; filename=\"m.xml\"\r\nContent-Type: text/xml\r\n\r\n{file}\r\n\
+             --{b}\r\nContent-Disposition: form-data; name=\"metadata_text\"\r\n\r\n{text}\r\n--{b}--\r\n"
+        );
+        let ct = format!("multipart/form-data; boundary={b}");
+        self.app
+            .web(
+                "POST",
+                path,
+                &[("Content-Type", &ct), ("Cookie", &self.cookie)],
+                Some(body),
+            )
+            .await
+    }
+}
+
+impl<'a> AdminBrowser<'a> {
+    /// A browser with the admin cookie value `cookie`.
+    pub fn new(app: &'a TestApp, cookie: &str) -> Self {
+        Self {
+            app,
+            cookie: format!("idgate_admin={cookie}"),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! One integration-test binary: the real app in-process on port 0 with a temporary SQLite
 //! store, driven over real HTTP.
 
+mod admin_access;
 mod admin_helpers;
 mod admin_pages;
 mod admin_setup;
