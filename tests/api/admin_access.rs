@@ -413,3 +413,91 @@ async fn org_admins_sign_in_through_sso_and_test_sign_in_reports_back() {
     // Nothing was issued by a test sign-in.
     assert!(cookie_of(&r, "idgate_session").is_none() && cookie_of(&r, "idgate_admin").is_none());
 }
+
+#[actix_web::test]
+async fn no_admin_form_works_without_its_csrf_token() {
+    let app = spawn_app().await;
+    let ops = operator(&app).await;
+    let token_count = || {
+        app.store
+            .read_now(|c| {
+                let org = orgs::require_org(c, "acme")?;
+                orgs::list_tokens(c, org.id)
+            })
+            .unwrap()
+            .len()
+    };
+    let before = (
+        app.store
+            .read_now(|c| orgs::require_org(c, "acme"))
+            .unwrap(),
+        token_count(),
+        app.store
+            .read_now(|c| admin_store::audit_log(c, None, 100))
+            .unwrap()
+            .len(),
+    );
+    let forms: &[(&str, &[(&str, &str)])] = &[
+        ("/admin/orgs", &[("slug", "x"), ("name", "X")]),
+        ("/admin/orgs/acme/name", &[("name", "Pwned")]),
+        ("/admin/orgs/acme/domains", &[("domain", "evil.com")]),
+        ("/admin/orgs/acme/domains/remove", &[("domain", "acme.com")]),
+        (
+            "/admin/orgs/acme/domains/sso-only",
+            &[("domain", "acme.com"), ("sso_only", "on")],
+        ),
+        ("/admin/orgs/acme/delete", &[("confirm", "acme")]),
+        ("/admin/orgs/acme/sso/settings", &[("jit", "on")]),
+        ("/admin/orgs/acme/sso/test", &[]),
+        ("/admin/orgs/acme/scim/settings", &[("role_attribute", "x")]),
+        ("/admin/orgs/acme/scim/tokens", &[("name", "evil")]),
+        ("/admin/orgs/acme/scim/tokens/revoke", &[("name", "test")]),
+        (
+            "/admin/orgs/acme/scim/roles",
+            &[("idp_value", "a"), ("role", "admin")],
+        ),
+        ("/admin/orgs/acme/scim/roles/remove", &[("idp_value", "a")]),
+        ("/admin/logout", &[]),
+    ];
+    for (path, pairs) in forms {
+        for csrf in [None, Some("forged-token")] {
+            let mut all = pairs.to_vec();
+            if let Some(t) = csrf {
+                all.push(("csrf", t));
+            }
+            let r = ops.post_raw(path, &all).await;
+            assert_eq!(r.status, 403, "{path} with {csrf:?}: {}", r.text);
+        }
+    }
+    // The multipart upload checks its token too.
+    let r = ops
+        .app
+        .web(
+            "POST",
+            "/admin/orgs/acme/sso/metadata",
+            &[
+                ("Content-Type", "multipart/form-data; boundary=b"),
+                ("Cookie", &ops.cookie),
+            ],
+            Some("--b\r\nContent-Disposition: form-data; name=\"metadata_text\"\r\n\r\n<x/>\r\n--b--\r\n".into()),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let after = (
+        app.store
+            .read_now(|c| orgs::require_org(c, "acme"))
+            .unwrap(),
+        token_count(),
+        app.store
+            .read_now(|c| admin_store::audit_log(c, None, 100))
+            .unwrap()
+            .len(),
+    );
+    assert_eq!(
+        format!("{before:?}"),
+        format!("{after:?}"),
+        "nothing changed"
+    );
+    // And the session is still good (logout was refused too).
+    assert_eq!(ops.get("/admin/orgs").await.status, 200);
+}
