@@ -40,6 +40,7 @@ test: lint unit scim2-tester
 
 bench: build
 	cargo build --release --locked --example idgate-bench
+	cargo build --release --locked --example signin-bench
 	./scripts/bench.sh
 
 clean:
