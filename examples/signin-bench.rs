@@ -182,6 +182,16 @@ fn cpu_secs(pid: &str) -> f64 {
         .map_or(0.0, |(u, s)| (u + s) / 100.0)
 }
 
+/// CPU seconds the whole machine spent busy (all cores; idle and iowait excluded).
+fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu = stat.lines().next().unwrap_or_default();
+    let f: Vec<f64> = (cpu.split_whitespace().skip(1).take(8))
+        .map(|s| s.parse().unwrap_or(0.0))
+        .collect();
+    (f.iter().sum::<f64>() - f.get(3).unwrap_or(&0.0) - f.get(4).unwrap_or(&0.0)) / 100.0
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recording and the concurrent driver.
 
@@ -265,6 +275,8 @@ struct Row {
     server_cpu: Option<f64>,
     /// CPU seconds this process used (the client, or validate_response for `floor`).
     bench_cpu: f64,
+    /// CPU seconds everything else on the machine used meanwhile (other users' builds).
+    other_cpu: f64,
     rss: f64,
 }
 
@@ -281,7 +293,7 @@ impl Row {
             format!("{:.0}", s * 1e6 / n.max(1) as f64)
         });
         format!(
-            "| {} | {} | {n} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {cpu} | {:.2} | {:.1} |",
+            "| {} | {} | {n} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {cpu} | {:.2} | {:.2} | {:.1} |",
             self.phase,
             self.series,
             self.secs,
@@ -290,6 +302,7 @@ impl Row {
             pct(99.0),
             self.errors,
             self.bench_cpu,
+            self.other_cpu.max(0.0),
             self.rss,
         )
     }
@@ -299,7 +312,7 @@ impl Row {
     }
 }
 
-const TABLE_HEAD: &str = "| phase | series | requests | seconds | req/s | p50 ms | p99 ms | errors | server CPU µs/req | bench CPU s | server RSS MiB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |";
+const TABLE_HEAD: &str = "| phase | series | requests | seconds | req/s | p50 ms | p99 ms | errors | server CPU µs/req | bench CPU s | others' CPU s | server RSS MiB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |";
 
 // ---------------------------------------------------------------------------------------------
 // SAML: responses, the SP-initiated redirect, cookies.
@@ -384,9 +397,9 @@ impl Bench {
         Fut: Future<Output = ()>,
     {
         let pid = self.pid.to_string();
-        let (server0, bench0) = (cpu_secs(&pid), cpu_secs("self"));
+        let (server0, bench0, busy0) = (cpu_secs(&pid), cpu_secs("self"), machine_busy_secs());
         let elapsed = drive(n, self.args.concurrency, self.limit, job).await;
-        let (server1, bench1) = (cpu_secs(&pid), cpu_secs("self"));
+        let (server1, bench1, busy1) = (cpu_secs(&pid), cpu_secs("self"), machine_busy_secs());
         let mut micros = rec.micros.take();
         micros.sort_unstable();
         self.push(Row {
@@ -398,6 +411,7 @@ impl Bench {
             // The in-memory ceiling runs in this process: the server's CPU is not its cost.
             server_cpu: (phase != "ceiling").then_some(server1 - server0),
             bench_cpu: bench1 - bench0,
+            other_cpu: (busy1 - busy0) - (server1 - server0) - (bench1 - bench0),
             rss: rss(self.pid),
         });
         if let Some(e) = rec.first_error.take() {
@@ -548,13 +562,14 @@ impl Bench {
             (micros, errors)
         };
         for threads in [1, 2] {
-            let (bench0, started) = (cpu_secs("self"), Instant::now());
+            let (bench0, busy0, started) = (cpu_secs("self"), machine_busy_secs(), Instant::now());
             let parts: Vec<(Vec<u32>, u64)> = std::thread::scope(|s| {
                 let chunks = responses.chunks(responses.len().div_ceil(threads).max(1));
                 let handles: Vec<_> = chunks.map(|c| s.spawn(move || run(c))).collect();
                 handles.into_iter().filter_map(|h| h.join().ok()).collect()
             });
             let secs = started.elapsed().as_secs_f64();
+            let (bench_cpu, busy) = (cpu_secs("self") - bench0, machine_busy_secs() - busy0);
             let mut micros: Vec<u32> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
             micros.sort_unstable();
             self.push(Row {
@@ -564,7 +579,8 @@ impl Bench {
                 secs,
                 errors: parts.iter().map(|p| p.1).sum(),
                 server_cpu: None,
-                bench_cpu: cpu_secs("self") - bench0,
+                bench_cpu,
+                other_cpu: busy - bench_cpu,
                 rss: rss(self.pid),
             });
         }
