@@ -706,7 +706,12 @@ async fn run(args: Args) -> Result<(), String> {
     let port = free_port()?;
     let server = ServerProcess::start(&binary, dir, port)?;
     let client = awc::Client::builder()
-        .connector(awc::Connector::new().limit(args.concurrency + 8))
+        // Idle connections are dropped before the server's 5 s keep-alive closes them: the
+        // untimed signing between phases takes longer, and a stale one fails its next request.
+        .connector(
+            (awc::Connector::new().limit(args.concurrency + 8))
+                .conn_keep_alive(Duration::from_secs(3)),
+        )
         .timeout(Duration::from_secs(60))
         .disable_redirects()
         .finish();
