@@ -66,6 +66,7 @@ test: lint unit scim2-tester nginx-test e2e
 
 bench: build
 	cargo build --release --locked --example idgate-bench
+	cargo build --release --locked --example signin-bench
 	./scripts/bench.sh
 
 clean:
