@@ -91,6 +91,7 @@ fn load(row: &KeyRow) -> Result<(EncodingKey, Key)> {
 impl KeyRing {
     /// Loads the stored keys (newest first). The newest unretired key signs.
     pub fn from_rows(rows: &[KeyRow]) -> Result<Self> {
+        super::es256::install();
         let mut ring = Self {
             signing: None,
             keys: HashMap::new(),

@@ -7,6 +7,7 @@
 //! and re-checks the store at least every `RECHECK` in case something outside this process
 //! changed it.
 
+mod es256;
 pub mod keys;
 
 use std::collections::HashMap;
