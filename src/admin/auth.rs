@@ -112,6 +112,18 @@ impl Admin {
         }
     }
 
+    /// A POST to an org's page: the org (404 unless this admin may see it) and the form,
+    /// its CSRF token checked.
+    pub async fn org_form<T: DeserializeOwned>(
+        &self,
+        state: &AppState,
+        slug: &str,
+        body: &[u8],
+    ) -> Result<(Org, T), HttpResponse> {
+        let org = self.org(state, slug).await?;
+        Ok((org, self.form(body)?))
+    }
+
     /// Parses a POSTed form and checks its CSRF token (403 page when it does not match).
     pub fn form<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, HttpResponse> {
         #[derive(Deserialize)]

@@ -209,12 +209,8 @@ pub async fn rename(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
-    let form: NameForm = match admin.form(&body) {
-        Ok(f) => f,
+    let (org, form): (Org, NameForm) = match admin.org_form(&state, &slug, &body).await {
+        Ok(v) => v,
         Err(page) => return page,
     };
     let name = form.name.trim().to_string();
@@ -265,12 +261,8 @@ pub async fn add_domain(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
-    let form: DomainForm = match admin.form(&body) {
-        Ok(f) => f,
+    let (org, form): (Org, DomainForm) = match admin.org_form(&state, &slug, &body).await {
+        Ok(v) => v,
         Err(page) => return page,
     };
     let to = back(&org, &form);
@@ -343,12 +335,8 @@ async fn domain_change(
     body: web::Bytes,
     sso: bool,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
-    let form: DomainForm = match admin.form(&body) {
-        Ok(f) => f,
+    let (org, form): (Org, DomainForm) = match admin.org_form(&state, &slug, &body).await {
+        Ok(v) => v,
         Err(page) => return page,
     };
     let to = back(&org, &form);

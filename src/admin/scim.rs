@@ -90,12 +90,8 @@ pub async fn settings(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
-    let form: SettingsForm = match admin.form(&body) {
-        Ok(f) => f,
+    let (org, form): (Org, SettingsForm) = match admin.org_form(&state, &slug, &body).await {
+        Ok(v) => v,
         Err(page) => return page,
     };
     let role_attribute = form.role_attribute.trim().to_string();
@@ -135,12 +131,8 @@ pub async fn create_token(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
-    let form: NameForm = match admin.form(&body) {
-        Ok(f) => f,
+    let (org, form): (Org, NameForm) = match admin.org_form(&state, &slug, &body).await {
+        Ok(v) => v,
         Err(page) => return page,
     };
     let name = form.name.trim().to_string();
@@ -184,12 +176,8 @@ pub async fn revoke_token(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
-    let form: NameForm = match admin.form(&body) {
-        Ok(f) => f,
+    let (org, form): (Org, NameForm) = match admin.org_form(&state, &slug, &body).await {
+        Ok(v) => v,
         Err(page) => return page,
     };
     let (now, id, name) = (timestamp(state.clock.now()), org.id, form.name.clone());
@@ -250,12 +238,8 @@ async fn role_change(
     body: web::Bytes,
     add: bool,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
-    let form: MapForm = match admin.form(&body) {
-        Ok(f) => f,
+    let (org, form): (Org, MapForm) = match admin.org_form(&state, &slug, &body).await {
+        Ok(v) => v,
         Err(page) => return page,
     };
     let value = form.idp_value.trim().to_lowercase();

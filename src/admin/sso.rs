@@ -241,12 +241,8 @@ pub async fn settings(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
-    let form: SettingsForm = match admin.form(&body) {
-        Ok(f) => f,
+    let (org, form): (Org, SettingsForm) = match admin.org_form(&state, &slug, &body).await {
+        Ok(v) => v,
         Err(page) => return page,
     };
     let skew = match form
