@@ -1,32 +1,17 @@
 //! Admin UI: SSO setup (the values to paste, the real Entra metadata upload, refused files,
 //! sign-in options) and SCIM setup (tokens shown once, revoke, settings, role mapping).
 
-use idgate::clock::{Clock, timestamp};
-use idgate::signin::password;
-use idgate::store::{admin as admin_store, orgs};
+use idgate::store::orgs;
 use serde_json::json;
 
-use crate::admin_helpers::{AdminBrowser, admin_login};
+use crate::admin_helpers::{self, AdminBrowser};
 use crate::helpers::{TestApp, spawn_app};
 
 const ENTRA_METADATA: &str =
     include_str!("../fixtures/entra/entra-common-federationmetadata-2017.xml");
 
-const OPS_PASSWORD: &str = "a long operator password";
-
-fn create_operator(app: &TestApp) {
-    let hash = password::hash(OPS_PASSWORD).unwrap();
-    app.store
-        .write_now(|c| {
-            admin_store::create_admin(c, "ops@example.com", &hash, &timestamp(Clock::System.now()))
-        })
-        .unwrap();
-}
-
 async fn operator(app: &TestApp) -> AdminBrowser<'_> {
-    create_operator(app);
-    let cookie = admin_login(app, "OPS@example.com", OPS_PASSWORD).await;
-    AdminBrowser::new(app, &cookie)
+    AdminBrowser::new(app, &admin_helpers::operator(app).await)
 }
 
 #[actix_web::test]
