@@ -42,10 +42,14 @@ fn main() -> ExitCode {
             config.database_path().display()
         );
         eprintln!(
-            "next: in another terminal, create an org and a SCIM token:\n  \
+            "next: in another terminal, create an operator admin (password on stdin) and sign in \
+             to the admin UI at {}/admin:\n  \
+             ./target/release/idgate admin create you@example.com\n\
+             or work from the command line:\n  \
              ./target/release/idgate org create acme --name \"Acme\" --domain acme.com\n  \
              ./target/release/idgate scim-token create --org acme --name entra\n\
              then point Entra's provisioning at {} with that token (see README).",
+            config.public_url,
             config.scim_base_url()
         );
         app.run_until_stopped()
