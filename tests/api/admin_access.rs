@@ -501,3 +501,30 @@ async fn no_admin_form_works_without_its_csrf_token() {
     // And the session is still good (logout was refused too).
     assert_eq!(ops.get("/admin/orgs").await.status, 200);
 }
+
+#[actix_web::test]
+async fn sso_only_refuses_an_org_admins_password_but_never_an_operators() {
+    let app = spawn_app().await;
+    acme_admin(&app).await; // works while passwords are allowed
+    app.store
+        .write_now(|c| {
+            let org = orgs::require_org(c, "acme")?;
+            orgs::set_sso_only(c, org.id, "acme.com", true).map(|_| ())
+        })
+        .unwrap();
+    let r = admin_login_response(&app, "root@acme.com", "acme admin password").await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(cookie_of(&r, "idgate_admin").is_none());
+    // Operators are separate accounts: break-glass, whatever the domains say.
+    create_operator(&app);
+    let r = admin_login_response(&app, "ops@example.com", OPS_PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    // Failed attempts are rate-limited per account.
+    for _ in 0..idgate::signin::ratelimit::PER_ACCOUNT {
+        let r = admin_login_response(&app, "ops@example.com", "not the password").await;
+        assert_eq!(r.status, 401);
+    }
+    let r = admin_login_response(&app, "ops@example.com", OPS_PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(cookie_of(&r, "idgate_admin").is_none());
+}
