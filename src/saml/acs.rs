@@ -20,6 +20,9 @@ use crate::store::saml::IdpRecord;
 use crate::store::signin::{self as signin_store, PendingRequest, SigninLog};
 use crate::web::pages;
 
+/// Largest form post the ACS reads (a base64 response of `sp::MAX_RESPONSE_BYTES`, encoded).
+const MAX_ACS_FORM: usize = sp::MAX_RESPONSE_BYTES * 4 / 3 * 3 / 2 + 4096;
+
 /// How long an AuthnRequest may wait for its answer.
 const PENDING_FOR: time::Duration = time::Duration::minutes(10);
 
@@ -175,7 +178,7 @@ pub async fn acs(
     state: web::Data<AppState>,
     req: HttpRequest,
     slug: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
     let (org, idp, domains) = match org_and_idp(&state, slug.into_inner()).await {
         Ok(v) => v,
@@ -184,6 +187,22 @@ pub async fn acs(
     let now = state.clock.now();
     let client = pages::client(&req, &state.config);
     let row = signin::log_row(Some(org.id), now, &signin::new_reference(), "saml", &client);
+    let body = match payload.to_bytes_limited(MAX_ACS_FORM).await {
+        Ok(Ok(b)) => b,
+        Err(_) => {
+            let r = Refused::new(
+                "too_large",
+                format!("the form post is larger than {MAX_ACS_FORM} bytes"),
+            );
+            let reference = row.reference.clone();
+            signin::log_refusal(&state, row, &r).await;
+            return pages::signin_failed(StatusCode::PAYLOAD_TOO_LARGE, &reference);
+        }
+        Ok(Err(e)) => {
+            let r = Refused::new("malformed", format!("the form post could not be read: {e}"));
+            return refuse(&state, row, r).await;
+        }
+    };
     let form: AcsForm = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(e) => {

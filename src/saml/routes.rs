@@ -4,21 +4,14 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
-use super::{acs, sp};
+use super::acs;
 use crate::app::AppState;
 use crate::store::orgs;
-
-/// Largest form post the ACS reads (a base64 response of `sp::MAX_RESPONSE_BYTES`).
-const MAX_ACS_FORM: usize = sp::MAX_RESPONSE_BYTES * 4 / 3 + 4096;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/saml/{org}/metadata", web::get().to(metadata))
         .route("/saml/{org}/login", web::get().to(acs::login))
-        .service(
-            web::resource("/saml/{org}/acs")
-                .app_data(web::PayloadConfig::new(MAX_ACS_FORM))
-                .route(web::post().to(acs::acs)),
-        );
+        .route("/saml/{org}/acs", web::post().to(acs::acs));
 }
 
 /// Escapes text for an XML attribute value or element content.

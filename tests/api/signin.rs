@@ -293,6 +293,16 @@ async fn every_attack_is_refused_with_its_own_reason() {
         assert_refused(&r, &app, reason);
     }
 
+    // Far too large: 413, still a readable page with a reference, and logged.
+    let huge = "A".repeat(700 * 1024);
+    let r = app.acs(&huge, None).await;
+    assert_eq!(r.status, 413);
+    assert!(r.text.contains("Sign-in failed (reference "), "{}", r.text);
+    let reference = crate::browser::reference_of(&r);
+    let log = app.signin_log();
+    let row = log.iter().find(|l| l.reference == reference).unwrap();
+    assert_eq!(row.reason.as_deref(), Some("too_large"));
+
     // Not base64, no response at all: a refusal page, not a 500.
     let r = app.acs("%%%not base64", None).await;
     assert_refused(&r, &app, "not_base64");
