@@ -6,6 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::Admin;
+use super::view::or_page;
 use super::view::{self, Nav};
 use crate::app::AppState;
 use crate::directory::schema::ResourceKind;
@@ -93,10 +94,7 @@ async fn users(
     slug: web::Path<String>,
     query: web::Query<UsersQuery>,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let (status, active) = match query.status.as_str() {
         "active" => ("active", Some(true)),
         "deactivated" => ("deactivated", Some(false)),
@@ -150,10 +148,7 @@ async fn user(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (slug, id) = path.into_inner();
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let (org_id, base) = (org.id, state.config.scim_base_url());
     let found = state
         .store
@@ -207,10 +202,7 @@ async fn groups(
     slug: web::Path<String>,
     query: web::Query<GroupsQuery>,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let page = page_number(&query.page);
     let (id, q) = (org.id, query.q.trim().to_string());
     let search = q.clone();
@@ -251,10 +243,7 @@ async fn group(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (slug, id) = path.into_inner();
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let (org_id, base) = (org.id, state.config.scim_base_url());
     let found = state
         .store

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::auth::Admin;
 use super::directory::pretty;
 use super::hints::{provisioning_hint, signin_hint};
+use super::view::or_page;
 use super::view::{self, Nav};
 use crate::app::AppState;
 use crate::clock::timestamp;
@@ -138,10 +139,7 @@ async fn provisioning(
     slug: web::Path<String>,
     query: web::Query<LogQuery>,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let (status, class) = match query.status.as_str() {
         "2" => ("2", Some(2)),
         "4" => ("4", Some(4)),
@@ -190,10 +188,7 @@ async fn provisioning_entry(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (slug, raw_id) = path.into_inner();
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let Ok(id) = raw_id.parse::<i64>() else {
         return view::not_found();
     };
@@ -241,10 +236,7 @@ async fn signins(
     slug: web::Path<String>,
     query: web::Query<LogQuery>,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let (outcome, success) = match query.outcome.as_str() {
         "success" => ("success", Some(true)),
         "failure" => ("failure", Some(false)),
@@ -284,10 +276,7 @@ async fn signin(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (slug, reference) = path.into_inner();
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let found = state
         .store
         .read(move |c| signin_store::signin_by_reference(c, &reference))
@@ -327,10 +316,7 @@ async fn org_audit(
     admin: Admin,
     slug: web::Path<String>,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let id = org.id;
     match state
         .store

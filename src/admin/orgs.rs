@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::Admin;
+use super::view::or_page;
 use super::view::{self, DoneQuery, Nav};
 use crate::app::AppState;
 use crate::clock::timestamp;
@@ -88,10 +89,7 @@ pub async fn create(state: web::Data<AppState>, admin: Admin, body: web::Bytes) 
     if !admin.is_operator() {
         return view::not_found();
     }
-    let form: CreateForm = match admin.form(&body) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
+    let form: CreateForm = or_page!(admin.form(&body));
     let slug = form.slug.trim().to_lowercase();
     let name = form.name.trim().to_string();
     let mut problems = Vec::new();
@@ -176,10 +174,7 @@ pub async fn show(
     slug: web::Path<String>,
     q: DoneQuery,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let nav = Nav::new(&admin, Some(&org), "overview").done(q.done.as_deref());
     let id = org.id;
     let found = state
@@ -209,10 +204,7 @@ pub async fn rename(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (org, form): (Org, NameForm) = match admin.org_form(&state, &slug, &body).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (org, form): (Org, NameForm) = or_page!(admin.org_form(&state, &slug, &body).await);
     let name = form.name.trim().to_string();
     if name.is_empty() {
         return view::see_other(&format!("/admin/orgs/{}", org.slug), None);
@@ -261,10 +253,7 @@ pub async fn add_domain(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (org, form): (Org, DomainForm) = match admin.org_form(&state, &slug, &body).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (org, form): (Org, DomainForm) = or_page!(admin.org_form(&state, &slug, &body).await);
     let to = back(&org, &form);
     let Some(domain) = identity::normalize_domain(&form.domain) else {
         return error_on(
@@ -335,10 +324,7 @@ async fn domain_change(
     body: web::Bytes,
     sso: bool,
 ) -> HttpResponse {
-    let (org, form): (Org, DomainForm) = match admin.org_form(&state, &slug, &body).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (org, form): (Org, DomainForm) = or_page!(admin.org_form(&state, &slug, &body).await);
     let to = back(&org, &form);
     let domain = form.domain.trim().to_ascii_lowercase();
     let on = form.sso_only.is_some();
@@ -385,17 +371,11 @@ pub async fn delete(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     if !admin.is_operator() {
         return view::not_found();
     }
-    let form: DeleteForm = match admin.form(&body) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
+    let form: DeleteForm = or_page!(admin.form(&body));
     if form.confirm.trim() != org.slug {
         return error_on(
             &state,

@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::Admin;
+use super::view::or_page;
 use super::view::{self, DoneQuery, Nav};
 use crate::app::AppState;
 use crate::clock::timestamp;
@@ -61,10 +62,7 @@ pub async fn show(
     slug: web::Path<String>,
     q: DoneQuery,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let nav = Nav::new(&admin, Some(&org), "scim").done(q.done.as_deref());
     render(&state, org, nav, StatusCode::OK).await
 }
@@ -90,10 +88,7 @@ pub async fn settings(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (org, form): (Org, SettingsForm) = match admin.org_form(&state, &slug, &body).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (org, form): (Org, SettingsForm) = or_page!(admin.org_form(&state, &slug, &body).await);
     let role_attribute = form.role_attribute.trim().to_string();
     if role_attribute.is_empty() || role_attribute.contains(char::is_whitespace) {
         let nav = Nav::new(&admin, Some(&org), "scim")
@@ -131,10 +126,7 @@ pub async fn create_token(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (org, form): (Org, NameForm) = match admin.org_form(&state, &slug, &body).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (org, form): (Org, NameForm) = or_page!(admin.org_form(&state, &slug, &body).await);
     let name = form.name.trim().to_string();
     if name.is_empty() {
         let nav =
@@ -176,10 +168,7 @@ pub async fn revoke_token(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (org, form): (Org, NameForm) = match admin.org_form(&state, &slug, &body).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (org, form): (Org, NameForm) = or_page!(admin.org_form(&state, &slug, &body).await);
     let (now, id, name) = (timestamp(state.clock.now()), org.id, form.name.clone());
     let entry = admin.audit(
         &state,
@@ -238,10 +227,7 @@ async fn role_change(
     body: web::Bytes,
     add: bool,
 ) -> HttpResponse {
-    let (org, form): (Org, MapForm) = match admin.org_form(&state, &slug, &body).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (org, form): (Org, MapForm) = or_page!(admin.org_form(&state, &slug, &body).await);
     let value = form.idp_value.trim().to_lowercase();
     let role = form.role.trim().to_string();
     if value.is_empty() || (add && role.is_empty()) {

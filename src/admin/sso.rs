@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::auth::Admin;
 use super::orgs::{OrgRow, row};
+use super::view::or_page;
 use super::view::{self, DoneQuery, Nav};
 use crate::app::AppState;
 use crate::clock::timestamp;
@@ -110,10 +111,7 @@ pub async fn show(
     slug: web::Path<String>,
     q: DoneQuery,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let nav = Nav::new(&admin, Some(&org), "sso").done(q.done.as_deref());
     render(&state, &admin, org, nav, StatusCode::OK).await
 }
@@ -156,10 +154,7 @@ pub async fn upload(
     slug: web::Path<String>,
     form: Multipart,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     let nav = Nav::new(&admin, Some(&org), "sso");
     let (csrf, xml) = match read_upload(form).await {
         Ok(v) => v,
@@ -241,10 +236,7 @@ pub async fn settings(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (org, form): (Org, SettingsForm) = match admin.org_form(&state, &slug, &body).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (org, form): (Org, SettingsForm) = or_page!(admin.org_form(&state, &slug, &body).await);
     let skew = match form
         .clock_skew
         .as_deref()
@@ -298,10 +290,7 @@ pub async fn test(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let org = match admin.org(&state, &slug).await {
-        Ok(o) => o,
-        Err(page) => return page,
-    };
+    let org = or_page!(admin.org(&state, &slug).await);
     #[derive(Deserialize)]
     struct F {}
     if let Err(page) = admin.form::<F>(&body) {

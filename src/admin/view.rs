@@ -1,6 +1,18 @@
 //! The admin pages' frame: the navigation every page carries, security headers, notices,
 //! and the guards' error pages.
 
+/// The value of a guard (`admin.org`, `admin.form`, `admin.org_form`), or return the page it
+/// answered with (404, 403 …).
+macro_rules! or_page {
+    ($guard:expr) => {
+        match $guard {
+            Ok(value) => value,
+            Err(page) => return page,
+        }
+    };
+}
+pub(crate) use or_page;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
