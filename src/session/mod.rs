@@ -93,7 +93,13 @@ pub struct Sessions {
     verified: Mutex<HashMap<String, Entry>>,
     /// Bumped by every forget: a store read that started before it must not be remembered.
     generation: AtomicU64,
+    /// When the keys were last read from the store (see `refresh`).
+    last_reload: Mutex<std::time::Instant>,
 }
+
+/// A token naming an unknown key re-reads the keys at most this often:
+/// forged tokens with made-up key IDs must not each cost a store read.
+const RELOAD_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Sessions {
     /// Loads the signing keys, generating the first one if the store has none.
@@ -111,6 +117,7 @@ impl Sessions {
             ring: RwLock::new(Arc::new(KeyRing::from_rows(&rows)?)),
             verified: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            last_reload: Mutex::new(std::time::Instant::now()),
         })
     }
 
@@ -140,7 +147,21 @@ impl Sessions {
             return Err(Error::internal("the store has no unretired signing key"));
         }
         *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         Ok(())
+    }
+
+    /// Re-reads the keys unless that was done in the last few seconds.
+    pub async fn refresh(&self, store: &Store) {
+        let stale = self
+            .last_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            >= RELOAD_AT_MOST_EVERY;
+        if stale && let Err(e) = self.reload(store).await {
+            tracing::warn!(error = %e, "reloading the signing keys failed");
+        }
     }
 
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String> {
@@ -176,9 +197,7 @@ impl Sessions {
     ) -> std::result::Result<T, TokenError> {
         match self.ring().verify(token, &self.issuer, audience) {
             Err(TokenError::UnknownKey(kid)) => {
-                if let Err(e) = self.reload(store).await {
-                    tracing::warn!(error = %e, "reloading the signing keys failed");
-                }
+                self.refresh(store).await;
                 match self.ring().verify(token, &self.issuer, audience) {
                     Err(TokenError::UnknownKey(_)) => Err(TokenError::UnknownKey(kid)),
                     other => other,
