@@ -73,33 +73,23 @@ async fn authenticate(req: HttpRequest) -> Result<ScimAuth, ScimError> {
     }
     let found = state
         .store
-        .read(move |c| {
-            Ok(match orgs::find_token(c, &token)? {
-                Some(m) => Ok(m),
-                None => Err(orgs::revoked_token(c, &token)?),
-            })
-        })
-        .await?;
-    let found = match found {
-        Ok(m) => m,
-        Err(Some((org, name, revoked))) => {
-            // Logged in that org's provisioning log, where its admin looks.
-            req.extensions_mut().insert(ScimAuth {
-                org,
-                token_name: name.clone(),
-            });
-            return Err(Error::Unauthorized(format!(
-                "the SCIM token {name:?} was revoked on {revoked}; put a live token in Entra"
-            ))
-            .into());
-        }
-        Err(None) => {
-            return Err(Error::Unauthorized(
-                "the SCIM token is not valid or has been revoked".into(),
-            )
-            .into());
-        }
-    };
+        .read(move |c| orgs::find_token(c, &token))
+        .await?
+        .ok_or_else(|| {
+            Error::Unauthorized("the SCIM token is not valid or has been revoked".into())
+        })?;
+    if let Some(revoked) = &found.revoked {
+        let name = found.token_name.clone();
+        // Logged in that org's provisioning log, where its admin looks.
+        req.extensions_mut().insert(ScimAuth {
+            org: found.org,
+            token_name: name.clone(),
+        });
+        return Err(Error::Unauthorized(format!(
+            "the SCIM token {name:?} was revoked on {revoked}; put a live token in Entra"
+        ))
+        .into());
+    }
     let now = state.clock.now();
     let stamp = timestamp(now);
     // Record last use at most once a minute per token: no write per request.

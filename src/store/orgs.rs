@@ -266,6 +266,9 @@ pub struct TokenMatch {
     pub token_id: i64,
     pub token_name: String,
     pub last_used: Option<String>,
+    /// When it was revoked: such a token authenticates nothing, but its refusal belongs in
+    /// its org's provisioning log.
+    pub revoked: Option<String>,
     pub org: Org,
 }
 
@@ -316,16 +319,17 @@ pub fn revoke_token(conn: &Connection, org_id: i64, name: &str, now: &str) -> Re
     )? > 0)
 }
 
-/// Finds the live token whose SHA-256 matches, with its org, in one query; the stored hash
-/// is compared in constant time.
+/// Finds the token whose SHA-256 matches (live or revoked), with its org, in one query; the
+/// stored hash is compared in constant time.
 pub fn find_token(conn: &Connection, token: &str) -> Result<Option<TokenMatch>> {
     let hash = hash_token(token);
     let mut stmt = conn.prepare_cached(
-        "SELECT t.id, t.name, t.last_used, t.hash, o.id, o.slug, o.name, o.scim_enabled,
-                o.group_sync, o.strict_attributes, o.role_attribute, o.default_role,
-                o.required_attrs, o.created, o.idp_initiated, o.jit, o.clock_skew_secs
+        "SELECT t.id, t.name, t.last_used, t.hash, t.revoked, o.id, o.slug, o.name,
+                o.scim_enabled, o.group_sync, o.strict_attributes, o.role_attribute,
+                o.default_role, o.required_attrs, o.created, o.idp_initiated, o.jit,
+                o.clock_skew_secs
          FROM scim_tokens t JOIN orgs o ON o.id = t.org_id
-         WHERE t.hash = ?1 AND t.revoked IS NULL",
+         WHERE t.hash = ?1",
     )?;
     let found = stmt
         .query_row([hash.as_slice()], |r| {
@@ -334,7 +338,8 @@ pub fn find_token(conn: &Connection, token: &str) -> Result<Option<TokenMatch>> 
                     token_id: r.get(0)?,
                     token_name: r.get(1)?,
                     last_used: r.get(2)?,
-                    org: org_at(r, 4)?,
+                    revoked: r.get(4)?,
+                    org: org_at(r, 5)?,
                 },
                 r.get::<_, Vec<u8>>(3)?,
             ))
@@ -342,28 +347,6 @@ pub fn find_token(conn: &Connection, token: &str) -> Result<Option<TokenMatch>> 
         .optional()?;
     Ok(found
         .and_then(|(m, stored)| bool::from(stored.as_slice().ct_eq(hash.as_slice())).then_some(m)))
-}
-
-/// The org and name of a *revoked* token with this value (so that the refusal shows in
-/// that org's provisioning log), compared in constant time like `find_token`.
-pub fn revoked_token(conn: &Connection, token: &str) -> Result<Option<(Org, String, String)>> {
-    let hash = hash_token(token);
-    let row: Option<(i64, String, String, Vec<u8>)> = conn
-        .prepare_cached(
-            "SELECT org_id, name, revoked, hash FROM scim_tokens
-             WHERE hash = ?1 AND revoked IS NOT NULL",
-        )?
-        .query_row([hash.as_slice()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
-    let Some((org_id, name, revoked, stored)) = row else {
-        return Ok(None);
-    };
-    if !bool::from(stored.as_slice().ct_eq(hash.as_slice())) {
-        return Ok(None);
-    }
-    Ok(org_by_id(conn, org_id)?.map(|o| (o, name, revoked)))
 }
 
 pub fn touch_token(conn: &Connection, token_id: i64, now: &str) -> Result<()> {
@@ -374,6 +357,8 @@ pub fn touch_token(conn: &Connection, token_id: i64, now: &str) -> Result<()> {
     Ok(())
 }
 
+/// An audit row without an origin (the command line, SCIM, SAML); the admin UI writes its
+/// rows with `admin::audit`, which records the address too.
 pub fn audit(
     conn: &Connection,
     org_id: Option<i64>,
@@ -383,9 +368,16 @@ pub fn audit(
     target: Option<&str>,
     detail: Option<&str>,
 ) -> Result<()> {
-    conn.execute(
-        "INSERT INTO audit_log (org_id, at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![org_id, now, actor, action, target, detail],
-    )?;
-    Ok(())
+    super::admin::audit(
+        conn,
+        &super::admin::AuditEntry {
+            org_id,
+            at: now.to_string(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.map(str::to_string),
+            detail: detail.map(str::to_string),
+            ip: None,
+        },
+    )
 }
