@@ -200,7 +200,11 @@ pub async fn complete(
     let sid = uuid::Uuid::new_v4().to_string();
     let (stamp, expires) = (timestamp(now), timestamp(now + lifetime));
     let slug = org.slug.clone();
-    let (admin_token, admin_hash) = new_secret();
+    // Only an admin sign-in issues an admin cookie.
+    let (admin_token, admin_hash) = match purpose {
+        Purpose::Admin => new_secret(),
+        _ => (String::new(), Vec::new()),
+    };
     row.email = Some(identity.email.clone());
     if purpose == Purpose::Test {
         row.detail = Some(format!(
@@ -212,7 +216,7 @@ pub async fn complete(
         .store
         .write(move |c| {
             let mut outcome = decide(c, &org, &identity, saml.as_ref(), &stamp);
-            if let Ok((user, role)) = &outcome {
+            if let Ok((user, _)) = &outcome {
                 let issued = match purpose {
                     Purpose::Session => sessions::insert(
                         c,
@@ -231,7 +235,6 @@ pub async fn complete(
                         c,
                         &org,
                         user,
-                        role.as_deref(),
                         &row,
                         &admin_hash,
                         &stamp,
@@ -293,18 +296,19 @@ pub async fn complete(
     }))))
 }
 
-/// An org admin's admin UI session; refused unless the user's role is `admin`.
-#[allow(clippy::too_many_arguments)]
+/// An org admin's admin UI session; refused unless the user's *resolved* role (from SCIM
+/// and the org's mapping, as stored) is `admin` — the same rule every admin page applies, so
+/// a SAML role claim alone cannot open the admin UI.
 fn admin_session(
     c: &Connection,
     org: &Org,
     user: &SigninUser,
-    role: Option<&str>,
     row: &SigninLog,
     token_hash: &[u8],
     now: &str,
     expires: &str,
 ) -> Result<Option<Refused>> {
+    let role = user.role.as_deref();
     if !role.is_some_and(|r| r.eq_ignore_ascii_case("admin")) {
         return Ok(Some(Refused {
             expected: Some("role admin".into()),

@@ -353,7 +353,14 @@ async fn org_admins_sign_in_through_sso_and_test_sign_in_reports_back() {
     let (pending_id, relay) = admin_sso_start(&app, "alice@acme.com").await;
     let mut e = fresh_entra();
     e.in_response_to = Some(pending_id.clone());
-    // alice has no admin role: refused, and no product session either.
+    // alice has no admin role — only the SAML role claim ("Admin", mapped to admin here)
+    // says so, and the admin UI goes by the resolved role: refused, no session of any kind.
+    app.store
+        .write_now(|c| {
+            let org = orgs::require_org(c, "acme")?;
+            orgs::set_role_mapping(c, org.id, "admin", "admin")
+        })
+        .unwrap();
     let r = app.acs(&test_idp::b64(&e.xml()), Some(&relay)).await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(cookie_of(&r, "idgate_admin").is_none() && cookie_of(&r, "idgate_session").is_none());
