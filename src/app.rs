@@ -117,7 +117,9 @@ fn prune(state: &AppState) {
     let session_cutoff = timestamp(now - time::Duration::days(1));
     state.store.write_detached(move |c| {
         let n = requests::prune(c, &cutoff)?;
-        let m = signin::prune(c, &stamp, &cutoff)? + sessions::prune(c, &session_cutoff)?;
+        let m = signin::prune(c, &stamp, &cutoff)?
+            + sessions::prune(c, &session_cutoff)?
+            + crate::store::admin::prune_sessions(c, &stamp)?;
         if n + m > 0 {
             tracing::info!(request_log = n, signin_state = m, "pruned old rows");
         }

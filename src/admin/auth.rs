@@ -248,8 +248,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     let now = state.clock.now();
     let key = format!("admin:{email}");
     if let Some(wait) = state.limiter.blocked(&key, client.ip.as_deref(), now) {
-        let minutes = (wait.whole_seconds() + 59) / 60;
-        let msg = format!("Too many failed attempts. Try again in {minutes} minute(s).");
+        let msg = crate::signin::ratelimit::Limiter::wait_message(wait);
         return login_page(
             StatusCode::TOO_MANY_REQUESTS,
             &req,
@@ -277,7 +276,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     };
     match found {
         Who::Operator { id, hash } => {
-            if !check_password(&form.password, Some(hash)).await {
+            if !password::verify_off_thread(&form.password, Some(hash)).await {
                 return wrong(&state);
             }
             state.limiter.succeeded(&key);
@@ -298,7 +297,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
             ..
         } => {
             let (user_id, hash, is_admin) = user.unwrap_or_default();
-            let ok = check_password(&form.password, hash).await;
+            let ok = password::verify_off_thread(&form.password, hash).await;
             if !ok || !is_admin || sso_only {
                 return wrong(&state);
             }
@@ -306,7 +305,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
             start_session(&state, &req, None, Some((org.id, user_id)), &email).await
         }
         Who::Nobody => {
-            let _ = check_password(&form.password, None).await;
+            let _ = password::verify_off_thread(&form.password, None).await;
             wrong(&state)
         }
     }
@@ -361,13 +360,6 @@ async fn lookup(state: &AppState, email: &str) -> crate::error::Result<Who> {
             })
         })
         .await
-}
-
-async fn check_password(password: &str, hash: Option<String>) -> bool {
-    let pw = password.to_string();
-    web::block(move || password::verify(&pw, hash.as_deref()))
-        .await
-        .unwrap_or(false)
 }
 
 /// Writes an admin session and sets its cookie.

@@ -231,15 +231,9 @@ pub async fn complete(
                         },
                     )
                     .map(|()| None),
-                    Purpose::Admin => admin_session(
-                        c,
-                        &org,
-                        user,
-                        &row,
-                        &admin_hash,
-                        &stamp,
-                        &expires,
-                    ),
+                    Purpose::Admin => {
+                        admin_session(c, &org, user, &row, &admin_hash, &stamp, &expires)
+                    }
                     Purpose::Test => Ok(None),
                 };
                 if let Some(refused) = issued? {

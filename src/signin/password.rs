@@ -47,6 +47,15 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
         && real
 }
 
+/// `verify` on a blocking thread: argon2 costs tens of milliseconds of CPU, which must not
+/// hold up an HTTP worker.
+pub async fn verify_off_thread(password: &str, stored: Option<String>) -> bool {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || verify(&password, stored.as_deref()))
+        .await
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,12 @@ impl Limiter {
         }
     }
 
+    /// What to tell someone who is blocked for `wait`.
+    pub fn wait_message(wait: Duration) -> String {
+        let minutes = (wait.whole_seconds() + 59) / 60;
+        format!("Too many failed attempts. Try again in {minutes} minute(s).")
+    }
+
     /// A successful sign-in clears the account's failures (not the address's).
     pub fn succeeded(&self, account: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());

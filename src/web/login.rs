@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::pages::{self, LoginPage};
 use crate::app::AppState;
 use crate::identity::normalize_email;
+use crate::signin::ratelimit::Limiter;
 use crate::signin::{self, Identity, Refused, password};
 use crate::store::orgs::Org;
 use crate::store::{accounts, orgs, saml as idp_store, signin as signin_store};
@@ -262,11 +263,7 @@ async fn password_signin(
             &Refused::new("rate_limited", "too many failed password attempts"),
         )
         .await;
-        let minutes = (wait.whole_seconds() + 59) / 60;
-        return retry(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("Too many failed attempts. Try again in {minutes} minute(s)."),
-        );
+        return retry(StatusCode::TOO_MANY_REQUESTS, &Limiter::wait_message(wait));
     }
     let (org_id, lookup_email) = (org.id, email.clone());
     let stored = state
@@ -288,10 +285,7 @@ async fn password_signin(
         }
     };
     let has_account = stored.is_some();
-    let pw = password.to_string();
-    let ok = web::block(move || password::verify(&pw, stored.as_deref()))
-        .await
-        .unwrap_or(false);
+    let ok = password::verify_off_thread(password, stored).await;
     if !ok {
         state.limiter.failed(&email, client.ip.as_deref(), now);
         let reason = if has_account {
