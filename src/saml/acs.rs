@@ -194,32 +194,30 @@ pub async fn acs(
                 "too_large",
                 format!("the form post is larger than {MAX_ACS_FORM} bytes"),
             );
-            let reference = row.reference.clone();
-            signin::log_refusal(&state, row, &r).await;
-            return pages::signin_failed(StatusCode::PAYLOAD_TOO_LARGE, &reference);
+            return refuse(&state, row, r, None).await;
         }
         Ok(Err(e)) => {
             let r = Refused::new("malformed", format!("the form post could not be read: {e}"));
-            return refuse(&state, row, r).await;
+            return refuse(&state, row, r, None).await;
         }
     };
     let form: AcsForm = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(e) => {
             let r = Refused::new("malformed", format!("not a form post: {e}"));
-            return refuse(&state, row, r).await;
+            return refuse(&state, row, r, None).await;
         }
     };
     let Some(response) = form.saml_response.filter(|r| !r.trim().is_empty()) else {
         let r = Refused::new("malformed", "no SAMLResponse in the form post");
-        return refuse(&state, row, r).await;
+        return refuse(&state, row, r, None).await;
     };
     let Some(idp) = idp.filter(|i| !i.certificates.is_empty()) else {
         let r = Refused::new(
             "not_configured",
             "this organization has no IdP signing certificate: upload the Federation Metadata XML",
         );
-        return refuse(&state, row, r).await;
+        return refuse(&state, row, r, None).await;
     };
     // The request this answers, named by the RelayState we sent.
     let relay = form.relay_state.unwrap_or_default();
@@ -238,15 +236,8 @@ pub async fn acs(
     let purpose = pending
         .as_ref()
         .map_or(signin::Purpose::Session, |p| signin::Purpose::parse(&p.2));
-    let slug = org.slug.clone();
-    let refuse = async |row: SigninLog, refused: Refused| {
-        if purpose == signin::Purpose::Test {
-            let reference = row.reference.clone();
-            signin::log_refusal(&state, row, &refused).await;
-            return crate::admin::test_result_redirect(&slug, &reference);
-        }
-        refuse(&state, row, refused).await
-    };
+    // A refused "Test sign-in" goes back to the admin who started it.
+    let test = (purpose == signin::Purpose::Test).then_some(org.slug.clone());
     let sp = sp_settings(&state.config.public_url, &org);
     let idp_settings = IdpSettings {
         entity_id: idp.entity_id.clone(),
@@ -264,7 +255,7 @@ pub async fn acs(
     .await;
     let verified = match verified {
         Ok(Ok(v)) => v,
-        Ok(Err(failure)) => return refuse(row, from_failure(failure)).await,
+        Ok(Err(failure)) => return refuse(&state, row, from_failure(failure), test).await,
         Err(e) => {
             tracing::error!(error = %e, "ACS: validation task failed");
             return pages::internal_error();
@@ -272,7 +263,7 @@ pub async fn acs(
     };
     let identity = match identity_of(&verified, &domains) {
         Ok(i) => i,
-        Err(refused) => return refuse(row, refused).await,
+        Err(refused) => return refuse(&state, row, refused, test).await,
     };
     let return_to = match pending {
         Some((_, r, _)) => r,
@@ -297,11 +288,25 @@ pub async fn acs(
     }
 }
 
-/// Logs the refusal, then shows "Sign-in failed (reference R)".
-async fn refuse(state: &AppState, row: SigninLog, refused: Refused) -> HttpResponse {
+/// Logs the refusal, then shows "Sign-in failed (reference R)" — or, for the admin UI's
+/// "Test sign-in" of org `test`, sends the admin to that sign-in log entry.
+async fn refuse(
+    state: &AppState,
+    row: SigninLog,
+    refused: Refused,
+    test: Option<String>,
+) -> HttpResponse {
     let reference = row.reference.clone();
     signin::log_refusal(state, row, &refused).await;
-    pages::signin_failed(StatusCode::FORBIDDEN, &reference)
+    if let Some(slug) = test {
+        return crate::admin::test_result_redirect(&slug, &reference);
+    }
+    let status = if refused.reason == "too_large" {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    pages::signin_failed(status, &reference)
 }
 
 fn from_failure(f: Failure) -> Refused {
