@@ -7,7 +7,7 @@ use idgate::signin::password;
 use idgate::store::{accounts, admin as admin_store, orgs};
 
 use crate::admin_helpers::{AdminBrowser, admin_login, admin_login_response, cookie_of, csrf_of};
-use crate::browser::{fresh_entra, spawn_sso_app};
+use crate::browser::{Pending, fresh_entra, spawn_sso_app};
 use crate::helpers::{TestApp, create_org, spawn_app};
 
 const OPS_PASSWORD: &str = "a long operator password";
@@ -301,8 +301,6 @@ async fn an_org_admin_sees_only_their_org() {
 
 /// Starts an org admin's SSO sign-in from /admin/login: (AuthnRequest ID, RelayState).
 async fn admin_sso_start(app: &TestApp, email: &str) -> (String, String) {
-    use base64::Engine as _;
-    use std::io::Read as _;
     let page = app.web("GET", "/admin/login", &[], None).await;
     let csrf = cookie_of(&page, "idgate_csrf").unwrap();
     let body = serde_urlencoded::to_string([
@@ -324,25 +322,8 @@ async fn admin_sso_start(app: &TestApp, email: &str) -> (String, String) {
         )
         .await;
     assert_eq!(r.status, 302, "{}", r.text);
-    let location = r.header("location").unwrap();
-    let q: Vec<(String, String)> =
-        serde_urlencoded::from_str(location.split_once('?').unwrap().1).unwrap();
-    let get = |k: &str| q.iter().find(|p| p.0 == k).unwrap().1.clone();
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(get("SAMLRequest"))
-        .unwrap();
-    let mut xml = String::new();
-    flate2::read::DeflateDecoder::new(raw.as_slice())
-        .read_to_string(&mut xml)
-        .unwrap();
-    let id = xml
-        .split(" ID=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    (id.to_string(), get("RelayState"))
+    let pending = Pending::from_redirect(r.header("location").unwrap());
+    (pending.request_id, pending.relay_state)
 }
 
 #[actix_web::test]
@@ -401,10 +382,7 @@ async fn org_admins_sign_in_through_sso_and_test_sign_in_reports_back() {
     // Test sign-in: the outcome comes back to the admin's sign-in log page.
     let r = ops.post("/admin/orgs/acme/sso/test", &[]).await;
     assert_eq!(r.status, 302, "{}", r.text);
-    let location = r.header("location").unwrap();
-    let q: Vec<(String, String)> =
-        serde_urlencoded::from_str(location.split_once('?').unwrap().1).unwrap();
-    let relay = q.iter().find(|p| p.0 == "RelayState").unwrap().1.clone();
+    let relay = Pending::from_redirect(r.header("location").unwrap()).relay_state;
     let mut bad = fresh_entra();
     bad.in_response_to = None; // any request ID: the audience is what fails first
     bad.audience = "https://login.example.com/saml/wrong".into();

@@ -57,6 +57,33 @@ pub struct Pending {
     pub location: String,
 }
 
+impl Pending {
+    /// Reads the AuthnRequest ID and RelayState out of a redirect to the IdP.
+    pub fn from_redirect(location: String) -> Self {
+        let pairs = query_pairs(&location);
+        let get = |k: &str| pairs.iter().find(|p| p.0 == k).unwrap().1.clone();
+        let deflated = base64::engine::general_purpose::STANDARD
+            .decode(get("SAMLRequest"))
+            .unwrap();
+        let mut xml = String::new();
+        flate2::read::DeflateDecoder::new(deflated.as_slice())
+            .read_to_string(&mut xml)
+            .unwrap();
+        let id = xml
+            .split(" ID=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        Self {
+            request_id: id.to_string(),
+            relay_state: get("RelayState"),
+            location,
+        }
+    }
+}
+
 fn query_pairs(url: &str) -> Vec<(String, String)> {
     let q = url.split_once('?').map_or("", |(_, q)| q);
     serde_urlencoded::from_str(q).unwrap()
@@ -138,33 +165,7 @@ impl TestApp {
         );
         let r = self.web("GET", &path, &[], None).await;
         assert_eq!(r.status, 302, "{}", r.text);
-        let location = r.header("location").unwrap();
-        let pairs = query_pairs(&location);
-        let saml_request = &pairs.iter().find(|p| p.0 == "SAMLRequest").unwrap().1;
-        let deflated = base64::engine::general_purpose::STANDARD
-            .decode(saml_request)
-            .unwrap();
-        let mut xml = String::new();
-        flate2::read::DeflateDecoder::new(deflated.as_slice())
-            .read_to_string(&mut xml)
-            .unwrap();
-        let id = xml
-            .split(" ID=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap();
-        Pending {
-            request_id: id.to_string(),
-            relay_state: pairs
-                .iter()
-                .find(|p| p.0 == "RelayState")
-                .unwrap()
-                .1
-                .clone(),
-            location,
-        }
+        Pending::from_redirect(r.header("location").unwrap())
     }
 
     /// Posts a SAMLResponse (already base64) to acme's ACS.
