@@ -9,12 +9,10 @@
 //! target/release/examples/idgate-bench --seed 1000000 --users 0 --phases lookup,paging
 //! ```
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::Future;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,8 +21,11 @@ use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use clap::{Parser, ValueEnum};
-use futures_util::future::join_all;
 use serde_json::{Value, json};
+
+#[path = "bench_support/mod.rs"]
+mod support;
+use support::{ServerProcess, drive, free_port, idgate_cli, memory};
 
 const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -215,98 +216,6 @@ fn seed_store(db: &Path, n: usize) -> idgate::error::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // The idgate subprocess.
 
-fn idgate_cli(binary: &Path, dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(binary)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .current_dir(dir)
-        .env("IDGATE_LOG_LEVEL", "warn")
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "idgate {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-struct ServerProcess {
-    child: Child,
-}
-
-impl ServerProcess {
-    fn start(binary: &Path, dir: &Path, port: u16) -> Result<Self, String> {
-        let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
-        let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(binary)
-            .arg("--data-dir")
-            .arg(dir)
-            .args([
-                "serve",
-                "--listen",
-                &listen,
-                "--public-url",
-                &format!("http://{listen}"),
-            ])
-            .current_dir(dir)
-            .env("IDGATE_LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        Ok(Self { child })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..150 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
-}
-
-/// (VmRSS, VmHWM) in MiB.
-fn memory(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 fn store_mib(dir: &Path) -> f64 {
     ["idgate.db", "idgate.db-wal"]
         .iter()
@@ -435,35 +344,6 @@ impl Recorder {
             }
         }
     }
-}
-
-/// Runs `job(0..n)` on `c` concurrent workers until done or `limit` passes; optionally paced
-/// to `rate` jobs per second. Returns the wall time.
-async fn drive<F, Fut>(n: usize, c: usize, limit: Duration, rate: Option<f64>, job: F) -> Duration
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let next = Cell::new(0usize);
-    let started = Instant::now();
-    let worker = || async {
-        loop {
-            let k = next.get();
-            if k >= n || started.elapsed() >= limit {
-                break;
-            }
-            next.set(k + 1);
-            if let Some(r) = rate {
-                let due = Duration::from_secs_f64(k as f64 / r);
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    actix_web::rt::time::sleep(wait).await;
-                }
-            }
-            job(k).await;
-        }
-    };
-    join_all((0..c.max(1)).map(|_| worker())).await;
-    started.elapsed()
 }
 
 /// One line of the report.
@@ -1035,7 +915,8 @@ async fn run(args: Args) -> Result<(), String> {
         &["scim-token", "create", "--org", "bench", "--name", "bench"],
     )?;
     let port = free_port()?;
-    let mut server = ServerProcess::start(&binary, &dir, port)?;
+    let mut server =
+        ServerProcess::start(&binary, &dir, port, &format!("http://127.0.0.1:{port}"))?;
     let target = Target::new(format!("http://127.0.0.1:{port}"), &token, c);
     wait_ready(&target).await?;
     let bench = Bench {

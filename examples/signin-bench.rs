@@ -15,9 +15,8 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io::Read as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE};
@@ -25,11 +24,14 @@ use actix_web::web::Bytes;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use clap::{Parser, ValueEnum};
-use futures_util::future::join_all;
 use idgate::saml::sp::{Expectation, IdpSettings, SpSettings, validate_response};
 use idgate::saml::test_idp::{self, Entra};
 use serde_json::json;
 use time::OffsetDateTime;
+
+#[path = "bench_support/mod.rs"]
+mod support;
+use support::{ServerProcess, drive, free_port, idgate_cli, memory};
 
 const PUBLIC_URL: &str = "https://login.example.com";
 const DOMAIN: &str = "acme.com";
@@ -95,76 +97,7 @@ fn main() -> ExitCode {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The idgate subprocess (as in idgate-bench), CPU time and memory from /proc.
-
-fn idgate_cli(binary: &Path, dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(binary)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .current_dir(dir)
-        .env("IDGATE_LOG_LEVEL", "warn")
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "idgate {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-struct ServerProcess(Child);
-
-impl ServerProcess {
-    fn start(binary: &Path, dir: &Path, port: u16) -> Result<Self, String> {
-        let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
-        let listen = format!("127.0.0.1:{port}");
-        Command::new(binary)
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["serve", "--listen", &listen, "--public-url", PUBLIC_URL])
-            .current_dir(dir)
-            .env("IDGATE_LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map(Self)
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))
-    }
-}
-
-impl Drop for ServerProcess {
-    /// SIGTERM, then SIGKILL after 15 s.
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..150 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
-}
-
-/// VmRSS in MiB.
-fn rss(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:"));
-    kb.and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
+// CPU time from /proc (the subprocess and memory: bench_support).
 
 /// User + system CPU seconds of process `pid` ("self" for this one), all threads. /proc counts
 /// in USER_HZ ticks, 100 per second on Linux.
@@ -240,28 +173,6 @@ impl Rec {
             self.err(|| format!("{status} {}", String::from_utf8_lossy(&body).trim()));
         }
     }
-}
-
-/// Runs `job(0..n)` on `c` concurrent workers until done or `limit` passes.
-async fn drive<F, Fut>(n: usize, c: usize, limit: Duration, job: F) -> Duration
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let next = Cell::new(0usize);
-    let started = Instant::now();
-    let worker = || async {
-        loop {
-            let k = next.get();
-            if k >= n || started.elapsed() >= limit {
-                break;
-            }
-            next.set(k + 1);
-            job(k).await;
-        }
-    };
-    join_all((0..c.max(1)).map(|_| worker())).await;
-    started.elapsed()
 }
 
 /// One line of the report.
@@ -398,7 +309,7 @@ impl Bench {
     {
         let pid = self.pid.to_string();
         let (server0, bench0, busy0) = (cpu_secs(&pid), cpu_secs("self"), machine_busy_secs());
-        let elapsed = drive(n, self.args.concurrency, self.limit, job).await;
+        let elapsed = drive(n, self.args.concurrency, self.limit, None, job).await;
         let (server1, bench1, busy1) = (cpu_secs(&pid), cpu_secs("self"), machine_busy_secs());
         let mut micros = rec.micros.take();
         micros.sort_unstable();
@@ -412,7 +323,7 @@ impl Bench {
             server_cpu: (phase != "ceiling").then_some(server1 - server0),
             bench_cpu: bench1 - bench0,
             other_cpu: (busy1 - busy0) - (server1 - server0) - (bench1 - bench0),
-            rss: rss(self.pid),
+            rss: memory(self.pid).0,
         });
         if let Some(e) = rec.first_error.take() {
             println!("    first error: {e}");
@@ -581,7 +492,7 @@ impl Bench {
                 server_cpu: None,
                 bench_cpu,
                 other_cpu: busy - bench_cpu,
-                rss: rss(self.pid),
+                rss: memory(self.pid).0,
             });
         }
     }
@@ -668,21 +579,27 @@ async fn provision(bench: &Bench, token: &str) -> Result<(), String> {
         &format!("Bearer {token}"),
     );
     let rec = &Rec::default();
-    drive(bench.args.users, bench.args.concurrency, bench.limit, |i| {
-        let body = json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": email(i, usize::MAX),
-            "displayName": format!("User {i}"),
-            "active": true,
-            "emails": [{"value": email(i, usize::MAX), "type": "work", "primary": true}],
-        });
-        let req = (bench
-            .client
-            .post(url)
-            .insert_header(("Authorization", auth.as_str())))
-        .insert_header((CONTENT_TYPE, "application/scim+json"));
-        rec.exchange(req, Some(Bytes::from(body.to_string())), |s, _| s == 201)
-    })
+    drive(
+        bench.args.users,
+        bench.args.concurrency,
+        bench.limit,
+        None,
+        |i| {
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": email(i, usize::MAX),
+                "displayName": format!("User {i}"),
+                "active": true,
+                "emails": [{"value": email(i, usize::MAX), "type": "work", "primary": true}],
+            });
+            let req = (bench
+                .client
+                .post(url)
+                .insert_header(("Authorization", auth.as_str())))
+            .insert_header((CONTENT_TYPE, "application/scim+json"));
+            rec.exchange(req, Some(Bytes::from(body.to_string())), |s, _| s == 201)
+        },
+    )
     .await;
     match rec.first_error.take() {
         Some(e) => Err(format!("provisioning users: {e}")),
@@ -704,7 +621,7 @@ async fn run(args: Args) -> Result<(), String> {
     let (dir, setup) = (temp.path(), Instant::now());
     let token = configure(&binary, dir)?;
     let port = free_port()?;
-    let server = ServerProcess::start(&binary, dir, port)?;
+    let server = ServerProcess::start(&binary, dir, port, PUBLIC_URL)?;
     let client = awc::Client::builder()
         // Idle connections are dropped before the server's 5 s keep-alive closes them: the
         // untimed signing between phases takes longer, and a stale one fails its next request.
@@ -718,7 +635,7 @@ async fn run(args: Args) -> Result<(), String> {
     let bench = Bench {
         client,
         base: format!("http://127.0.0.1:{port}"),
-        pid: server.0.id(),
+        pid: server.pid(),
         limit: Duration::from_secs(args.phase_timeout),
         sessions: RefCell::new(Vec::new()),
         idp_responses: RefCell::new(Vec::new()),
@@ -754,7 +671,7 @@ async fn run(args: Args) -> Result<(), String> {
          sign-in k is user k % {0}; server VmRSS {:.1} MiB",
         a.users,
         a.users.saturating_sub(1),
-        rss(bench.pid)
+        memory(bench.pid).0
     );
     for phase in a.phases.clone() {
         println!("\n== {phase:?}");
