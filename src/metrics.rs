@@ -58,11 +58,12 @@ fn surface(path: &str) -> &'static str {
 }
 
 impl Metrics {
-    pub fn observe(&self, path: &str, status: u16, seconds: f64) {
+    /// One request of a surface (see `surface`).
+    pub fn observe(&self, surface: &'static str, status: u16, seconds: f64) {
         let Ok(mut map) = self.requests.lock() else {
             return;
         };
-        let h = map.entry((surface(path), status)).or_default();
+        let h = map.entry((surface, status)).or_default();
         h.count += 1;
         h.sum += seconds;
         for (i, le) in BUCKETS.iter().enumerate() {
@@ -152,12 +153,12 @@ pub async fn record(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let path = req.path().to_string();
+    let surface = surface(req.path());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
     if let Some(state) = state {
         state.metrics.observe(
-            &path,
+            surface,
             res.status().as_u16(),
             started.elapsed().as_secs_f64(),
         );
