@@ -7,7 +7,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
@@ -425,18 +424,11 @@ fn with_cookie(
     token: &str,
     lifetime: time::Duration,
 ) -> HttpResponse {
-    let cookie = Cookie::build(COOKIE, token.to_string())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(pages::secure(&state.config))
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            lifetime.whole_seconds(),
-        ))
-        .finish();
-    if let Err(e) = res.add_cookie(&cookie) {
-        tracing::error!(error = %e, "cannot set the admin cookie");
-    }
+    let secs = lifetime.whole_seconds();
+    pages::add_cookie(
+        &mut res,
+        &pages::cookie(COOKIE, token, pages::secure(&state.config), Some(secs)),
+    );
     res
 }
 
@@ -455,9 +447,10 @@ pub async fn logout(state: web::Data<AppState>, admin: Admin, body: web::Bytes) 
         return view::store_failed(&e);
     }
     let mut res = view::see_other("/admin/login", None);
-    let mut gone = Cookie::build(COOKIE, "").path("/").finish();
-    gone.make_removal();
-    let _ = res.add_cookie(&gone);
+    pages::add_cookie(
+        &mut res,
+        &pages::cookie(COOKIE, "", pages::secure(&state.config), Some(0)),
+    );
     res
 }
 

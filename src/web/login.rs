@@ -354,6 +354,6 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
         }
     }
     let mut res = pages::redirect(StatusCode::SEE_OTHER, "/login");
-    let _ = res.add_cookie(&pages::clear_cookie(&state.config));
+    pages::add_cookie(&mut res, &pages::clear_cookie(&state.config));
     res
 }

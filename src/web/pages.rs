@@ -110,29 +110,48 @@ pub fn secure(config: &Config) -> bool {
     config.public_url.starts_with("https://")
 }
 
-/// The session cookie for a new session.
-pub fn session_cookie(config: &Config, granted: &Granted) -> Cookie<'static> {
-    Cookie::build(COOKIE, granted.token.clone())
+/// Every cookie idgate sets: whole site, HttpOnly, SameSite=Lax, Secure on https; `max_age`
+/// in seconds (`None`: for the browser session; `Some(0)`: removal).
+pub fn cookie(
+    name: &'static str,
+    value: &str,
+    secure: bool,
+    max_age: Option<i64>,
+) -> Cookie<'static> {
+    let mut c = Cookie::build(name, value.to_string())
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(secure(config))
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            granted.max_age_secs,
-        ))
-        .finish()
+        .secure(secure)
+        .finish();
+    match max_age {
+        Some(0) => c.make_removal(),
+        Some(secs) => c.set_max_age(actix_web::cookie::time::Duration::seconds(secs)),
+        None => {}
+    }
+    c
+}
+
+/// Sets `cookie` on `res` (logging the rare failure).
+pub fn add_cookie(res: &mut HttpResponse, cookie: &Cookie<'_>) {
+    if let Err(e) = res.add_cookie(cookie) {
+        tracing::error!(error = %e, name = cookie.name(), "cannot set a cookie");
+    }
+}
+
+/// The session cookie for a new session.
+pub fn session_cookie(config: &Config, granted: &Granted) -> Cookie<'static> {
+    cookie(
+        COOKIE,
+        &granted.token,
+        secure(config),
+        Some(granted.max_age_secs),
+    )
 }
 
 /// A cookie that removes the session cookie.
 pub fn clear_cookie(config: &Config) -> Cookie<'static> {
-    let mut c = Cookie::build(COOKIE, "")
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure(config))
-        .finish();
-    c.make_removal();
-    c
+    cookie(COOKIE, "", secure(config), Some(0))
 }
 
 /// The cookie that pairs a sign-in form with the browser it was given to (double submit).
@@ -168,15 +187,7 @@ pub fn set_csrf_cookie(res: &mut HttpResponse, config: &Config, token: &str) {
 }
 
 pub fn set_csrf_cookie_secure(res: &mut HttpResponse, secure: bool, token: &str) {
-    let cookie = Cookie::build(CSRF_COOKIE, token.to_string())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .finish();
-    if let Err(e) = res.add_cookie(&cookie) {
-        tracing::error!(error = %e, "cannot set the CSRF cookie");
-    }
+    add_cookie(res, &cookie(CSRF_COOKIE, token, secure, None));
 }
 
 /// 303 to `to` (after a POST) or 302.
