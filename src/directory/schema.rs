@@ -606,12 +606,17 @@ pub fn split_urn(kind: ResourceKind, name: &str) -> Option<(&str, &str)> {
     std::iter::once(kind.core())
         .chain(kind.extensions().iter().copied())
         .find_map(|schema| {
-            let n = schema.id.len();
-            let prefix = name.get(..n)?;
-            let rest = name.get(n..)?;
-            (prefix.eq_ignore_ascii_case(schema.id) && rest.starts_with(':'))
-                .then(|| (prefix, &rest[1..]))
+            let rest = strip_prefix_ignore_case(name, schema.id)?.strip_prefix(':')?;
+            Some((&name[..schema.id.len()], rest))
         })
+}
+
+/// `s` without `prefix`, compared ASCII-case-insensitively; `None` when `s` does not start with
+/// it (also when its length would cut a multibyte character of `s`).
+pub fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -640,6 +645,17 @@ mod tests {
             "externalId"
         );
         assert!(resolve(ResourceKind::Group, "userName").is_none());
+        // A multibyte character where the URN's bytes end is no match, never a panic.
+        assert!(
+            resolve(
+                ResourceKind::User,
+                "urn:ietf:params:scim:schemas:core:2.0:Useé"
+            )
+            .is_none()
+        );
+        assert_eq!(strip_prefix_ignore_case("URN:x", "urn:"), Some("x"));
+        assert_eq!(strip_prefix_ignore_case("uré", "urn"), None);
+        assert_eq!(strip_prefix_ignore_case("ur", "urn"), None);
         assert!(resolve(ResourceKind::User, "nope").is_none());
         assert_eq!(
             split_urn(

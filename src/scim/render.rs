@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::directory::schema::{ENTERPRISE_URN, IDGATE_URN, ResourceKind};
+use crate::directory::schema::{
+    ENTERPRISE_URN, IDGATE_URN, ResourceKind, strip_prefix_ignore_case,
+};
 use crate::store::resources::Stored;
 
 /// `W/"<version>"`, the ETag and `meta.version` of a resource.
@@ -92,8 +94,8 @@ fn parse_spec(kind: ResourceKind, raw: &str) -> Spec {
     let raw = raw.trim();
     let known_urns = [kind.core().id, ENTERPRISE_URN, IDGATE_URN];
     for urn in known_urns {
-        if raw.len() >= urn.len() && raw[..urn.len()].eq_ignore_ascii_case(urn) {
-            let rest = raw[urn.len()..].trim_start_matches(':');
+        if let Some(rest) = strip_prefix_ignore_case(raw, urn) {
+            let rest = rest.trim_start_matches(':');
             let (attr, sub) = split_dot(rest);
             let urn = (urn != kind.core().id).then(|| urn.to_string());
             return Spec { urn, attr, sub };
@@ -340,6 +342,28 @@ mod tests {
             ENTERPRISE_URN: {"department": "d"}})
         );
         assert!(!wants_members(&[], &["members".into()]));
+    }
+
+    #[test]
+    fn projection_takes_any_text_as_a_name() {
+        let full = json!({"schemas": ["s"], "id": "1", "userName": "a", ENTERPRISE_URN: {"department": "d"}});
+        // Multibyte characters where a URN's bytes end, inside it, and after a dot.
+        for raw in [
+            "urn:ietf:params:scim:schemas:core:2.0:Useé",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:Usé:department",
+            "urn:ietf:params:scim:schemas:core:2.0:User:userNamé",
+            "é",
+            "userName.é",
+            "ééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé",
+            "",
+            ":",
+            ".",
+        ] {
+            let kept = project(ResourceKind::User, full.clone(), &[raw.into()], &[]);
+            assert_eq!(kept["id"], "1", "{raw}");
+            let dropped = project(ResourceKind::User, full.clone(), &[], &[raw.into()]);
+            assert_eq!(dropped["userName"], "a", "{raw}");
+        }
         assert!(wants_members(&[], &[]));
         assert!(!wants_members(&["displayName".into()], &[]));
     }
