@@ -1,5 +1,6 @@
-//! The application: shared state, the route table (the one file that knows every route),
-//! and `Application::build`, which binds the listener (port 0 allowed) for tests and `serve`.
+//! The application: the route table (the one file that knows every route) and
+//! `Application::build`, which binds the listener (port 0 allowed) for tests and `serve`.
+//! The shared state lives in `state.rs`, so that handlers do not depend on this file.
 
 use std::net::TcpListener;
 
@@ -12,17 +13,9 @@ use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 use crate::session::Sessions;
 use crate::store::{Store, requests, sessions, signin};
-use crate::{admin, oauth, saml, scim, telemetry, web as browser};
+use crate::{admin, fallback, oauth, saml, scim, telemetry, web as browser};
 
-/// What every handler can reach.
-pub struct AppState {
-    pub config: Config,
-    pub store: Store,
-    pub clock: Clock,
-    pub metrics: Metrics,
-    pub sessions: Sessions,
-    pub limiter: crate::signin::ratelimit::Limiter,
-}
+pub use crate::state::AppState;
 
 pub struct Application {
     port: u16,
@@ -33,6 +26,16 @@ pub struct Application {
 impl Application {
     /// Opens the store (migrating it), binds `config.listen` and prepares the server.
     pub fn build(config: Config, clock: Clock) -> Result<Self> {
+        Self::build_with(config, clock, |_| {})
+    }
+
+    /// `build`, with `extra` routes added to the table (tests add routes of their own).
+    pub fn build_with(
+        config: Config,
+        clock: Clock,
+        extra: fn(&mut web::ServiceConfig),
+    ) -> Result<Self> {
+        actix_http::h1::set_codec_error_responder(fallback::codec_error);
         let store = Store::open(
             &config.database_path(),
             config.read_pool_size,
@@ -51,6 +54,7 @@ impl Application {
             limiter: Default::default(),
         });
         let data = state.clone();
+        let workers = state.config.workers;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -64,9 +68,16 @@ impl Application {
                     );
                     actix_web::error::InternalError::from_response(e, page).into()
                 }))
+                .wrap(middleware::from_fn(fallback::guard))
                 .wrap(middleware::from_fn(metrics::record))
                 .wrap(middleware::from_fn(telemetry::request_span))
                 .configure(routes)
+                .configure(extra)
+                .default_service(web::to(fallback::not_found))
+        })
+        .workers(match workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
         })
         .listen(listener)
         .map_err(Error::internal)?

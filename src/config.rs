@@ -31,6 +31,8 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `/auth/verify` answers 302 to the sign-in page instead of 401 (Traefik, Caddy).
     pub verify_redirect: bool,
+    /// HTTP worker threads; 0 = one per CPU core.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -56,6 +58,7 @@ impl Default for Config {
             allowed_return_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             verify_redirect: false,
+            workers: 0,
         }
     }
 }
@@ -77,6 +80,7 @@ struct FileConfig {
     allowed_return_origins: Option<Vec<String>>,
     trusted_proxies: Option<Vec<String>>,
     verify_redirect: Option<bool>,
+    workers: Option<usize>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -103,6 +107,7 @@ pub const KEYS: &[&str] = &[
     "allowed_return_origins",
     "trusted_proxies",
     "verify_redirect",
+    "workers",
 ];
 
 impl Config {
@@ -196,6 +201,7 @@ impl RawValues {
             allowed_return_origins,
             trusted_proxies,
             verify_redirect,
+            workers,
         } = fc;
         let pairs = [
             ("listen", listen),
@@ -220,6 +226,7 @@ impl RawValues {
             ),
             ("trusted_proxies", trusted_proxies.map(|v| v.join(","))),
             ("verify_redirect", verify_redirect.map(|v| v.to_string())),
+            ("workers", workers.map(|v| v.to_string())),
         ];
         for (k, v) in pairs {
             if let Some(v) = v {
@@ -290,6 +297,10 @@ impl RawValues {
                     "true" | "on" | "1" => c.verify_redirect = true,
                     "false" | "off" | "0" => c.verify_redirect = false,
                     _ => problems.push(bad("expected true or false")),
+                },
+                "workers" => match value.parse() {
+                    Ok(v) if v <= 256 => c.workers = v,
+                    _ => problems.push(bad("expected 0 (one per CPU core) to 256")),
                 },
                 _ => problems.push(format!("unknown key {key}")),
             }

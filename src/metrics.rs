@@ -12,7 +12,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Latency buckets, seconds.
 const BUCKETS: [f64; 10] = [
@@ -155,13 +155,15 @@ pub async fn record(
     let started = Instant::now();
     let surface = surface(req.path());
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let res = next.call(req).await?;
+    let res = next.call(req).await;
     if let Some(state) = state {
-        state.metrics.observe(
-            surface,
-            res.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        let status = match &res {
+            Ok(res) => res.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        state
+            .metrics
+            .observe(surface, status.as_u16(), started.elapsed().as_secs_f64());
     }
-    Ok(res)
+    res
 }

@@ -10,9 +10,9 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::clock::timestamp;
 use crate::session::AccessClaims;
+use crate::state::AppState;
 use crate::store::accounts;
 
 /// How long an access token lives.

@@ -31,7 +31,7 @@ pub fn init(format: LogFormat, level: &str) {
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Accepts a caller's `X-Request-Id` when it is short and plain, else makes one.
 fn request_id(req: &ServiceRequest) -> String {

@@ -15,10 +15,10 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq as _;
 
 use super::view;
-use crate::app::AppState;
 use crate::clock::timestamp;
 use crate::identity::normalize_email;
 use crate::signin::{self, Identity, Outcome, Purpose, SamlUse, password};
+use crate::state::AppState;
 use crate::store::admin::{self as admin_store, AdminSession, AuditEntry};
 use crate::store::orgs::{self, Org};
 use crate::store::signin::{self as signin_store, Lookup, SigninLog};

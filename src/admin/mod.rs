@@ -16,7 +16,7 @@ mod view;
 
 use actix_web::{HttpResponse, web};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::admin::{self as admin_store, AuditEntry};
 use crate::store::orgs::{self as org_store, Org, SettingsChange};
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::auth::Admin;
 use super::view::or_page;
 use super::view::{self, DoneQuery, Nav};
-use crate::app::AppState;
 use crate::clock::timestamp;
+use crate::state::AppState;
 use crate::store::admin as admin_store;
 use crate::store::orgs::{self, Org, SettingsChange, TokenInfo};
 

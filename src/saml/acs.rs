@@ -11,10 +11,10 @@ use serde::Deserialize;
 
 use super::authn;
 use super::sp::{self, Expectation, Failure, IdpSettings, SpSettings, Verified};
-use crate::app::AppState;
 use crate::clock::timestamp;
 use crate::identity::normalize_email;
 use crate::signin::{self, Identity, Refused, SamlUse};
+use crate::state::AppState;
 use crate::store::orgs::{self, Org};
 use crate::store::saml::IdpRecord;
 use crate::store::signin::{self as signin_store, PendingRequest, SigninLog};

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use super::acs;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::orgs;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

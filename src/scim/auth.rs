@@ -10,10 +10,10 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use base64::Engine;
 
 use super::ScimError;
-use crate::app::AppState;
 use crate::clock::timestamp;
 use crate::error::Error;
 use crate::session::AccessClaims;
+use crate::state::AppState;
 use crate::store::accounts;
 use crate::store::orgs::{self, Org};
 

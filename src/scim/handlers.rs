@@ -8,9 +8,9 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 
 use super::{ScimAuth, ScimError, json_response, render};
-use crate::app::AppState;
 use crate::directory::schema::ResourceKind;
 use crate::error::Error;
+use crate::state::AppState;
 use crate::store::resources::{self, Stored};
 
 use super::ErrorInfo;

@@ -4,10 +4,10 @@
 use serde_json::{Value, json};
 
 use super::render;
-use crate::app::AppState;
 use crate::directory::filter::{self, AttrPath};
 use crate::directory::schema::{LIST_RESPONSE_URN, ResourceKind};
 use crate::error::{Error, Result};
+use crate::state::AppState;
 use crate::store::filter_sql;
 use crate::store::orgs::Org;
 use crate::store::resources::{self, ListQuery};

@@ -10,8 +10,8 @@ use actix_web::{HttpMessage, web};
 use serde_json::Value;
 
 use super::{ErrorInfo, LoggedBody, LoggedRequest, ScimAuth};
-use crate::app::AppState;
 use crate::clock::timestamp;
+use crate::state::AppState;
 use crate::store::requests::RequestLog;
 use crate::telemetry::RequestId;
 

@@ -149,20 +149,7 @@ impl ResponseError for ScimError {
             }
             other => other.to_string(),
         };
-        let mut body = json!({
-            "schemas": [ERROR_URN],
-            "status": status.as_u16().to_string(),
-            "detail": detail,
-        });
-        if let Some(t) = scim_type {
-            body["scimType"] = json!(t);
-        }
-        let text = body.to_string();
-        let mut res = HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
-            .body(text.clone());
-        // Failures keep their body for the provisioning log.
-        res.extensions_mut().insert(LoggedBody(text));
+        let mut res = error_body(status, scim_type, &detail);
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -172,6 +159,25 @@ impl ResponseError for ScimError {
         res.extensions_mut().insert(ErrorInfo { scim_type, detail });
         res
     }
+}
+
+/// The RFC 7644 §3.12 error response: `status` as a string, an optional `scimType`, `detail`.
+pub fn error_body(status: StatusCode, scim_type: Option<&str>, detail: &str) -> HttpResponse {
+    let mut body = json!({
+        "schemas": [ERROR_URN],
+        "status": status.as_u16().to_string(),
+        "detail": detail,
+    });
+    if let Some(t) = scim_type {
+        body["scimType"] = json!(t);
+    }
+    let text = body.to_string();
+    let mut res = HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
+        .body(text.clone());
+    // Failures keep their body for the provisioning log.
+    res.extensions_mut().insert(LoggedBody(text));
+    res
 }
 
 /// The response body kept for the request log.

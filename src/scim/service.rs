@@ -3,13 +3,13 @@
 
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::clock::timestamp;
 use crate::directory::patch::{self, MemberChange};
 use crate::directory::resource::{self, Mode, UnknownAttrs};
 use crate::directory::schema::ResourceKind;
 use crate::error::{Error, Result};
 use crate::identity;
+use crate::state::AppState;
 use crate::store::orgs::{self, Org};
 use crate::store::resources::{self as res, Roles, Stored};
 use crate::store::sessions;

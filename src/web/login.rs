@@ -7,10 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::pages::{self, LoginPage};
-use crate::app::AppState;
 use crate::identity::normalize_email;
 use crate::signin::ratelimit::Limiter;
 use crate::signin::{self, Identity, Refused, password};
+use crate::state::AppState;
 use crate::store::orgs::Org;
 use crate::store::{accounts, orgs, saml as idp_store, signin as signin_store};
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::pages;
-use crate::app::AppState;
 use crate::session::{Refusal, SessionClaims};
+use crate::state::AppState;
 
 async fn current(state: &AppState, req: &HttpRequest) -> Result<Arc<SessionClaims>, Refusal> {
     let token = pages::session_token(req).ok_or(Refusal::Missing)?;

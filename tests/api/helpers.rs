@@ -80,6 +80,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_routes(adjust, |_| {}).await
+}
+
+/// `spawn_app_with`, with routes of the test's own added to the table.
+pub async fn spawn_app_routes(
+    adjust: impl FnOnce(&mut Config),
+    extra: fn(&mut actix_web::web::ServiceConfig),
+) -> TestApp {
+    crate::logs::install();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -87,7 +96,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         ..Config::default()
     };
     adjust(&mut config);
-    let app = Application::build(config, Clock::System).expect("app builds");
+    let app = Application::build_with(config, Clock::System, extra).expect("app builds");
     let port = app.port();
     let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());

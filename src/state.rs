@@ -1,0 +1,17 @@
+//! What every handler can reach. Its own module so that the surfaces depend on it, not on
+//! `app.rs`, which depends on every surface for the route table.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::session::Sessions;
+use crate::store::Store;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub clock: Clock,
+    pub metrics: Metrics,
+    pub sessions: Sessions,
+    pub limiter: crate::signin::ratelimit::Limiter,
+}
