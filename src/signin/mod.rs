@@ -10,11 +10,11 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::app::AppState;
 use crate::clock::timestamp;
 use crate::error::Result;
 use crate::identity;
 use crate::session::SessionClaims;
+use crate::state::AppState;
 use crate::store::orgs::{self, Org};
 use crate::store::resources::{self as res, Roles};
 use crate::store::sessions::{self, SessionRow};
@@ -114,7 +114,7 @@ pub fn log_row(
 /// Records a refused attempt (no transaction to join). Durable before the browser is told
 /// the reference, so the admin always finds it.
 pub async fn log_refusal(state: &AppState, mut row: SigninLog, refused: &Refused) {
-    tracing::info!(reference = %row.reference, reason = refused.reason, detail = %refused.detail, "sign-in refused");
+    refusal_line(&row.reference, refused);
     state.metrics.signin(false);
     fill_refusal(&mut row, refused);
     if let Err(e) = state
@@ -124,6 +124,12 @@ pub async fn log_refusal(state: &AppState, mut row: SigninLog, refused: &Refused
     {
         tracing::error!(error = %e, "the sign-in log row could not be written");
     }
+}
+
+/// The server log's line for a refusal: with the reference the browser shows, so that an
+/// operator can grep for what a user reports.
+fn refusal_line(reference: &str, refused: &Refused) {
+    tracing::info!(reference, reason = refused.reason, detail = %refused.detail, "sign-in refused");
 }
 
 fn fill_refusal(row: &mut SigninLog, r: &Refused) {
@@ -200,6 +206,7 @@ pub async fn complete(
     let sid = uuid::Uuid::new_v4().to_string();
     let (stamp, expires) = (timestamp(now), timestamp(now + lifetime));
     let slug = org.slug.clone();
+    let reference = row.reference.clone();
     // Only an admin sign-in issues an admin cookie.
     let (admin_token, admin_hash) = match purpose {
         Purpose::Admin => new_secret(),
@@ -215,7 +222,7 @@ pub async fn complete(
     let decided = state
         .store
         .write(move |c| {
-            let mut outcome = decide(c, &org, &identity, saml.as_ref(), &stamp);
+            let mut outcome = decide(c, &org, &identity, saml.as_ref(), &stamp, &row.reference);
             if let Ok((user, _)) = &outcome {
                 let issued = match purpose {
                     Purpose::Session => sessions::insert(
@@ -254,7 +261,7 @@ pub async fn complete(
     let (user, role, sid, email) = match decided {
         Ok(v) => v,
         Err(refused) => {
-            tracing::info!(reason = refused.reason, detail = %refused.detail, "sign-in refused");
+            refusal_line(&reference, &refused);
             state.metrics.signin(false);
             return Ok(Err(refused));
         }
@@ -339,11 +346,12 @@ fn decide(
     id: &Identity,
     saml: Option<&SamlUse>,
     now: &str,
+    reference: &str,
 ) -> std::result::Result<(SigninUser, Option<String>), Refused> {
     match decide_inner(c, org, id, saml, now) {
         Ok(d) => d,
         Err(e) => {
-            tracing::error!(error = %e, "sign-in: store error");
+            tracing::error!(reference, error = %e, "sign-in: store error");
             Err(Refused::new(
                 "internal",
                 "a store error; see the server log",

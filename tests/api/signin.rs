@@ -45,6 +45,12 @@ fn assert_refused(r: &crate::helpers::Resp, app: &TestApp, reason: &str) {
         .unwrap_or_else(|| panic!("no sign-in log row {reference} for {reason}"));
     assert!(!row.success);
     assert_eq!(row.reason.as_deref(), Some(reason), "{row:?}");
+    // The operator can grep the server log for the reference the user reports.
+    let logged = crate::logs::lines_with(&["sign-in refused", &reference, reason]);
+    assert!(
+        !logged.is_empty(),
+        "no server log line with the reference {reference} for {reason}"
+    );
 }
 
 #[actix_web::test]
@@ -468,4 +474,26 @@ async fn sign_in_cannot_start_an_open_redirect_or_without_an_idp() {
         .await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(set_cookie(&r).is_none());
+}
+
+#[actix_web::test]
+async fn an_email_shared_by_two_users_signs_neither_in() {
+    let app = spawn_sso_app().await;
+    for (user_name, external_id) in [("alice1", "ext-1"), ("alice2", "ext-2")] {
+        let r = app
+            .post(
+                "/Users",
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name,
+                    "externalId": external_id,
+                    "active": true,
+                    "emails": [{"value": "Alice@acme.com", "type": "work", "primary": true}],
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    // The response's objectidentifier is neither user's externalId: only the email is left.
+    assert_refused(&app.sso(|_| {}).await, &app, "ambiguous_email");
 }
