@@ -17,6 +17,9 @@ use crate::{admin, fallback, oauth, saml, scim, telemetry, web as browser};
 
 pub use crate::state::AppState;
 
+/// The `server_settings` key under which a starting server records its `public_url`.
+pub const PUBLIC_URL: &str = "public_url";
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -42,6 +45,9 @@ impl Application {
             config.max_batch,
         )?;
         let sessions = Sessions::open(&store, &config.public_url, clock.now())?;
+        // The command line shows values for Entra built from the URL the server runs under.
+        let (url, stamp) = (config.public_url.clone(), timestamp(clock.now()));
+        store.write_now(move |c| crate::store::server::set(c, PUBLIC_URL, &url, &stamp))?;
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", config.listen)))?;
         let port = listener.local_addr().map_err(Error::internal)?.port();

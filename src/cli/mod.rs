@@ -37,6 +37,10 @@ pub struct Cli {
     /// Log format: pretty or json.
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// The public base URL (`serve`: the one to serve under; other commands: the one the
+    /// values to paste into Entra are built from, instead of the running server's).
+    #[arg(long, global = true, value_name = "URL")]
+    pub public_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,8 +51,6 @@ pub enum Command {
     Serve {
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
-        #[arg(long, value_name = "URL")]
-        public_url: Option<String>,
     },
     /// Create or upgrade the store's schema, then exit.
     Migrate,
@@ -95,11 +97,11 @@ pub fn load_config(cli: &Cli) -> std::result::Result<Config, Vec<String>> {
     let mut flags = Overrides {
         data_dir: cli.data_dir.clone(),
         log_format: cli.log_format.clone(),
+        public_url: cli.public_url.clone(),
         ..Overrides::default()
     };
-    if let Command::Serve { listen, public_url } = &cli.command {
+    if let Command::Serve { listen } = &cli.command {
         flags.listen.clone_from(listen);
-        flags.public_url.clone_from(public_url);
     }
     let env: Vec<(String, String)> = std::env::vars().collect();
     Config::load(cli.config.as_deref(), &env, &flags)
@@ -134,13 +136,68 @@ pub fn run(cli: &Cli, config: &Config) -> Result<i32> {
             eprintln!("backup written to {}", path.display());
             Ok(0)
         }
-        Command::Org(cmd) => org::org_command(&open_store(config)?, config, cmd),
-        Command::ScimToken(cmd) => token::token_command(&open_store(config)?, config, cmd),
+        Command::Org(cmd) => with_served_url(cli, config, |s, c| org::org_command(s, c, cmd)),
+        Command::ScimToken(cmd) => {
+            with_served_url(cli, config, |s, c| token::token_command(s, c, cmd))
+        }
         Command::User(cmd) => account::user_command(&open_store(config)?, cmd),
         Command::Keys(cmd) => account::keys_command(&open_store(config)?, config, cmd),
-        Command::OauthClient(cmd) => account::client_command(&open_store(config)?, config, cmd),
-        Command::Admin(cmd) => account::admin_command(&open_store(config)?, config, cmd),
+        Command::OauthClient(cmd) => {
+            with_served_url(cli, config, |s, c| account::client_command(s, c, cmd))
+        }
+        Command::Admin(cmd) => {
+            with_served_url(cli, config, |s, c| account::admin_command(s, c, cmd))
+        }
     }
+}
+
+/// Runs a command that may print values to paste into Entra (or a URL to open), built from
+/// `public_url`: `--public-url` when given, else the one the server on this store last
+/// started with (what Entra must reach), else this command's configuration. Says which on
+/// stderr, so that the values never silently assume another URL than the server's.
+fn with_served_url(
+    cli: &Cli,
+    config: &Config,
+    command: impl FnOnce(&Store, &Config) -> Result<i32>,
+) -> Result<i32> {
+    let store = open_store(config)?;
+    let served = store.read_now(|c| crate::store::server::get(c, crate::app::PUBLIC_URL))?;
+    let mut config = config.clone();
+    let why = match (&cli.public_url, served) {
+        (Some(_), _) => "from --public-url".to_string(),
+        (None, Some(s)) if s.value == config.public_url => {
+            format!("the server on this store started with it at {}", s.updated)
+        }
+        (None, Some(s)) => {
+            let why = format!(
+                "the server on this store started with it at {}; this command's configuration \
+                 says {} (use --public-url to choose)",
+                s.updated, config.public_url
+            );
+            config.public_url = s.value;
+            why
+        }
+        (None, None) => {
+            "this command's configuration; no server has started on this store yet".to_string()
+        }
+    };
+    if shows_urls(&cli.command) {
+        eprintln!("public_url: {} ({why})", config.public_url);
+    }
+    command(&store, &config)
+}
+
+/// The commands whose output contains URLs built from `public_url`.
+fn shows_urls(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Org(OrgCommand::Show { .. } | OrgCommand::Saml(_))
+            | Command::ScimToken(TokenCommand::Create { .. })
+            | Command::OauthClient(account::ClientCommand::Create { .. })
+            | Command::Admin(
+                account::AdminCommand::Create { .. } | account::AdminCommand::SetPassword { .. }
+            )
+    )
 }
 
 fn healthcheck(listen: SocketAddr) -> Result<i32> {

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0003_signin.sql"),
     ),
     (4, "admin", include_str!("../../migrations/0004_admin.sql")),
+    (
+        5,
+        "server",
+        include_str!("../../migrations/0005_server.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -15,6 +15,7 @@ pub mod orgs;
 pub mod requests;
 pub mod resources;
 pub mod saml;
+pub mod server;
 pub mod sessions;
 pub mod signin;
 mod writer;

@@ -480,3 +480,83 @@ fn passwords_keys_and_oauth_clients() {
     ));
     assert!(ok(&idgate(data, &["oauth-client", "list", "--org", "acme"])).contains("revoked"));
 }
+
+#[test]
+fn values_for_entra_assume_the_url_the_server_runs_under_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    ok(&idgate(
+        data,
+        &[
+            "org", "create", "acme", "--name", "Acme", "--domain", "acme.com",
+        ],
+    ));
+    let before = idgate(
+        data,
+        &["scim-token", "create", "--org", "acme", "--name", "a"],
+    );
+    let said = String::from_utf8_lossy(&before.stderr).into_owned();
+    assert!(
+        said.contains(
+            "public_url: http://127.0.0.1:8080 (this command's configuration; no server has started"
+        ),
+        "{said}"
+    );
+
+    // The server runs under another URL than the command line's configuration.
+    let (mut server, _) =
+        crate::crash::serve_with(data, &["--public-url", "https://login.example.com"]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let out = idgate(
+        data,
+        &["scim-token", "create", "--org", "acme", "--name", "b"],
+    );
+    let token = ok(&out);
+    assert!(
+        token.trim().starts_with("idgs_") && token.lines().count() == 1,
+        "{token}"
+    );
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("Tenant URL https://login.example.com/scim/v2 "),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "public_url: https://login.example.com (the server on this store started with it at "
+        ) && said.contains("this command's configuration says http://127.0.0.1:8080"),
+        "{said}"
+    );
+    let meta = dir.path().join("entra.xml");
+    std::fs::write(&meta, ENTRA_METADATA).unwrap();
+    let out = idgate(
+        data,
+        &["org", "saml", "acme", "--metadata", meta.to_str().unwrap()],
+    );
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("Identifier (Entity ID) https://login.example.com/saml/acme, Reply URL https://login.example.com/saml/acme/acs"),
+        "{said}"
+    );
+    // An explicit --public-url wins, and says so; commands without URLs say nothing.
+    let out = idgate(
+        data,
+        &[
+            "org",
+            "show",
+            "acme",
+            "--public-url",
+            "https://sso.other.example",
+        ],
+    );
+    assert!(ok(&out).contains("https://sso.other.example/scim/v2"));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("public_url: https://sso.other.example (from --public-url)"),
+        "{said}"
+    );
+    let out = idgate(data, &["org", "list"]);
+    ok(&out);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("public_url"));
+}

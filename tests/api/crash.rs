@@ -28,10 +28,16 @@ fn idgate(data: &std::path::Path, args: &[&str]) -> String {
 
 /// Starts `idgate serve` on a free port; returns the child and its base URL.
 pub fn serve(data: &std::path::Path) -> (Child, String) {
+    serve_with(data, &[])
+}
+
+/// `serve` with more arguments after `serve --listen 127.0.0.1:0`.
+pub fn serve_with(data: &std::path::Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -1,0 +1,9 @@
+-- What a running server says about itself, for the command line: the public_url it serves
+-- under, so that `idgate org saml` and `idgate scim-token create` show the values Entra must
+-- reach even when the server was started with another --public-url than the command's.
+
+CREATE TABLE server_settings (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL,
+    updated TEXT NOT NULL
+) WITHOUT ROWID;
