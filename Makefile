@@ -9,9 +9,11 @@ TOOLS_VENV := .tools/venv
 SCIM2_CLI_VERSION := 0.6.0
 # selenium 4.52.0 wants a certifi release that PyPI does not have yet.
 SELENIUM_VERSION := 4.51.0
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 600
 CARGO_FLAGS ?=
 
-.PHONY: run test deps test-deps tools build check lint unit scim2-tester nginx-test e2e bench clean
+.PHONY: run test deps test-deps tools build check lint unit scim2-tester nginx-test e2e bench fuzz clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(SYSTEM_PACKAGES)"
@@ -68,6 +70,15 @@ bench: build
 	cargo build --release --locked --example idgate-bench
 	cargo build --release --locked --example signin-bench
 	./scripts/bench.sh
+
+# Coverage-guided fuzzing (cargo fuzz, libFuzzer) of the SCIM filter parser, the PATCH engine,
+# attribute projection, the metadata parser and the SAML response path: each target for
+# FUZZ_SECONDS (FUZZ_PARALLEL at a time). Not part of `make test`, which replays the committed
+# seeds and every saved crash instead (src/fuzzing.rs). docs/FUZZING.md has the runs.
+fuzz: deps
+	@cargo fuzz --version 2>/dev/null | grep -q ' $(CARGO_FUZZ_VERSION)$$' \
+	  || cargo install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
 
 clean:
 	cargo clean

@@ -8,6 +8,8 @@ pub mod config;
 pub mod directory;
 pub mod error;
 pub mod fallback;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod metrics;
 pub mod oauth;

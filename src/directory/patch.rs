@@ -578,4 +578,4 @@ use multi::{filter_unknown, filtered_op, member_op, remove_values};
 
 #[cfg(test)]
 #[path = "patch_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -314,3 +314,24 @@ fn apply_is_atomic_on_the_callers_document() {
 
 #[path = "patch_fuzz.rs"]
 mod fuzz;
+
+/// The PATCH table's bodies as the `scim_patch` fuzz target's seeds:
+/// `cargo test --lib write_patch_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn write_patch_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/scim_patch");
+    std::fs::create_dir_all(&dir).unwrap();
+    for row in rows::rows() {
+        write_seed(&dir, row.name, &row.body);
+    }
+}
+
+/// One seed file, named after its table row.
+pub(crate) fn write_seed(dir: &std::path::Path, name: &str, body: &Value) {
+    let file: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    std::fs::write(dir.join(file), serde_json::to_vec_pretty(body).unwrap()).unwrap();
+}

@@ -424,3 +424,15 @@ fn required_missing_finds_first_missing_path() {
     assert_eq!(req(&["emails.display"]), Some("emails.display".into()));
     assert_eq!(req(&[]), None);
 }
+
+/// The canonicalisation table's bodies as `scim_patch` fuzz seeds (POST/PUT bodies):
+/// `cargo test --lib write_resource_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn write_resource_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/scim_patch");
+    std::fs::create_dir_all(&dir).unwrap();
+    for row in rows() {
+        crate::directory::patch::tests::write_seed(&dir, &format!("post-{}", row.name), &row.body);
+    }
+}

@@ -190,7 +190,92 @@ fn certificate_validity_against_now() {
 
 #[test]
 fn variations_that_still_parse() {
-    let cases: [Variation; 6] = [
+    let cases = variations();
+    for (case, mutate) in cases {
+        let (config, warnings) = parse_metadata(mutate(&entra()).as_bytes(), ALL_VALID)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(
+            config.entity_id, "https://sts.windows.net/{tenantid}/",
+            "{case}"
+        );
+        assert_eq!(
+            config.sso_url, "https://login.microsoftonline.com/common/saml2",
+            "{case}"
+        );
+        assert_entra_certs(&config.certificates);
+        assert!(warnings.is_empty(), "{case}");
+    }
+}
+
+const XXE: &str = r#"<!DOCTYPE EntityDescriptor [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>"#;
+const LAUGHS: &str = r#"<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;"><!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;"><!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;"><!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;"><!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;"><!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">]>"#;
+const DECL: &str = r#"<?xml version="1.0" encoding="utf-8"?>"#;
+
+#[test]
+fn bad_metadata_is_refused_with_the_specific_error() {
+    let cases = bad_cases();
+    for (case, mutate, expected, fragment) in cases {
+        let err = parse_metadata(&mutate(&entra()), ALL_VALID).expect_err(case);
+        assert_eq!(kind(&err), expected, "{case}: {err}");
+        assert!(err.to_string().contains(fragment), "{case}: {err}");
+    }
+}
+
+/// xorshift64*: reproducible without a `rand` dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
+    }
+}
+
+#[test]
+fn random_mutations_never_panic() {
+    let mut rng = Rng(0x1D6A_7E5E_ED00_0001);
+    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+    for _ in 0..2_000 {
+        let mut input = ENTRA.to_vec();
+        match rng.below(4) {
+            0 => {
+                for _ in 0..=rng.below(8) {
+                    let i = rng.below(input.len());
+                    input[i] = rng.below(256) as u8;
+                }
+            }
+            1 => input.truncate(rng.below(input.len())),
+            2 => {
+                let i = rng.below(input.len());
+                let j = (i + rng.below(64)).min(input.len());
+                input.drain(i..j);
+            }
+            _ => {
+                let i = rng.below(input.len());
+                let j = (i + rng.below(256)).min(input.len());
+                let copy = input[i..j].to_vec();
+                let at = rng.below(input.len());
+                input.splice(at..at, copy);
+            }
+        }
+        let outcome = match parse_metadata(&input, ALL_VALID) {
+            Ok(_) => "Ok",
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                kind(&e)
+            }
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+    }
+    // The mutations reach far into the parser, not just the first check.
+    println!("{outcomes:?}");
+    assert!(outcomes.len() >= 4, "{outcomes:?}");
+}
+
+fn variations() -> [Variation; 6] {
+    [
         ("KeyDescriptor without use counts as signing", |s| {
             let idp = s.find("<IDPSSODescriptor").expect("idp");
             let (head, tail) = s.split_at(idp);
@@ -257,30 +342,11 @@ fn variations_that_still_parse() {
             );
             format!("\u{feff}{out}")
         }),
-    ];
-    for (case, mutate) in cases {
-        let (config, warnings) = parse_metadata(mutate(&entra()).as_bytes(), ALL_VALID)
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
-        assert_eq!(
-            config.entity_id, "https://sts.windows.net/{tenantid}/",
-            "{case}"
-        );
-        assert_eq!(
-            config.sso_url, "https://login.microsoftonline.com/common/saml2",
-            "{case}"
-        );
-        assert_entra_certs(&config.certificates);
-        assert!(warnings.is_empty(), "{case}");
-    }
+    ]
 }
 
-const XXE: &str = r#"<!DOCTYPE EntityDescriptor [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>"#;
-const LAUGHS: &str = r#"<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;"><!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;"><!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;"><!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;"><!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;"><!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">]>"#;
-const DECL: &str = r#"<?xml version="1.0" encoding="utf-8"?>"#;
-
-#[test]
-fn bad_metadata_is_refused_with_the_specific_error() {
-    let cases: [BadCase; 22] = [
+fn bad_cases() -> [BadCase; 22] {
+    [
         (
             "XXE: DOCTYPE with an external entity used in entityID",
             |s| {
@@ -385,7 +451,7 @@ fn bad_metadata_is_refused_with_the_specific_error() {
             "plain http SingleSignOnService Location",
             |s| {
                 replace_all(s, r#"HTTP-Redirect" Location="https://login.microsoftonline.com/common/saml2" /><SingleSignOnService"#,
-                r#"HTTP-Redirect" Location="http://login.microsoftonline.com/common/saml2" /><SingleSignOnService"#).into()
+            r#"HTTP-Redirect" Location="http://login.microsoftonline.com/common/saml2" /><SingleSignOnService"#).into()
             },
             "BadUrl",
             "must use https://",
@@ -474,63 +540,26 @@ fn bad_metadata_is_refused_with_the_specific_error() {
             "SeveralEntities",
             "describes 2 entities",
         ),
-    ];
-    for (case, mutate, expected, fragment) in cases {
-        let err = parse_metadata(&mutate(&entra()), ALL_VALID).expect_err(case);
-        assert_eq!(kind(&err), expected, "{case}: {err}");
-        assert!(err.to_string().contains(fragment), "{case}: {err}");
-    }
+    ]
 }
 
-/// xorshift64*: reproducible without a `rand` dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
-    }
-}
-
+/// The fixture and every variation and bad mutation of it as `saml_metadata` fuzz seeds:
+/// `cargo test --lib write_metadata_fuzz_seeds -- --ignored`.
 #[test]
-fn random_mutations_never_panic() {
-    let mut rng = Rng(0x1D6A_7E5E_ED00_0001);
-    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
-    for _ in 0..2_000 {
-        let mut input = ENTRA.to_vec();
-        match rng.below(4) {
-            0 => {
-                for _ in 0..=rng.below(8) {
-                    let i = rng.below(input.len());
-                    input[i] = rng.below(256) as u8;
-                }
-            }
-            1 => input.truncate(rng.below(input.len())),
-            2 => {
-                let i = rng.below(input.len());
-                let j = (i + rng.below(64)).min(input.len());
-                input.drain(i..j);
-            }
-            _ => {
-                let i = rng.below(input.len());
-                let j = (i + rng.below(256)).min(input.len());
-                let copy = input[i..j].to_vec();
-                let at = rng.below(input.len());
-                input.splice(at..at, copy);
-            }
-        }
-        let outcome = match parse_metadata(&input, ALL_VALID) {
-            Ok(_) => "Ok",
-            Err(e) => {
-                assert!(!e.to_string().is_empty());
-                kind(&e)
-            }
-        };
-        *outcomes.entry(outcome).or_default() += 1;
+#[ignore]
+fn write_metadata_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/saml_metadata");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = |case: &str| -> String {
+        case.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect()
+    };
+    std::fs::write(dir.join("entra-2017"), ENTRA).unwrap();
+    for (case, mutate) in variations() {
+        std::fs::write(dir.join(format!("ok-{}", name(case))), mutate(&entra())).unwrap();
     }
-    // The mutations reach far into the parser, not just the first check.
-    println!("{outcomes:?}");
-    assert!(outcomes.len() >= 4, "{outcomes:?}");
+    for (case, mutate, _, _) in bad_cases() {
+        std::fs::write(dir.join(format!("bad-{}", name(case))), mutate(&entra())).unwrap();
+    }
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make fuzz`: runs each coverage-guided fuzz target (fuzz/fuzz_targets, bodies in
+# src/fuzzing.rs) for FUZZ_SECONDS (default 600), FUZZ_PARALLEL targets at a time (default 1),
+# starting from the committed seeds (fuzz/corpus/T) plus what earlier runs found
+# (fuzz/work/T, not committed). A crash is saved under fuzz/artifacts/T/; copy it to
+# fuzz/regressions/T/ (replayed by `make test`) with the fix. Each run's closing statistics
+# go to docs/fuzz/T.txt.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+seconds=${FUZZ_SECONDS:-600}
+parallel=${FUZZ_PARALLEL:-1}
+targets=${FUZZ_TARGETS:-scim_filter scim_patch scim_projection saml_metadata saml_response}
+# cargo fuzz passes -Z flags to rustc; RUSTC_BOOTSTRAP lets the project's one (stable)
+# toolchain take them. No sanitizer: idgate forbids unsafe code, and the C libraries it
+# links are not instrumented either way.
+export RUSTC_BOOTSTRAP=1
+flags=(-s none --debug-assertions)
+cargo fuzz build "${flags[@]}"
+mkdir -p ../docs/fuzz
+run_one() {
+  local t=$1
+  mkdir -p "work/$t" "artifacts/$t"
+  local log="work/$t.log"
+  local status=0
+  cargo fuzz run "${flags[@]}" "$t" "work/$t" "corpus/$t" -- \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="artifacts/$t/" >"$log" 2>&1 || status=$?
+  {
+    echo "# $t: $(date -u +%FT%TZ), ${seconds} s, commit $(git rev-parse --short HEAD)"
+    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::|^Done|SUMMARY|ERROR' "$log" || true
+    echo "exit status: $status"
+    ls "artifacts/$t" | sed 's/^/artifact: /'
+  } >"../docs/fuzz/$t.txt"
+  echo "$t: exit $status; $(grep -E '^#[0-9]+ +DONE' "$log" | tail -1)"
+  return "$status"
+}
+export -f run_one
+export seconds
+export flags_str="${flags[*]}"
+failed=0
+# shellcheck disable=SC2086
+printf '%s\n' $targets | xargs -P "$parallel" -I{} bash -c 'flags=($flags_str); run_one {}' || failed=1
+exit "$failed"
