@@ -13,6 +13,8 @@ mod entra_groups;
 mod entra_quirks;
 mod entra_users;
 mod helpers;
+mod hostile;
+mod hostile_world;
 mod logs;
 mod oauth;
 mod raw_http;

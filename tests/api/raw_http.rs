@@ -76,6 +76,17 @@ impl Conn {
         self.read_one(request.starts_with(b"HEAD "))
     }
 
+    /// `send`, with a connection closed before a whole response as an error.
+    pub fn try_send(&mut self, request: &[u8]) -> Result<RawResp, String> {
+        let request = request.to_vec();
+        let mut conn = Conn(self.0.try_clone().map_err(|e| e.to_string())?);
+        std::panic::catch_unwind(move || conn.send(&request)).map_err(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "the connection failed".into())
+        })
+    }
+
     fn read_one(&mut self, head_only: bool) -> RawResp {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 8192];
