@@ -25,6 +25,11 @@ pub fn init(format: LogFormat, level: &str) {
             .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
     };
+    // A panic is one log line in the configured format (with the request's span), not a
+    // bare line on stderr that a JSON log pipeline cannot read.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panicked");
+    }));
 }
 
 /// The id of the request being served.

@@ -439,7 +439,13 @@ fn run(base: &str, probes: &[&Probe]) -> (Vec<String>, BTreeMap<u16, usize>) {
             || [204, 304].contains(&r.status)
             || (300..400).contains(&r.status)
             || p.request.starts_with(b"HEAD ");
-        if r.status >= 500 || (r.status >= 400 && r.body.is_empty() && !bodiless) {
+        let scim = p.what.split(' ').nth(1).is_some_and(|t| t.starts_with("/scim/"));
+        let scim_body = r.header("content-type").as_deref() == Some("application/scim+json")
+            && r.body.contains("urn:ietf:params:scim:api:messages:2.0:Error");
+        if r.status >= 500
+            || (r.status >= 400 && r.body.is_empty() && !bodiless)
+            || (r.status >= 400 && scim && !bodiless && !scim_body)
+        {
             failures.push(format!("{} → {} {:?}", p.what, r.status, r.body));
         }
     }
