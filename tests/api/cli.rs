@@ -349,7 +349,7 @@ fn healthcheck_answers_for_a_running_server_only() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
 }
 
-fn idgate_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
+pub fn idgate_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
     use std::io::Write;
     let mut child = Command::new(BIN)
         .arg("--data-dir")

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use idgate::fuzzing::SplitMix;
 use serde_json::{Value, json};
 
 use crate::hostile_world::{self, World, credentials, fill, header, request};
@@ -123,23 +124,6 @@ fn json_values() -> Vec<Value> {
         deep,
         json!(true),
     ]
-}
-
-/// A splitmix64 generator: the same run for the same seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[(self.next() % items.len() as u64) as usize]
-    }
 }
 
 /// The routes idgate serves (method, path with `{param}`s), read from the route tables in
@@ -261,7 +245,7 @@ struct Probe {
 }
 
 fn probes(world: &World, seed: u64) -> Vec<Probe> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix(seed);
     let mut out = Vec::new();
     let routes = routes();
     assert!(
@@ -439,9 +423,14 @@ fn run(base: &str, probes: &[&Probe]) -> (Vec<String>, BTreeMap<u16, usize>) {
             || [204, 304].contains(&r.status)
             || (300..400).contains(&r.status)
             || p.request.starts_with(b"HEAD ");
-        let scim = p.what.split(' ').nth(1).is_some_and(|t| t.starts_with("/scim/"));
+        let scim = p
+            .what
+            .split(' ')
+            .nth(1)
+            .is_some_and(|t| t.starts_with("/scim/"));
         let scim_body = r.header("content-type").as_deref() == Some("application/scim+json")
-            && r.body.contains("urn:ietf:params:scim:api:messages:2.0:Error");
+            && r.body
+                .contains("urn:ietf:params:scim:api:messages:2.0:Error");
         if r.status >= 500
             || (r.status >= 400 && r.body.is_empty() && !bodiless)
             || (r.status >= 400 && scim && !bodiless && !scim_body)

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::admin_helpers::csrf_of;
 use crate::raw_http::{Conn, RawResp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_idgate");
@@ -29,24 +30,7 @@ impl Drop for Server {
 }
 
 pub fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::cli::idgate_stdin(data, args, stdin);
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -127,14 +111,6 @@ pub fn set_cookie(r: &RawResp, name: &str) -> String {
         .to_string()
 }
 
-pub fn csrf_field(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|t| t.split('"').next())
-        .unwrap_or_else(|| panic!("no CSRF field in {page}"))
-        .to_string()
-}
-
 pub fn set_up(server: &Server, data: &Path) -> World {
     let send = |r: Vec<u8>| Conn::open(&server.base).send(&r);
     let token = cli(
@@ -163,7 +139,7 @@ pub fn set_up(server: &Server, data: &Path) -> World {
     let form = serde_urlencoded::to_string([
         ("email", ADMIN),
         ("password", PASSWORD),
-        ("csrf", &csrf_field(&page.body)),
+        ("csrf", &csrf_of(&page.body)),
     ])
     .unwrap();
     let signed_in = send(request(
@@ -188,9 +164,9 @@ pub fn set_up(server: &Server, data: &Path) -> World {
     ));
     let login = send(request("GET", b"/login", &[], b""));
     World {
-        login_csrf: (set_cookie(&login, "idgate_csrf"), csrf_field(&login.body)),
+        login_csrf: (set_cookie(&login, "idgate_csrf"), csrf_of(&login.body)),
         token,
-        admin_csrf: csrf_field(&orgs.body),
+        admin_csrf: csrf_of(&orgs.body),
         admin_cookie,
         user_id: user.json()["id"].as_str().unwrap().to_string(),
         group_id: group.json()["id"].as_str().unwrap().to_string(),
