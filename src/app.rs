@@ -132,7 +132,13 @@ fn prune(state: &AppState) {
     let cutoff = timestamp(now - time::Duration::days(days));
     let stamp = timestamp(now);
     let session_cutoff = timestamp(now - time::Duration::days(1));
+    let event_days = i64::from(state.config.event_retention_days);
+    let event_cutoff = timestamp(now - time::Duration::days(event_days));
     state.store.write_detached(move |c| {
+        let events = crate::store::events::prune(c, &event_cutoff)?;
+        if events > 0 {
+            tracing::info!(events, "pruned events past their retention");
+        }
         let n = requests::prune(c, &cutoff)?;
         let m = signin::prune(c, &stamp, &cutoff)?
             + sessions::prune(c, &session_cutoff)?

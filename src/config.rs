@@ -33,6 +33,8 @@ pub struct Config {
     pub verify_redirect: bool,
     /// HTTP worker threads; 0 = one per CPU core.
     pub workers: usize,
+    /// Days to keep the event log (the product's change feed).
+    pub event_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -59,6 +61,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             verify_redirect: false,
             workers: 0,
+            event_retention_days: 30,
         }
     }
 }
@@ -81,6 +84,7 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     verify_redirect: Option<bool>,
     workers: Option<usize>,
+    event_retention_days: Option<u32>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -108,6 +112,7 @@ pub const KEYS: &[&str] = &[
     "trusted_proxies",
     "verify_redirect",
     "workers",
+    "event_retention_days",
 ];
 
 impl Config {
@@ -202,6 +207,7 @@ impl RawValues {
             trusted_proxies,
             verify_redirect,
             workers,
+            event_retention_days,
         } = fc;
         let pairs = [
             ("listen", listen),
@@ -227,6 +233,10 @@ impl RawValues {
             ("trusted_proxies", trusted_proxies.map(|v| v.join(","))),
             ("verify_redirect", verify_redirect.map(|v| v.to_string())),
             ("workers", workers.map(|v| v.to_string())),
+            (
+                "event_retention_days",
+                event_retention_days.map(|v| v.to_string()),
+            ),
         ];
         for (k, v) in pairs {
             if let Some(v) = v {
@@ -297,6 +307,10 @@ impl RawValues {
                     "true" | "on" | "1" => c.verify_redirect = true,
                     "false" | "off" | "0" => c.verify_redirect = false,
                     _ => problems.push(bad("expected true or false")),
+                },
+                "event_retention_days" => match value.parse() {
+                    Ok(v) if v >= 1 => c.event_retention_days = v,
+                    _ => problems.push(bad("expected a whole number of days, at least 1")),
                 },
                 "workers" => match value.parse() {
                     Ok(v) if v <= 256 => c.workers = v,

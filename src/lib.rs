@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod error;
+pub mod events;
 pub mod fallback;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -3,6 +3,7 @@
 
 pub mod filter;
 pub mod patch;
+pub mod product;
 pub mod resource;
 pub mod schema;
 

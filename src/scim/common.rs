@@ -75,6 +75,7 @@ pub async fn delete<E: Endpoint>(
     service::delete(
         &ctx,
         auth.org,
+        super::handlers::source(&req),
         E::KIND,
         id.into_inner(),
         if_match(&req),

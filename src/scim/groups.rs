@@ -18,7 +18,8 @@ pub async fn create(
 ) -> Result<HttpResponse, ScimError> {
     auth.authorize(KIND)?;
     let body = read_json(&req, body, ctx.limit()).await?;
-    let written = service::create_group(&ctx, auth.org, body).await?;
+    let written =
+        service::create_group(&ctx, auth.org, super::handlers::source(&req), body).await?;
     Ok(ctx.written_response(KIND, &written, StatusCode::CREATED, &proj))
 }
 
@@ -32,8 +33,15 @@ pub async fn replace(
 ) -> Result<HttpResponse, ScimError> {
     auth.authorize(KIND)?;
     let body = read_json(&req, body, ctx.limit()).await?;
-    let written =
-        service::replace_group(&ctx, auth.org, id.into_inner(), body, if_match(&req)).await?;
+    let written = service::replace_group(
+        &ctx,
+        auth.org,
+        super::handlers::source(&req),
+        id.into_inner(),
+        body,
+        if_match(&req),
+    )
+    .await?;
     Ok(ctx.written_response(KIND, &written, StatusCode::OK, &proj))
 }
 
@@ -54,6 +62,7 @@ pub async fn patch(
     let written = service::patch_group(
         &ctx,
         auth.org,
+        super::handlers::source(&req),
         id.into_inner(),
         body,
         if_match(&req),

@@ -29,6 +29,16 @@ pub fn note_ignored(res: &mut HttpResponse, ignored: &[String]) {
     }
 }
 
+/// Where a SCIM write came from, for its events: the request id the provisioning log shows.
+pub fn source(req: &HttpRequest) -> crate::events::Source {
+    use actix_web::HttpMessage;
+    let id = req
+        .extensions()
+        .get::<crate::telemetry::RequestId>()
+        .map(|r| r.0.clone());
+    crate::events::Source::scim(id)
+}
+
 /// The application state, as every handler sees it.
 pub struct Ctx(web::Data<AppState>);
 

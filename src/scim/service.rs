@@ -5,13 +5,15 @@ use serde_json::Value;
 
 use crate::clock::timestamp;
 use crate::directory::patch::{self, MemberChange};
+use crate::directory::product;
 use crate::directory::resource::{self, Mode, UnknownAttrs};
 use crate::directory::schema::ResourceKind;
 use crate::error::{Error, Result};
+use crate::events::{self, Event, Kind, OrgRef, Source};
 use crate::identity;
 use crate::state::AppState;
 use crate::store::orgs::{self, Org};
-use crate::store::resources::{self as res, Roles, Stored};
+use crate::store::resources::{self as res, MemberChanged, Roles, Stored};
 use crate::store::sessions;
 
 /// A written resource, and the attributes that were dropped because the schema does not
@@ -86,7 +88,67 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-pub async fn create_user(state: &AppState, org: Org, body: Value) -> Result<Written> {
+/// Records events for one write, inside it.
+struct Log<'a> {
+    conn: &'a rusqlite::Connection,
+    org: OrgRef<'a>,
+    source: &'a Source,
+    now: &'a str,
+}
+
+impl<'a> Log<'a> {
+    fn new(conn: &'a rusqlite::Connection, org: &'a Org, source: &'a Source, now: &'a str) -> Self {
+        Self {
+            conn,
+            org: OrgRef {
+                id: org.id,
+                slug: &org.slug,
+            },
+            source,
+            now,
+        }
+    }
+
+    fn event(&self, kind: Kind, data: Value, previous: Option<Value>) -> Result<()> {
+        let event = Event {
+            kind,
+            data,
+            previous,
+        };
+        events::record(self.conn, self.org, self.source, self.now, event).map(|_| ())
+    }
+
+    /// A user written over `before`: its deactivation, reactivation or update, if any.
+    fn user_written(&self, before: &Stored, after: &Stored) -> Result<()> {
+        let (old, new) = (product::user(before), product::user(after));
+        match events::user_change(&old, &new) {
+            Some((kind, previous)) => self.event(kind, new, Some(previous)),
+            None => Ok(()),
+        }
+    }
+
+    fn group_written(&self, before: &Stored, after: &Stored) -> Result<()> {
+        let (old, new) = (product::group(before), product::group(after));
+        match events::previous(&old, &new) {
+            Some(previous) => self.event(Kind::GroupUpdated, new, Some(previous)),
+            None => Ok(()),
+        }
+    }
+
+    fn members(&self, group_id: &str, kind: Kind, changed: &[MemberChanged]) -> Result<()> {
+        for m in changed {
+            self.event(kind, events::membership(group_id, &m.id, &m.type_), None)?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn create_user(
+    state: &AppState,
+    org: Org,
+    source: Source,
+    body: Value,
+) -> Result<Written> {
     let canonical = resource::canonicalize(ResourceKind::User, &body, &mode(&org))?;
     let (doc, ignored) = (default_active(canonical.doc), canonical.ignored);
     note_ignored(&ignored);
@@ -96,7 +158,10 @@ pub async fn create_user(state: &AppState, org: Org, body: Value) -> Result<Writ
         .store
         .write(move |c| {
             let roles = roles(c, &org, &doc)?;
-            res::insert_user(c, org.id, &new_id(), &doc, &roles, &now)
+            let stored = res::insert_user(c, org.id, &new_id(), &doc, &roles, &now)?;
+            let log = Log::new(c, &org, &source, &now);
+            log.event(Kind::UserCreated, product::user(&stored), None)?;
+            Ok(stored)
         })
         .await
         .map(|stored| Written { stored, ignored })
@@ -105,6 +170,7 @@ pub async fn create_user(state: &AppState, org: Org, body: Value) -> Result<Writ
 pub async fn replace_user(
     state: &AppState,
     org: Org,
+    source: Source,
     id: String,
     body: Value,
     if_match: Option<String>,
@@ -117,9 +183,12 @@ pub async fn replace_user(
     let written = state
         .store
         .write(move |c| {
-            let version = res::version(c, ResourceKind::User, org.id, &id)?;
-            check_version(if_match.as_deref(), version)?;
-            save_user(c, &org, &id, &doc, None, &now)
+            let current = res::get(c, ResourceKind::User, org.id, &id, false)?
+                .ok_or_else(|| res::not_found(ResourceKind::User, &id))?;
+            check_version(if_match.as_deref(), current.version)?;
+            let stored = save_user(c, &org, &id, &doc, Some(&current.data), &now)?;
+            Log::new(c, &org, &source, &now).user_written(&current, &stored)?;
+            Ok(stored)
         })
         .await
         .map(|stored| Written { stored, ignored });
@@ -146,6 +215,7 @@ fn save_user(
 pub async fn patch_user(
     state: &AppState,
     org: Org,
+    source: Source,
     id: String,
     body: Value,
     if_match: Option<String>,
@@ -165,7 +235,9 @@ pub async fn patch_user(
                 current
             } else {
                 check_required(&org, &doc)?;
-                save_user(c, &org, &id, &doc, Some(&current.data), &now)?
+                let stored = save_user(c, &org, &id, &doc, Some(&current.data), &now)?;
+                Log::new(c, &org, &source, &now).user_written(&current, &stored)?;
+                stored
             };
             Ok(Written {
                 stored,
@@ -179,6 +251,7 @@ pub async fn patch_user(
 pub async fn delete(
     state: &AppState,
     org: Org,
+    source: Source,
     kind: ResourceKind,
     id: String,
     if_match: Option<String>,
@@ -189,12 +262,25 @@ pub async fn delete(
     state
         .store
         .write(move |c| {
-            check_version(if_match.as_deref(), res::version(c, kind, org.id, &id)?)?;
-            if !res::delete(c, kind, org.id, &id)? {
-                return Err(res::not_found(kind, &id));
-            }
+            let last =
+                res::get(c, kind, org.id, &id, false)?.ok_or_else(|| res::not_found(kind, &id))?;
+            check_version(if_match.as_deref(), last.version)?;
+            let was_member_of =
+                res::delete(c, kind, org.id, &id)?.ok_or_else(|| res::not_found(kind, &id))?;
             if kind == ResourceKind::User {
                 on_user_deprovisioned(c, &id, &now)?;
+            }
+            let log = Log::new(c, &org, &source, &now);
+            let member_type = kind.name();
+            for group in &was_member_of {
+                let data = events::membership(group, &id, member_type);
+                log.event(Kind::GroupMemberRemoved, data, None)?;
+            }
+            match kind {
+                ResourceKind::User => log.event(Kind::UserDeleted, product::user(&last), None)?,
+                ResourceKind::Group => {
+                    log.event(Kind::GroupDeleted, product::group(&last), None)?
+                }
             }
             let action = format!("scim.{}.delete", kind.name().to_lowercase());
             orgs::audit(c, Some(org.id), &now, &actor, &action, Some(&id), None)
@@ -233,7 +319,12 @@ fn forget_revoked(state: &AppState, written: Result<Written>) -> Result<Written>
     written
 }
 
-pub async fn create_group(state: &AppState, org: Org, body: Value) -> Result<Written> {
+pub async fn create_group(
+    state: &AppState,
+    org: Org,
+    source: Source,
+    body: Value,
+) -> Result<Written> {
     let canonical = resource::canonicalize(ResourceKind::Group, &body, &mode(&org))?;
     let (doc, ignored) = (canonical.doc, canonical.ignored);
     let members = canonical.members.unwrap_or_default();
@@ -244,9 +335,13 @@ pub async fn create_group(state: &AppState, org: Org, body: Value) -> Result<Wri
         .write(move |c| {
             let id = new_id();
             res::insert_group(c, org.id, &id, &doc, &now)?;
-            res::add_members(c, org.id, &id, &members)?;
-            res::get(c, ResourceKind::Group, org.id, &id, true)?
-                .ok_or_else(|| Error::internal("group vanished after insert"))
+            let added = res::add_members(c, org.id, &id, &members)?;
+            let stored = res::get(c, ResourceKind::Group, org.id, &id, true)?
+                .ok_or_else(|| Error::internal("group vanished after insert"))?;
+            let log = Log::new(c, &org, &source, &now);
+            log.event(Kind::GroupCreated, product::group(&stored), None)?;
+            log.members(&id, Kind::GroupMemberAdded, &added)?;
+            Ok(stored)
         })
         .await
         .map(|stored| Written { stored, ignored })
@@ -255,6 +350,7 @@ pub async fn create_group(state: &AppState, org: Org, body: Value) -> Result<Wri
 pub async fn replace_group(
     state: &AppState,
     org: Org,
+    source: Source,
     id: String,
     body: Value,
     if_match: Option<String>,
@@ -267,35 +363,67 @@ pub async fn replace_group(
     state
         .store
         .write(move |c| {
-            let version = res::version(c, ResourceKind::Group, org.id, &id)?;
-            check_version(if_match.as_deref(), version)?;
+            let current = res::get(c, ResourceKind::Group, org.id, &id, false)?
+                .ok_or_else(|| res::not_found(ResourceKind::Group, &id))?;
+            check_version(if_match.as_deref(), current.version)?;
             res::update_group(c, org.id, &id, &doc, &now)?;
-            res::remove_all_members(c, &id)?;
-            res::add_members(c, org.id, &id, &members)?;
-            res::get(c, ResourceKind::Group, org.id, &id, true)?
-                .ok_or_else(|| res::not_found(ResourceKind::Group, &id))
+            let before = res::remove_all_members(c, &id)?;
+            let after = res::add_members(c, org.id, &id, &members)?;
+            let stored = res::get(c, ResourceKind::Group, org.id, &id, true)?
+                .ok_or_else(|| res::not_found(ResourceKind::Group, &id))?;
+            // Only the memberships that differ are events: a PUT re-sending the same members
+            // changes none of them.
+            let removed: Vec<MemberChanged> = before
+                .iter()
+                .filter(|m| !after.contains(m))
+                .cloned()
+                .collect();
+            let added: Vec<MemberChanged> = after
+                .iter()
+                .filter(|m| !before.contains(m))
+                .cloned()
+                .collect();
+            let log = Log::new(c, &org, &source, &now);
+            log.group_written(&current, &stored)?;
+            log.members(&id, Kind::GroupMemberRemoved, &removed)?;
+            log.members(&id, Kind::GroupMemberAdded, &added)?;
+            Ok(stored)
         })
         .await
         .map(|stored| Written { stored, ignored })
 }
 
-/// Applies membership changes in order; returns how many memberships changed.
+/// Applies membership changes in order, recording an event for each membership that changed
+/// (a member removed and added back within one PATCH is both); returns how many changed.
 fn apply_member_changes(
-    c: &rusqlite::Connection,
+    log: &Log<'_>,
     org_id: i64,
     id: &str,
     changes: &[MemberChange],
 ) -> Result<usize> {
+    let c = log.conn;
     let mut touched = 0;
     for change in changes {
-        touched += match change {
-            MemberChange::Add(m) => res::add_members(c, org_id, id, m)?,
-            MemberChange::Remove(ids) => res::remove_members(c, id, ids)?,
-            MemberChange::RemoveAll => res::remove_all_members(c, id)?,
+        let (removed, added) = match change {
+            MemberChange::Add(m) => (Vec::new(), res::add_members(c, org_id, id, m)?),
+            MemberChange::Remove(ids) => (res::remove_members(c, id, ids)?, Vec::new()),
+            MemberChange::RemoveAll => (res::remove_all_members(c, id)?, Vec::new()),
             MemberChange::Replace(m) => {
-                res::remove_all_members(c, id)? + res::add_members(c, org_id, id, m)?
+                let before = res::remove_all_members(c, id)?;
+                let after = res::add_members(c, org_id, id, m)?;
+                (
+                    before
+                        .iter()
+                        .filter(|b| !after.contains(b))
+                        .cloned()
+                        .collect(),
+                    after.into_iter().filter(|a| !before.contains(a)).collect(),
+                )
             }
         };
+        log.members(id, Kind::GroupMemberRemoved, &removed)?;
+        log.members(id, Kind::GroupMemberAdded, &added)?;
+        touched += removed.len() + added.len();
     }
     Ok(touched)
 }
@@ -305,6 +433,7 @@ fn apply_member_changes(
 pub async fn patch_group(
     state: &AppState,
     org: Org,
+    source: Source,
     id: String,
     body: Value,
     if_match: Option<String>,
@@ -324,13 +453,17 @@ pub async fn patch_group(
             if doc != current.data {
                 res::update_group(c, org.id, &id, &doc, &now)?;
             }
-            let touched = apply_member_changes(c, org.id, &id, &applied.members)?;
+            let log = Log::new(c, &org, &source, &now);
+            let touched = apply_member_changes(&log, org.id, &id, &applied.members)?;
             // Re-adding a member or removing a non-member changes nothing, not even the version.
             if touched > 0 && doc == current.data {
                 res::touch_group(c, org.id, &id, &now)?;
             }
             let stored = res::get(c, ResourceKind::Group, org.id, &id, with_members)?
                 .ok_or_else(|| res::not_found(ResourceKind::Group, &id))?;
+            if doc != current.data {
+                log.group_written(&current, &stored)?;
+            }
             Ok(Written {
                 stored,
                 ignored: applied.ignored,

@@ -17,7 +17,7 @@ pub async fn create(
     proj: Projection,
 ) -> Result<HttpResponse, ScimError> {
     let body = read_json(&req, body, ctx.limit()).await?;
-    let written = service::create_user(&ctx, auth.org, body).await?;
+    let written = service::create_user(&ctx, auth.org, super::handlers::source(&req), body).await?;
     Ok(ctx.written_response(KIND, &written, StatusCode::CREATED, &proj))
 }
 
@@ -33,6 +33,7 @@ pub async fn replace(
     let written = service::replace_user(
         &ctx,
         auth.org,
+        super::handlers::source(&req),
         id.into_inner(),
         body,
         super::handlers::if_match(&req),
@@ -53,6 +54,7 @@ pub async fn patch(
     let written = service::patch_user(
         &ctx,
         auth.org,
+        super::handlers::source(&req),
         id.into_inner(),
         body,
         super::handlers::if_match(&req),

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "server",
         include_str!("../../migrations/0005_server.sql"),
     ),
+    (
+        6,
+        "events",
+        include_str!("../../migrations/0006_events.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod admin;
 mod cursors;
+pub mod events;
 pub mod filter_sql;
 mod migrate;
 pub mod orgs;

@@ -342,14 +342,23 @@ pub fn get(
 }
 
 /// Deletes a resource and every membership that names it. False when absent.
-pub fn delete(conn: &Connection, kind: ResourceKind, org_id: i64, id: &str) -> Result<bool> {
+/// Deletes a resource and its memberships in other groups; `None` if it did not exist, else
+/// the groups it was a member of.
+pub fn delete(
+    conn: &Connection,
+    kind: ResourceKind,
+    org_id: i64,
+    id: &str,
+) -> Result<Option<Vec<String>>> {
     let sql = format!("DELETE FROM {} WHERE org_id = ?1 AND id = ?2", table(kind));
     let n = conn.prepare_cached(&sql)?.execute(params![org_id, id])?;
-    if n > 0 {
-        conn.prepare_cached("DELETE FROM group_members WHERE member_id = ?1")?
-            .execute([id])?;
+    if n == 0 {
+        return Ok(None);
     }
-    Ok(n > 0)
+    let mut del =
+        conn.prepare_cached("DELETE FROM group_members WHERE member_id = ?1 RETURNING group_id")?;
+    let groups = del.query_map([id], |r| r.get(0))?;
+    Ok(Some(groups.collect::<rusqlite::Result<_>>()?))
 }
 
 /// A list query: filter, order, and a 1-based page.
@@ -468,12 +477,20 @@ pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<Member>> {
 /// Adds members, each a user or group of the same org; re-adding one changes nothing.
 /// An id that names nothing in this org is an `invalidValue` error naming it. Returns how
 /// many memberships are new.
+/// A membership that a write added or removed: the member's id and type (`User`, `Group`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberChanged {
+    pub id: String,
+    pub type_: String,
+}
+
+/// Adds members (each must exist in the org); returns those that were not members yet.
 pub fn add_members(
     conn: &Connection,
     org_id: i64,
     group_id: &str,
     add: &[MemberRef],
-) -> Result<usize> {
+) -> Result<Vec<MemberChanged>> {
     let mut kind_of = conn.prepare_cached(
         "SELECT 'User' FROM users WHERE id = ?1 AND org_id = ?2
          UNION ALL SELECT 'Group' FROM groups WHERE id = ?1 AND org_id = ?2",
@@ -482,7 +499,7 @@ pub fn add_members(
         "INSERT OR IGNORE INTO group_members (group_id, member_id, member_type, display)
          VALUES (?1, ?2, ?3, ?4)",
     )?;
-    let mut added = 0;
+    let mut added = Vec::new();
     for m in add {
         let found: Option<String> = kind_of
             .query_row(params![m.value, org_id], |r| r.get(0))
@@ -504,27 +521,52 @@ pub fn add_members(
                 m.value
             )));
         }
-        added += ins.execute(params![group_id, m.value, member_type, m.display])?;
+        if ins.execute(params![group_id, m.value, member_type, m.display])? > 0 {
+            added.push(MemberChanged {
+                id: m.value.clone(),
+                type_: member_type,
+            });
+        }
     }
     Ok(added)
 }
 
-/// Removes the named members; returns how many were members.
-pub fn remove_members(conn: &Connection, group_id: &str, ids: &[String]) -> Result<usize> {
-    let mut del =
-        conn.prepare_cached("DELETE FROM group_members WHERE group_id = ?1 AND member_id = ?2")?;
-    let mut removed = 0;
+fn changed_rows(r: &Row<'_>) -> rusqlite::Result<MemberChanged> {
+    Ok(MemberChanged {
+        id: r.get(0)?,
+        type_: r.get(1)?,
+    })
+}
+
+/// Removes the named members; returns those that were members.
+pub fn remove_members(
+    conn: &Connection,
+    group_id: &str,
+    ids: &[String],
+) -> Result<Vec<MemberChanged>> {
+    let mut del = conn.prepare_cached(
+        "DELETE FROM group_members WHERE group_id = ?1 AND member_id = ?2
+         RETURNING member_id, member_type",
+    )?;
+    let mut removed = Vec::new();
     for id in ids {
-        removed += del.execute(params![group_id, id])?;
+        if let Some(m) = del
+            .query_row(params![group_id, id], changed_rows)
+            .optional()?
+        {
+            removed.push(m);
+        }
     }
     Ok(removed)
 }
 
-/// Removes every member; returns how many there were.
-pub fn remove_all_members(conn: &Connection, group_id: &str) -> Result<usize> {
-    Ok(conn
-        .prepare_cached("DELETE FROM group_members WHERE group_id = ?1")?
-        .execute([group_id])?)
+/// Removes every member; returns them.
+pub fn remove_all_members(conn: &Connection, group_id: &str) -> Result<Vec<MemberChanged>> {
+    let mut del = conn.prepare_cached(
+        "DELETE FROM group_members WHERE group_id = ?1 RETURNING member_id, member_type",
+    )?;
+    let removed = del.query_map([group_id], changed_rows)?;
+    Ok(removed.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Bumps a group's version after a membership change.

@@ -12,6 +12,7 @@ mod crash;
 mod entra_groups;
 mod entra_quirks;
 mod entra_users;
+mod events;
 mod helpers;
 mod hostile;
 mod hostile_world;

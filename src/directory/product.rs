@@ -1,0 +1,124 @@
+//! The product-facing form of users and groups: what events carry as `data` (and what the
+//! directory API for the product returns). Not SCIM: flat snake_case fields, the email
+//! trimmed and lowercased, the resolved role beside the raw value, a per-resource `version`;
+//! the whole SCIM document under `scim` for anything else the product needs. Groups carry no
+//! member list (memberships travel as events of their own).
+
+use serde_json::{Value, json};
+
+use super::schema::ENTERPRISE_URN;
+use crate::store::resources::Stored;
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(v, |v, key| v.get(key))
+        .and_then(Value::as_str)
+}
+
+/// The primary email (else the first), trimmed and lowercased.
+fn email(doc: &Value) -> Option<String> {
+    let emails = doc.get("emails")?.as_array()?;
+    let primary = emails
+        .iter()
+        .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+        .or_else(|| emails.first())?;
+    let value = primary.get("value")?.as_str()?.trim();
+    (!value.is_empty()).then(|| value.to_lowercase())
+}
+
+/// The SCIM document with its `id`, as a SCIM client would read it (without `meta`).
+fn scim(s: &Stored) -> Value {
+    let mut doc = s.data.clone();
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("id".into(), json!(s.id));
+    }
+    doc
+}
+
+pub fn user(s: &Stored) -> Value {
+    let d = &s.data;
+    json!({
+        "id": s.id,
+        "external_id": text(d, &["externalId"]),
+        "user_name": text(d, &["userName"]),
+        "email": email(d),
+        "display_name": text(d, &["displayName"]),
+        "given_name": text(d, &["name", "givenName"]),
+        "family_name": text(d, &["name", "familyName"]),
+        "active": d.get("active").and_then(Value::as_bool).unwrap_or(true),
+        "role_value": s.role_raw,
+        "role": s.role,
+        "job_title": text(d, &["title"]),
+        "department": text(d, &[ENTERPRISE_URN, "department"]),
+        "employee_id": text(d, &[ENTERPRISE_URN, "employeeNumber"]),
+        "manager_id": text(d, &[ENTERPRISE_URN, "manager", "value"]),
+        "created": s.created,
+        "updated": s.last_modified,
+        "version": s.version,
+        "scim": scim(s),
+    })
+}
+
+pub fn group(s: &Stored) -> Value {
+    let d = &s.data;
+    json!({
+        "id": s.id,
+        "external_id": text(d, &["externalId"]),
+        "display_name": text(d, &["displayName"]),
+        "created": s.created,
+        "updated": s.last_modified,
+        "version": s.version,
+        "scim": scim(s),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(data: Value) -> Stored {
+        Stored {
+            seq: 1,
+            id: "u-1".into(),
+            data,
+            version: 3,
+            created: "2026-01-01T00:00:00Z".into(),
+            last_modified: "2026-01-02T00:00:00Z".into(),
+            role_raw: Some("Admin".into()),
+            role: Some("admin".into()),
+            members: None,
+        }
+    }
+
+    #[test]
+    fn a_user_reads_flat_with_its_scim_document() {
+        let u = user(&stored(json!({
+            "userName": "Alice@Contoso.com",
+            "emails": [{"value": "x@y.z"}, {"value": " Alice@Contoso.COM ", "primary": true}],
+            "name": {"givenName": "Alice"},
+            ENTERPRISE_URN: {"department": "Sales", "manager": {"value": "m-1"}},
+        })));
+        assert_eq!(u["email"], "alice@contoso.com");
+        assert_eq!(u["user_name"], "Alice@Contoso.com");
+        assert_eq!(u["given_name"], "Alice");
+        assert_eq!(u["family_name"], Value::Null);
+        assert_eq!(u["active"], true);
+        assert_eq!(
+            (u["role_value"].as_str(), u["role"].as_str()),
+            (Some("Admin"), Some("admin"))
+        );
+        assert_eq!(
+            (u["department"].as_str(), u["manager_id"].as_str()),
+            (Some("Sales"), Some("m-1"))
+        );
+        assert_eq!(u["version"], 3);
+        assert_eq!(u["scim"]["id"], "u-1");
+        let none = user(&stored(
+            json!({"userName": "b", "emails": [], "active": false}),
+        ));
+        assert_eq!(
+            (none["email"].clone(), none["active"].clone()),
+            (Value::Null, json!(false))
+        );
+    }
+}

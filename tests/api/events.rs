@@ -1,0 +1,272 @@
+//! The event log, fed by real SCIM traffic (the Entra-shaped requests): one event per change,
+//! inside the same write; none for a write that changes nothing or fails.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, create_org, patch, spawn_app};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// Every event after `after`, of every org, as their envelopes.
+fn events_after(app: &TestApp, after: i64) -> Vec<Value> {
+    app.store
+        .read_now(|c| idgate::store::events::after(c, after, None, 10_000))
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let v: Value = serde_json::from_str(&row.envelope).unwrap();
+            assert_eq!(v["seq"], row.seq, "the envelope carries its row's seq");
+            assert_eq!(v["type"], row.type_);
+            v
+        })
+        .collect()
+}
+
+fn head(app: &TestApp) -> i64 {
+    app.store.read_now(idgate::store::events::head).unwrap()
+}
+
+/// The events since `mark`, as (type, data) pairs; moves `mark` past them.
+fn drain(app: &TestApp, mark: &mut i64) -> Vec<(String, Value)> {
+    let events = events_after(app, *mark);
+    if let Some(last) = events.last() {
+        *mark = last["seq"].as_i64().unwrap();
+    }
+    events
+        .into_iter()
+        .map(|e| (e["type"].as_str().unwrap().to_string(), e))
+        .collect()
+}
+
+fn types(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(t, _)| t.as_str()).collect()
+}
+
+#[actix_web::test]
+async fn every_scim_user_change_is_one_event_and_no_change_is_none() {
+    let app = spawn_app().await;
+    let mut mark = head(&app);
+    let created = app
+        .post(
+            "/Users",
+            json!({
+                "schemas": [USER], "userName": "Alice@Acme.com", "externalId": "oid-1",
+                "displayName": "Alice", "active": true,
+                "emails": [{"value": "Alice@ACME.com", "type": "work", "primary": true}],
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["user.created"]);
+    let e = &got[0].1;
+    assert!(e["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(e["org"]["slug"], "acme");
+    assert_eq!(e["data"]["id"], id.as_str());
+    assert_eq!(e["data"]["email"], "alice@acme.com");
+    assert_eq!(e["data"]["user_name"], "Alice@Acme.com");
+    assert_eq!(e["data"]["version"], 1);
+    assert_eq!(e["data"]["scim"]["externalId"], "oid-1");
+    // The source is the SCIM request, as the provisioning log names it.
+    assert_eq!(e["source"]["type"], "scim");
+    let request_id = created.header("x-request-id").unwrap();
+    assert_eq!(e["source"]["request_id"], request_id.as_str());
+    // (The provisioning log row is written just after the response.)
+    let mut logged = false;
+    for _ in 0..50 {
+        logged = app.request_log().iter().any(|r| r.request_id == request_id);
+        if logged {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(logged, "the provisioning log has the request {request_id}");
+
+    let path = format!("/Users/{id}");
+    let rename = patch(json!([{"op": "Replace", "path": "displayName", "value": "Alice B"}]));
+    assert_eq!(app.patch(&path, rename.clone()).await.status, 200);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["user.updated"]);
+    assert_eq!(got[0].1["previous"], json!({"display_name": "Alice"}));
+    assert_eq!(got[0].1["data"]["display_name"], "Alice B");
+    // The same PATCH again changes nothing: no event.
+    assert_eq!(app.patch(&path, rename).await.status, 200);
+    assert!(drain(&app, &mut mark).is_empty());
+
+    let off = patch(json!([{"op": "Replace", "path": "active", "value": "False"}]));
+    assert_eq!(app.patch(&path, off.clone()).await.status, 200);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["user.deactivated"]);
+    assert_eq!(got[0].1["previous"], json!({"active": true}));
+    assert_eq!(app.patch(&path, off).await.status, 200);
+    assert!(drain(&app, &mut mark).is_empty(), "still inactive: nothing");
+    let on = patch(json!([{"op": "replace", "value": {"active": "True"}}]));
+    assert_eq!(app.patch(&path, on).await.status, 200);
+    assert_eq!(types(&drain(&app, &mut mark)), ["user.reactivated"]);
+
+    // PUT of what is stored: no event; PUT with a new email: one, with the old email.
+    let current = app.get(&path).await.body;
+    let mut body = current.clone();
+    body.as_object_mut().unwrap().remove("meta");
+    assert_eq!(app.put(&path, body.clone()).await.status, 200);
+    assert!(
+        drain(&app, &mut mark).is_empty(),
+        "a PUT of the same document"
+    );
+    body["emails"] = json!([{"value": "alice@new.example", "type": "work", "primary": true}]);
+    assert_eq!(app.put(&path, body).await.status, 200);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["user.updated"]);
+    assert_eq!(got[0].1["previous"]["email"], "alice@acme.com");
+
+    // A refused write records nothing.
+    let dup = app
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "alice@acme.com"}),
+        )
+        .await;
+    assert_eq!(dup.status, 409, "{}", dup.text);
+    assert!(drain(&app, &mut mark).is_empty());
+
+    // DELETE: the last known state.
+    assert_eq!(app.delete(&path).await.status, 204);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["user.deleted"]);
+    assert_eq!(got[0].1["data"]["display_name"], "Alice B");
+    assert_eq!(app.delete(&path).await.status, 404);
+    assert!(drain(&app, &mut mark).is_empty());
+}
+
+#[actix_web::test]
+async fn every_membership_change_is_one_event_per_member() {
+    let app = spawn_app().await;
+    let a = app.create_user("a@acme.com").await;
+    let b = app.create_user("b@acme.com").await;
+    let c = app.create_user("c@acme.com").await;
+    let mut mark = head(&app);
+    let created = app
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP], "displayName": "Sales", "members": [{"value": a}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let g = created.body["id"].as_str().unwrap().to_string();
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["group.created", "group.member_added"]);
+    assert_eq!(got[0].1["data"]["display_name"], "Sales");
+    assert!(got[0].1["data"].get("members").is_none(), "no member list");
+    assert_eq!(
+        got[1].1["data"],
+        json!({"group_id": g, "member_id": a, "member_type": "User"})
+    );
+
+    let path = format!("/Groups/{g}");
+    let add = |ids: &[&str]| {
+        let members: Vec<Value> = ids.iter().map(|i| json!({"value": i})).collect();
+        patch(json!([{"op": "Add", "path": "members", "value": members}]))
+    };
+    // Re-adding a member changes nothing; adding two is two events.
+    assert_eq!(app.patch(&path, add(&[&a])).await.status, 204);
+    assert!(drain(&app, &mut mark).is_empty());
+    assert_eq!(app.patch(&path, add(&[&a, &b, &c])).await.status, 204);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["group.member_added", "group.member_added"]);
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|(_, e)| e["data"]["member_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [b.as_str(), c.as_str()]);
+
+    // Entra's two removal shapes.
+    let by_filter = patch(json!([{"op": "Remove", "path": format!("members[value eq \"{b}\"]")}]));
+    assert_eq!(app.patch(&path, by_filter.clone()).await.status, 204);
+    assert_eq!(types(&drain(&app, &mut mark)), ["group.member_removed"]);
+    assert_eq!(app.patch(&path, by_filter).await.status, 204);
+    assert!(drain(&app, &mut mark).is_empty(), "not a member any more");
+    let by_value = patch(json!([{"op": "Remove", "path": "members", "value": [{"value": c}]}]));
+    assert_eq!(app.patch(&path, by_value).await.status, 204);
+    assert_eq!(types(&drain(&app, &mut mark)), ["group.member_removed"]);
+
+    // A rename is group.updated with the old name.
+    let rename = patch(json!([{"op": "Replace", "path": "displayName", "value": "Sales EU"}]));
+    assert_eq!(app.patch(&path, rename).await.status, 204);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["group.updated"]);
+    assert_eq!(got[0].1["previous"], json!({"display_name": "Sales"}));
+
+    // PUT: only the memberships that differ (a stays, b comes, no rename).
+    let put = json!({"schemas": [GROUP], "displayName": "Sales EU", "members": [{"value": a}, {"value": b}]});
+    assert_eq!(app.put(&path, put).await.status, 200);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["group.member_added"]);
+    assert_eq!(got[0].1["data"]["member_id"], b.as_str());
+
+    // Deleting a member user removes its membership first; deleting the group is one event.
+    assert_eq!(app.delete(&format!("/Users/{a}")).await.status, 204);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["group.member_removed", "user.deleted"]);
+    assert_eq!(got[0].1["data"]["member_id"], a.as_str());
+    assert_eq!(app.delete(&path).await.status, 204);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["group.deleted"]);
+    assert_eq!(got[0].1["data"]["display_name"], "Sales EU");
+}
+
+#[actix_web::test]
+async fn seq_is_commit_order_across_orgs_and_each_event_names_its_org() {
+    let app = spawn_app().await;
+    let other_token = create_org(&app.store, "globex", "globex.com");
+    let start = head(&app);
+    // Concurrent creates through both orgs' tokens, committed in batches.
+    let sends = (0..10).map(|i| {
+        let (token, name) = if i % 2 == 0 {
+            (app.token.clone(), format!("u{i}@acme.com"))
+        } else {
+            (other_token.clone(), format!("u{i}@globex.com"))
+        };
+        let app = &app;
+        async move {
+            let r = app
+                .call_as(
+                    &token,
+                    "POST",
+                    "/Users",
+                    Some(json!({"schemas": [USER], "userName": name})),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    });
+    futures_util::future::join_all(sends).await;
+    let events = events_after(&app, start);
+    assert_eq!(events.len(), 10);
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    for e in &events {
+        let name = e["data"]["user_name"].as_str().unwrap();
+        let slug = e["org"]["slug"].as_str().unwrap();
+        assert!(name.ends_with(&format!("@{slug}.com")), "{name} in {slug}");
+    }
+    // One org's events only.
+    let acme_id = events
+        .iter()
+        .find(|e| e["org"]["slug"] == "acme")
+        .map(|e| e["org"]["id"].as_i64().unwrap())
+        .unwrap();
+    let acme = app
+        .store
+        .read_now(|c| idgate::store::events::after(c, start, Some(acme_id), 100))
+        .unwrap();
+    assert_eq!(acme.len(), 5);
+    // The head never goes back, also once old events are pruned.
+    let before = head(&app);
+    app.store
+        .write_now(|c| idgate::store::events::prune(c, "9999-01-01T00:00:00Z"))
+        .unwrap();
+    assert_eq!(head(&app), before);
+    assert!(events_after(&app, 0).is_empty());
+}
