@@ -7,8 +7,11 @@
 use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
+use crate::directory::product;
+use crate::directory::schema::ResourceKind;
 use crate::error::Result;
 use crate::store::events::{self as store, Appending};
+use crate::store::{orgs, resources};
 
 /// Every event type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +81,32 @@ impl Source {
         Self {
             kind: "scim",
             request_id,
+            actor: None,
+        }
+    }
+
+    /// An admin of the web UI, by email.
+    pub fn admin(email: &str) -> Self {
+        Self {
+            kind: "admin",
+            request_id: None,
+            actor: Some(email.to_string()),
+        }
+    }
+
+    pub fn cli() -> Self {
+        Self {
+            kind: "cli",
+            request_id: None,
+            actor: None,
+        }
+    }
+
+    /// A sign-in that created its user (just-in-time).
+    pub fn signin() -> Self {
+        Self {
+            kind: "signin",
+            request_id: None,
             actor: None,
         }
     }
@@ -175,6 +204,166 @@ pub fn record(
         }
         envelope.to_string()
     })
+}
+
+/// An org's product form, read inside the write: settings, domains, role mapping, SAML IdP.
+/// `None` when there is no such org (not created yet, or deleted).
+pub fn org_state(conn: &Connection, org_id: i64) -> Result<Option<Value>> {
+    let Some(org) = orgs::org_by_id(conn, org_id)? else {
+        return Ok(None);
+    };
+    let domains: Vec<Value> = orgs::domains(conn, org_id)?
+        .into_iter()
+        .map(|d| json!({"domain": d.domain, "sso_only": d.sso_only}))
+        .collect();
+    let mapping: Map<String, Value> = orgs::role_mappings(conn, org_id)?
+        .into_iter()
+        .map(|(value, role)| (value, json!(role)))
+        .collect();
+    let idp = crate::store::saml::idp(conn, org_id)?.map(|i| {
+        json!({"protocol": "saml", "idp_entity_id": i.entity_id, "sso_url": i.sso_url,
+               "certificates": i.certificates.len()})
+    });
+    Ok(Some(json!({
+        "id": org.id,
+        "slug": org.slug,
+        "name": org.name,
+        "domains": domains,
+        "scim_enabled": org.scim_enabled,
+        "group_sync": org.group_sync,
+        "strict_attributes": org.strict_attributes,
+        "required_attributes": org.required_attrs,
+        "role_attribute": org.role_attribute,
+        "role_mapping": mapping,
+        "default_role": org.default_role,
+        "sso": idp,
+        "idp_initiated": org.idp_initiated,
+        "jit": org.jit,
+        "clock_skew_seconds": org.clock_skew_secs,
+        "created": org.created,
+    })))
+}
+
+/// Records what an admin or CLI change did to an org, given its form before the change
+/// (`org_state` read in the same write): org.created, org.updated with `previous`, or
+/// org.deleted with the last state; nothing when nothing changed.
+pub fn org_changed(
+    conn: &Connection,
+    org_id: i64,
+    before: Option<Value>,
+    source: &Source,
+    now: &str,
+) -> Result<()> {
+    let after = org_state(conn, org_id)?;
+    let slug_of = |v: &Value| v["slug"].as_str().unwrap_or_default().to_string();
+    let (kind, data, previous) = match (before, after) {
+        (None, Some(a)) => (Kind::OrgCreated, a, None),
+        (Some(b), None) => (Kind::OrgDeleted, b, None),
+        (Some(b), Some(a)) => match previous(&b, &a) {
+            Some(p) => (Kind::OrgUpdated, a, Some(p)),
+            None => return Ok(()),
+        },
+        (None, None) => return Ok(()),
+    };
+    let slug = slug_of(&data);
+    let org = OrgRef {
+        id: org_id,
+        slug: &slug,
+    };
+    let event = Event {
+        kind,
+        data,
+        previous,
+    };
+    record(conn, org, source, now, event).map(|_| ())
+}
+
+/// An admin or CLI write to an existing org: its state is read when the write begins, and
+/// `finish` records what changed (inside the same write).
+pub struct OrgWrite<'a> {
+    conn: &'a Connection,
+    org_id: i64,
+    slug: String,
+    before: Option<Value>,
+    source: Source,
+    now: String,
+}
+
+impl<'a> OrgWrite<'a> {
+    pub fn begin(conn: &'a Connection, org_id: i64, source: Source, now: &str) -> Result<Self> {
+        let before = org_state(conn, org_id)?;
+        let slug = before
+            .as_ref()
+            .and_then(|b| b["slug"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        Ok(Self {
+            conn,
+            org_id,
+            slug,
+            before,
+            source,
+            now: now.to_string(),
+        })
+    }
+
+    /// A new org, written just now.
+    pub fn created(conn: &Connection, org_id: i64, source: &Source, now: &str) -> Result<()> {
+        org_changed(conn, org_id, None, source, now)
+    }
+
+    /// The users whose role the change re-resolved (`orgs::reresolve_roles`).
+    pub fn roles(&self, changes: &[orgs::RoleChange]) -> Result<()> {
+        let org = OrgRef {
+            id: self.org_id,
+            slug: &self.slug,
+        };
+        roles_changed(self.conn, org, changes, &self.source, &self.now)
+    }
+
+    pub fn finish(self) -> Result<()> {
+        org_changed(self.conn, self.org_id, self.before, &self.source, &self.now)
+    }
+}
+
+/// Records user.updated for each user whose role a mapping or setting change re-resolved.
+pub fn roles_changed(
+    conn: &Connection,
+    org: OrgRef<'_>,
+    changes: &[orgs::RoleChange],
+    source: &Source,
+    now: &str,
+) -> Result<()> {
+    for change in changes {
+        let Some(user) = resources::get(conn, ResourceKind::User, org.id, &change.user_id, false)?
+        else {
+            continue;
+        };
+        let previous = json!({"role_value": change.old_raw, "role": change.old_role});
+        let event = Event {
+            kind: Kind::UserUpdated,
+            data: product::user(&user),
+            previous: Some(previous),
+        };
+        record(conn, org, source, now, event)?;
+    }
+    Ok(())
+}
+
+/// user.created for a user written outside SCIM (just-in-time at sign-in, a local account).
+pub fn user_created(
+    conn: &Connection,
+    org: OrgRef<'_>,
+    user: &crate::store::resources::Stored,
+    source: &Source,
+    now: &str,
+) -> Result<()> {
+    let event = Event {
+        kind: Kind::UserCreated,
+        data: product::user(user),
+        previous: None,
+    };
+    record(conn, org, source, now, event).map(|_| ())
 }
 
 /// A membership event's `data`: the group and the member, by id.

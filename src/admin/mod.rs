@@ -16,6 +16,7 @@ mod view;
 
 use actix_web::{HttpResponse, web};
 
+use crate::events::{OrgWrite, Source};
 use crate::state::AppState;
 use crate::store::admin::{self as admin_store, AuditEntry};
 use crate::store::orgs::{self as org_store, Org, SettingsChange};
@@ -94,11 +95,13 @@ async fn write_settings(
     match state
         .store
         .write(move |c| {
+            let write = OrgWrite::begin(c, id, Source::admin(&entry.actor), &entry.at)?;
             org_store::update_settings(c, id, &change)?;
             if change.role_attribute.is_some() || change.default_role.is_some() {
-                org_store::reresolve_roles(c, id)?;
+                write.roles(&org_store::reresolve_roles(c, id)?)?;
             }
-            admin_store::audit(c, &entry)
+            admin_store::audit(c, &entry)?;
+            write.finish()
         })
         .await
     {

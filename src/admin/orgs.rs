@@ -10,6 +10,7 @@ use super::auth::Admin;
 use super::view::or_page;
 use super::view::{self, DoneQuery, Nav};
 use crate::clock::timestamp;
+use crate::events::{OrgWrite, Source};
 use crate::identity;
 use crate::state::AppState;
 use crate::store::admin as admin_store;
@@ -121,6 +122,7 @@ pub async fn create(state: web::Data<AppState>, admin: Admin, body: web::Bytes) 
             Some(&slug),
             Some(domains.join(", ")),
         );
+        let source = Source::admin(&entry.actor);
         let written = state
             .store
             .write(move |c| {
@@ -132,6 +134,7 @@ pub async fn create(state: web::Data<AppState>, admin: Admin, body: web::Bytes) 
                         ..entry
                     },
                 )?;
+                OrgWrite::created(c, org.id, &source, &now)?;
                 Ok(org)
             })
             .await;
@@ -269,8 +272,10 @@ pub async fn add_domain(
     let written = state
         .store
         .write(move |c| {
+            let write = OrgWrite::begin(c, id, Source::admin(&entry.actor), &entry.at)?;
             orgs::add_domain(c, id, &domain)?;
-            admin_store::audit(c, &entry)
+            admin_store::audit(c, &entry)?;
+            write.finish()
         })
         .await;
     match written {
@@ -341,6 +346,7 @@ async fn domain_change(
     let written = state
         .store
         .write(move |c| {
+            let write = OrgWrite::begin(c, id, Source::admin(&entry.actor), &entry.at)?;
             let changed = if sso {
                 orgs::set_sso_only(c, id, &domain, on)?
             } else {
@@ -348,6 +354,7 @@ async fn domain_change(
             };
             if changed {
                 admin_store::audit(c, &entry)?;
+                write.finish()?;
             }
             Ok(changed)
         })
@@ -396,8 +403,10 @@ pub async fn delete(
     match state
         .store
         .write(move |c| {
+            let write = OrgWrite::begin(c, id, Source::admin(&entry.actor), &entry.at)?;
             admin_store::delete_org(c, id)?;
-            admin_store::audit(c, &entry)
+            admin_store::audit(c, &entry)?;
+            write.finish()
         })
         .await
     {

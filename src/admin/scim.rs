@@ -11,6 +11,7 @@ use super::auth::Admin;
 use super::view::or_page;
 use super::view::{self, DoneQuery, Nav};
 use crate::clock::timestamp;
+use crate::events::{OrgWrite, Source};
 use crate::state::AppState;
 use crate::store::admin as admin_store;
 use crate::store::orgs::{self, Org, SettingsChange, TokenInfo};
@@ -251,6 +252,7 @@ async fn role_change(
     let written = state
         .store
         .write(move |c| {
+            let write = OrgWrite::begin(c, id, Source::admin(&entry.actor), &entry.at)?;
             let changed = if add {
                 orgs::set_role_mapping(c, id, &value, &role)?;
                 true
@@ -258,8 +260,9 @@ async fn role_change(
                 orgs::remove_role_mapping(c, id, &value)?
             };
             if changed {
-                orgs::reresolve_roles(c, id)?;
+                write.roles(&orgs::reresolve_roles(c, id)?)?;
                 admin_store::audit(c, &entry)?;
+                write.finish()?;
             }
             Ok(changed)
         })

@@ -14,6 +14,7 @@ use super::orgs::{OrgRow, row};
 use super::view::or_page;
 use super::view::{self, DoneQuery, Nav};
 use crate::clock::timestamp;
+use crate::events::{OrgWrite, Source};
 use crate::saml::metadata::{self, MAX_METADATA_BYTES};
 use crate::signin::Purpose;
 use crate::state::AppState;
@@ -213,8 +214,10 @@ pub async fn upload(
     match state
         .store
         .write(move |c| {
+            let write = OrgWrite::begin(c, id, Source::admin(&entry.actor), &entry.at)?;
             idp_store::set_idp(c, id, &record)?;
-            admin_store::audit(c, &entry)
+            admin_store::audit(c, &entry)?;
+            write.finish()
         })
         .await
     {

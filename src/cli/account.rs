@@ -142,8 +142,13 @@ fn create_local(
     let resolved =
         crate::identity::resolve_role(raw.as_deref(), &maps, org.default_role.as_deref());
     let id = uuid::Uuid::new_v4().to_string();
-    res::insert_user(c, org.id, &id, &doc, &Roles { raw, resolved }, &now())?;
+    let stored = res::insert_user(c, org.id, &id, &doc, &Roles { raw, resolved }, &now())?;
     signin_store::set_source(c, &id, "local")?;
+    let at = crate::events::OrgRef {
+        id: org.id,
+        slug: &org.slug,
+    };
+    crate::events::user_created(c, at, &stored, &crate::events::Source::cli(), &now())?;
     Ok(id)
 }
 

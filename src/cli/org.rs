@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 use super::{OnOff, now};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::events::{OrgWrite, Source};
 use crate::identity;
 use crate::store::{Store, orgs};
 
@@ -116,6 +117,7 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
                     Some(slug),
                     None,
                 )?;
+                OrgWrite::created(c, org.id, &Source::cli(), &now())?;
                 Ok(org)
             })?;
             println!("{}", org.slug);
@@ -165,6 +167,7 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
             }
             let n = store.write_now(|c| {
                 let org = orgs::require_org(c, slug)?;
+                let change = OrgWrite::begin(c, org.id, Source::cli(), &now())?;
                 orgs::set_role_mapping(c, org.id, &key, role.trim())?;
                 orgs::audit(
                     c,
@@ -175,7 +178,10 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
                     Some(&key),
                     Some(role),
                 )?;
-                orgs::reresolve_roles(c, org.id)
+                let changed = orgs::reresolve_roles(c, org.id)?;
+                change.roles(&changed)?;
+                change.finish()?;
+                Ok(changed.len())
             })?;
             eprintln!("{key:?} → {:?}; {n} users re-resolved", role.trim());
             Ok(0)
@@ -184,6 +190,7 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
             let key = idp_value.trim().to_lowercase();
             let removed = store.write_now(|c| {
                 let org = orgs::require_org(c, slug)?;
+                let change = OrgWrite::begin(c, org.id, Source::cli(), &now())?;
                 let removed = orgs::remove_role_mapping(c, org.id, &key)?;
                 orgs::audit(
                     c,
@@ -194,7 +201,8 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
                     Some(&key),
                     None,
                 )?;
-                orgs::reresolve_roles(c, org.id)?;
+                change.roles(&orgs::reresolve_roles(c, org.id)?)?;
+                change.finish()?;
                 Ok(removed)
             })?;
             if removed {
@@ -315,6 +323,7 @@ fn set_org(store: &Store, a: &SetArgs) -> Result<i32> {
     };
     store.write_now(|c| {
         let org = orgs::require_org(c, &a.slug)?;
+        let write = OrgWrite::begin(c, org.id, Source::cli(), &now())?;
         orgs::update_settings(c, org.id, &change)?;
         orgs::audit(
             c,
@@ -326,9 +335,9 @@ fn set_org(store: &Store, a: &SetArgs) -> Result<i32> {
             Some(&format!("{change:?}")),
         )?;
         if change.role_attribute.is_some() || change.default_role.is_some() {
-            orgs::reresolve_roles(c, org.id)?;
+            write.roles(&orgs::reresolve_roles(c, org.id)?)?;
         }
-        Ok(())
+        write.finish()
     })?;
     eprintln!("updated {}", a.slug);
     Ok(0)
@@ -344,6 +353,7 @@ fn domain_command(store: &Store, cmd: &DomainCommand) -> Result<i32> {
             let d = domain_of(domain)?;
             store.write_now(|c| {
                 let org = orgs::require_org(c, slug)?;
+                let write = OrgWrite::begin(c, org.id, Source::cli(), &now())?;
                 orgs::add_domain(c, org.id, &d)?;
                 orgs::audit(
                     c,
@@ -353,7 +363,8 @@ fn domain_command(store: &Store, cmd: &DomainCommand) -> Result<i32> {
                     "org.domain.add",
                     Some(&d),
                     None,
-                )
+                )?;
+                write.finish()
             })?;
             eprintln!("{d} now belongs to {slug}");
             Ok(0)
@@ -362,6 +373,7 @@ fn domain_command(store: &Store, cmd: &DomainCommand) -> Result<i32> {
             let d = domain_of(domain)?;
             let removed = store.write_now(|c| {
                 let org = orgs::require_org(c, slug)?;
+                let write = OrgWrite::begin(c, org.id, Source::cli(), &now())?;
                 let removed = orgs::remove_domain(c, org.id, &d)?;
                 orgs::audit(
                     c,
@@ -372,6 +384,7 @@ fn domain_command(store: &Store, cmd: &DomainCommand) -> Result<i32> {
                     Some(&d),
                     None,
                 )?;
+                write.finish()?;
                 Ok(removed)
             })?;
             if removed {
@@ -391,6 +404,7 @@ fn domain_command(store: &Store, cmd: &DomainCommand) -> Result<i32> {
             let on = bool::from(*state);
             let changed = store.write_now(|c| {
                 let org = orgs::require_org(c, slug)?;
+                let write = OrgWrite::begin(c, org.id, Source::cli(), &now())?;
                 let changed = orgs::set_sso_only(c, org.id, &d, on)?;
                 let detail = if on { "on" } else { "off" };
                 orgs::audit(
@@ -402,6 +416,7 @@ fn domain_command(store: &Store, cmd: &DomainCommand) -> Result<i32> {
                     Some(&d),
                     Some(detail),
                 )?;
+                write.finish()?;
                 Ok(changed)
             })?;
             if !changed {

@@ -10,6 +10,7 @@ use super::now;
 use crate::clock::{Clock, timestamp};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::events::{OrgWrite, Source};
 use crate::saml::metadata::{self, IdpConfig, Warning};
 use crate::store::{Store, orgs, saml as saml_store};
 
@@ -62,6 +63,7 @@ pub fn configure(store: &Store, config: &Config, args: &SamlArgs) -> Result<i32>
     let record = crate::saml::idp_record(&idp, source, &now());
     store.write_now(|c| {
         let org = orgs::require_org(c, &args.slug)?;
+        let write = OrgWrite::begin(c, org.id, Source::cli(), &now())?;
         saml_store::set_idp(c, org.id, &record)?;
         orgs::audit(
             c,
@@ -71,7 +73,8 @@ pub fn configure(store: &Store, config: &Config, args: &SamlArgs) -> Result<i32>
             "org.saml",
             Some(&record.entity_id),
             Some(source),
-        )
+        )?;
+        write.finish()
     })?;
     println!("IdP entity ID: {}", idp.entity_id);
     println!("IdP SSO URL:   {}", idp.sso_url);

@@ -460,8 +460,13 @@ fn create_jit(c: &Connection, org: &Org, id: &Identity, now: &str) -> Result<Sig
         raw: None,
         resolved: identity::resolve_role(None, &maps, org.default_role.as_deref()),
     };
-    res::insert_user(c, org.id, &user_id, &doc, &roles, now)?;
+    let stored = res::insert_user(c, org.id, &user_id, &doc, &roles, now)?;
     signin::set_source(c, &user_id, "jit")?;
+    let at = crate::events::OrgRef {
+        id: org.id,
+        slug: &org.slug,
+    };
+    crate::events::user_created(c, at, &stored, &crate::events::Source::signin(), now)?;
     orgs::audit(
         c,
         Some(org.id),

@@ -234,22 +234,43 @@ pub fn remove_role_mapping(conn: &Connection, org_id: i64, idp_value: &str) -> R
 }
 
 /// Recomputes the resolved role of every user of the org after a mapping or default change.
-pub fn reresolve_roles(conn: &Connection, org_id: i64) -> Result<usize> {
+/// A user whose role a re-resolution changed, with its old values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleChange {
+    pub user_id: String,
+    pub old_raw: Option<String>,
+    pub old_role: Option<String>,
+}
+
+/// Re-resolves every user's role after the org's role settings or mapping changed; returns
+/// the users whose raw or resolved role changed (only those are written).
+pub fn reresolve_roles(conn: &Connection, org_id: i64) -> Result<Vec<RoleChange>> {
     let org = org_by_id(conn, org_id)?.ok_or_else(|| Error::internal("org vanished"))?;
     let maps = role_mappings(conn, org_id)?;
-    let mut stmt = conn.prepare("SELECT id, data FROM users WHERE org_id = ?1")?;
-    let users: Vec<(String, String)> = stmt
-        .query_map([org_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let mut stmt = conn.prepare("SELECT id, data, role_raw, role FROM users WHERE org_id = ?1")?;
+    type Row = (String, String, Option<String>, Option<String>);
+    let users: Vec<Row> = stmt
+        .query_map([org_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut update = conn.prepare("UPDATE users SET role_raw = ?2, role = ?3 WHERE id = ?1")?;
-    for (id, data) in &users {
-        let doc: serde_json::Value = serde_json::from_str(data).map_err(Error::internal)?;
+    let mut changed = Vec::new();
+    for (id, data, old_raw, old_role) in users {
+        let doc: serde_json::Value = serde_json::from_str(&data).map_err(Error::internal)?;
         let raw = crate::identity::raw_role(&doc, &org.role_attribute);
         let role =
             crate::identity::resolve_role(raw.as_deref(), &maps, org.default_role.as_deref());
-        update.execute(params![id, raw, role])?;
+        if (&raw, &role) != (&old_raw, &old_role) {
+            update.execute(params![id, raw, role])?;
+            changed.push(RoleChange {
+                user_id: id,
+                old_raw,
+                old_role,
+            });
+        }
     }
-    Ok(users.len())
+    Ok(changed)
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

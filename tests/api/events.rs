@@ -270,3 +270,128 @@ async fn seq_is_commit_order_across_orgs_and_each_event_names_its_org() {
     assert_eq!(head(&app), before);
     assert!(events_after(&app, 0).is_empty());
 }
+
+fn cli(app: &TestApp, args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idgate"))
+        .arg("--data-dir")
+        .arg(app._dir.path())
+        .args(args)
+        .env_remove("IDGATE_LISTEN")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[actix_web::test]
+async fn org_changes_from_the_cli_and_the_admin_ui_are_events_and_re_resolved_roles_too() {
+    let app = spawn_app().await;
+    let r = app
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "boss@acme.com", "roles": [{"value": "Admin", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let boss = r.body["id"].as_str().unwrap().to_string();
+    let mut mark = head(&app);
+
+    cli(
+        &app,
+        &[
+            "org",
+            "create",
+            "globex",
+            "--name",
+            "Globex",
+            "--domain",
+            "globex.com",
+        ],
+    );
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["org.created"]);
+    let e = &got[0].1;
+    assert_eq!(e["source"], json!({"type": "cli"}));
+    assert_eq!(e["data"]["slug"], "globex");
+    assert_eq!(
+        e["data"]["domains"],
+        json!([{"domain": "globex.com", "sso_only": false}])
+    );
+
+    cli(
+        &app,
+        &["org", "domain", "sso-only", "globex", "globex.com", "on"],
+    );
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["org.updated"]);
+    assert_eq!(got[0].1["previous"]["domains"][0]["sso_only"], false);
+    // Setting what is already set: no event.
+    cli(
+        &app,
+        &["org", "domain", "sso-only", "globex", "globex.com", "on"],
+    );
+    assert!(drain(&app, &mut mark).is_empty());
+
+    // A mapping that changes a user's resolved role: the org, and the user with its old role.
+    cli(&app, &["org", "role-map", "acme", "admin", "Administrator"]);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["user.updated", "org.updated"]);
+    assert_eq!(got[0].1["data"]["id"], boss.as_str());
+    assert_eq!(got[0].1["data"]["role"], "Administrator");
+    assert_eq!(got[0].1["previous"]["role"], Value::Null);
+    assert_eq!(got[1].1["previous"]["role_mapping"], json!({}));
+
+    // The admin UI: rename and delete, by an operator.
+    let ops = crate::admin_helpers::operator(&app).await;
+    let ops = crate::admin_helpers::AdminBrowser::new(&app, &ops);
+    assert_eq!(
+        ops.post("/admin/orgs/globex/name", &[("name", "Globex AG")])
+            .await
+            .status,
+        303
+    );
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["org.updated"]);
+    assert_eq!(got[0].1["previous"], json!({"name": "Globex"}));
+    assert_eq!(got[0].1["source"]["type"], "admin");
+    assert!(
+        got[0].1["source"]["actor"]
+            .as_str()
+            .unwrap()
+            .contains("root@operator.example")
+    );
+    assert_eq!(
+        ops.post("/admin/orgs/globex/delete", &[("confirm", "globex")])
+            .await
+            .status,
+        303
+    );
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["org.deleted"]);
+    assert_eq!(got[0].1["data"]["name"], "Globex AG");
+    assert_eq!(got[0].1["org"]["slug"], "globex");
+}
+
+#[actix_web::test]
+async fn a_just_in_time_sign_in_is_user_created_from_signin() {
+    let app = crate::browser::spawn_sso_app().await;
+    app.store
+        .write_now(|c| {
+            let org = idgate::store::orgs::require_org(c, "acme")?;
+            let jit = idgate::store::orgs::SettingsChange {
+                jit: Some(true),
+                ..Default::default()
+            };
+            idgate::store::orgs::update_settings(c, org.id, &jit)
+        })
+        .unwrap();
+    let mut mark = head(&app);
+    assert_eq!(app.sso(|_| {}).await.status, 303);
+    let got = drain(&app, &mut mark);
+    assert_eq!(types(&got), ["user.created"]);
+    assert_eq!(got[0].1["source"], json!({"type": "signin"}));
+    assert_eq!(got[0].1["data"]["email"], "alice@acme.com");
+}
