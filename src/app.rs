@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 use crate::session::Sessions;
 use crate::store::{Store, requests, sessions, signin};
-use crate::{admin, fallback, oauth, saml, scim, telemetry, web as browser};
+use crate::{admin, api, fallback, oauth, saml, scim, telemetry, web as browser};
 
 pub use crate::state::AppState;
 
@@ -158,6 +158,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(saml::routes)
         .configure(browser::routes)
         .configure(oauth::routes)
+        .configure(api::routes)
         .configure(admin::routes);
 }
 

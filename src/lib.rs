@@ -1,6 +1,7 @@
 //! idgate: a SAML service provider and SCIM 2.0 provisioning server over one SQLite store.
 
 pub mod admin;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod account;
+mod api_key;
 mod org;
 mod saml;
 mod token;
@@ -78,6 +79,9 @@ pub enum Command {
     /// Manage operator admins of the admin web UI.
     #[command(subcommand)]
     Admin(account::AdminCommand),
+    /// Manage the product API's keys (directory, event feed).
+    #[command(subcommand, name = "api-key")]
+    ApiKey(api_key::ApiKeyCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -148,6 +152,7 @@ pub fn run(cli: &Cli, config: &Config) -> Result<i32> {
         Command::Admin(cmd) => {
             with_served_url(cli, config, |s, c| account::admin_command(s, c, cmd))
         }
+        Command::ApiKey(cmd) => api_key::api_key_command(&open_store(config)?, cmd),
     }
 }
 

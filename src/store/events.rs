@@ -41,6 +41,15 @@ pub struct EventRow {
     pub envelope: String,
 }
 
+/// Which events to read: after a `seq`, of some orgs (`None`: all), of some types (exact
+/// names, or prefixes ending in `.*`; empty: all), at most `limit`.
+pub struct Query<'a> {
+    pub after: i64,
+    pub org_ids: Option<&'a [i64]>,
+    pub types: &'a [String],
+    pub limit: u32,
+}
+
 /// Events after `after` in `seq` order, of one org or of all, at most `limit`.
 pub fn after(
     conn: &Connection,
@@ -48,11 +57,51 @@ pub fn after(
     org_id: Option<i64>,
     limit: u32,
 ) -> Result<Vec<EventRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, org_id, type, request_id, envelope FROM events
-         WHERE seq > ?1 AND (?2 IS NULL OR org_id = ?2) ORDER BY seq LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![after, org_id, limit], |r| {
+    let ids: Vec<i64> = org_id.into_iter().collect();
+    let q = Query {
+        after,
+        org_ids: org_id.map(|_| ids.as_slice()),
+        types: &[],
+        limit,
+    };
+    select(conn, &q)
+}
+
+pub fn select(conn: &Connection, q: &Query<'_>) -> Result<Vec<EventRow>> {
+    let mut sql =
+        String::from("SELECT seq, org_id, type, request_id, envelope FROM events WHERE seq > ?1");
+    let mut values: Vec<rusqlite::types::Value> = vec![q.after.into()];
+    if let Some(ids) = q.org_ids {
+        let marks: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                values.push((*id).into());
+                format!("?{}", values.len())
+            })
+            .collect();
+        sql.push_str(&format!(" AND org_id IN ({})", marks.join(",")));
+    }
+    if !q.types.is_empty() {
+        let terms: Vec<String> = q
+            .types
+            .iter()
+            .map(|t| match t.strip_suffix('*') {
+                Some(prefix) => {
+                    values.push(format!("{}%", prefix.replace(['%', '_'], "")).into());
+                    format!("type LIKE ?{}", values.len())
+                }
+                None => {
+                    values.push(t.clone().into());
+                    format!("type = ?{}", values.len())
+                }
+            })
+            .collect();
+        sql.push_str(&format!(" AND ({})", terms.join(" OR ")));
+    }
+    values.push(i64::from(q.limit).into());
+    sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", values.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| {
         Ok(EventRow {
             seq: r.get(0)?,
             org_id: r.get(1)?,
@@ -62,6 +111,13 @@ pub fn after(
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The oldest `seq` still kept, if any.
+pub fn oldest(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(seq) FROM events")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// The highest `seq` ever given (0 before the first event), also after pruning.

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api_keys;
 mod cursors;
 pub mod events;
 pub mod filter_sql;

@@ -1,0 +1,252 @@
+//! The product API's event feed and its keys: `idgate api-key`, `GET /api/v1/events` with
+//! filters, long poll and 410, scopes and org restrictions.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Resp, TestApp, create_org, spawn_app};
+
+fn api_key(app: &TestApp, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_idgate"))
+        .arg("--data-dir")
+        .arg(app._dir.path())
+        .arg("api-key")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn new_key(app: &TestApp, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["create", "--name", name];
+    args.extend_from_slice(extra);
+    let out = api_key(app, &args);
+    let key = out.trim().to_string();
+    assert!(
+        key.starts_with("idgk_") && out.lines().count() == 1,
+        "{out}"
+    );
+    key
+}
+
+impl TestApp {
+    async fn feed(&self, key: &str, query: &str) -> Resp {
+        let auth = format!("Bearer {key}");
+        self.web(
+            "GET",
+            &format!("/api/v1/events?{query}"),
+            &[("Authorization", &auth)],
+            None,
+        )
+        .await
+    }
+}
+
+fn types(r: &Resp) -> Vec<String> {
+    r.body["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", r.text))
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[track_caller]
+fn assert_json_error(r: &Resp, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["error"], code, "{}", r.text);
+    assert!(
+        r.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        r.text
+    );
+}
+
+#[actix_web::test]
+async fn the_feed_serves_the_stored_envelopes_in_order_with_filters() {
+    let app = spawn_app().await;
+    let key = new_key(&app, "product", &["--scope", "events:read,directory:read"]);
+    let u = app.create_user("a@acme.com").await;
+    let g = app
+        .post("/Groups", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "G", "members": [{"value": u}]}))
+        .await;
+    assert_eq!(g.status, 201, "{}", g.text);
+
+    let all = app.feed(&key, "after=0").await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert_eq!(
+        types(&all),
+        ["user.created", "group.created", "group.member_added"]
+    );
+    // The bytes served are the bytes stored.
+    let stored = app
+        .store
+        .read_now(|c| idgate::store::events::after(c, 0, None, 10))
+        .unwrap();
+    for (served, row) in all.body["events"].as_array().unwrap().iter().zip(&stored) {
+        assert_eq!(served.to_string(), row.envelope);
+    }
+    let last = stored.last().unwrap().seq;
+    assert_eq!(all.body["next_after"], last);
+    assert_eq!(all.body["head"], last);
+
+    // Paging by next_after, and type filters.
+    let first = app.feed(&key, "after=0&limit=1").await;
+    assert_eq!(types(&first), ["user.created"]);
+    let next = first.body["next_after"].as_i64().unwrap();
+    let rest = app.feed(&key, &format!("after={next}&limit=5")).await;
+    assert_eq!(types(&rest), ["group.created", "group.member_added"]);
+    assert_eq!(
+        types(&app.feed(&key, "types=group.*").await),
+        ["group.created", "group.member_added"]
+    );
+    assert_eq!(
+        types(
+            &app.feed(&key, "types=user.created,group.member_added")
+                .await
+        ),
+        ["user.created", "group.member_added"]
+    );
+    // Nothing new: an empty page that keeps the cursor.
+    let none = app.feed(&key, &format!("after={last}")).await;
+    assert_eq!(
+        none.body,
+        json!({"events": [], "next_after": last, "head": last})
+    );
+
+    // Bad queries: JSON 400s.
+    for bad in [
+        "after=x",
+        "limit=0",
+        "wait=99",
+        "types=user.nope",
+        "frobnicate=1",
+        "after=%FF",
+    ] {
+        assert_json_error(&app.feed(&key, bad).await, 400, "invalid_request");
+    }
+}
+
+#[actix_web::test]
+async fn keys_are_scoped_restricted_to_their_orgs_and_revocable() {
+    let app = spawn_app().await;
+    let globex = create_org(&app.store, "globex", "globex.com");
+    app.create_user("a@acme.com").await;
+    let r = app
+        .call_as(&globex, "POST", "/Users", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "g@globex.com"})))
+        .await;
+    assert_eq!(r.status, 201);
+
+    let acme_only = new_key(
+        &app,
+        "acme-only",
+        &["--scope", "events:read", "--org", "acme"],
+    );
+    let page = app.feed(&acme_only, "after=0").await;
+    assert_eq!(types(&page), ["user.created"]);
+    assert_eq!(page.body["events"][0]["org"]["slug"], "acme");
+    // Another org is as missing as a missing one.
+    assert_json_error(&app.feed(&acme_only, "org=globex").await, 404, "not_found");
+    assert_json_error(&app.feed(&acme_only, "org=nope").await, 404, "not_found");
+    let everyone = new_key(&app, "all", &["--scope", "events:read"]);
+    assert_eq!(
+        types(&app.feed(&everyone, "org=globex").await),
+        ["user.created"]
+    );
+    assert_eq!(types(&app.feed(&everyone, "").await).len(), 2);
+
+    let directory_only = new_key(&app, "dir", &["--scope", "directory:read"]);
+    assert_json_error(
+        &app.feed(&directory_only, "").await,
+        403,
+        "insufficient_scope",
+    );
+    assert_json_error(&app.feed("idgk_nope", "").await, 401, "unauthorized");
+    let anonymous = app.web("GET", "/api/v1/events", &[], None).await;
+    assert_json_error(&anonymous, 401, "unauthorized");
+    assert!(anonymous.header("www-authenticate").is_some());
+
+    let listed = api_key(&app, &["list"]);
+    assert!(
+        listed.contains("acme-only\tevents:read\tacme\t"),
+        "{listed}"
+    );
+    assert!(!listed.contains("idgk_"), "a key is shown once: {listed}");
+    api_key(&app, &["revoke", "all"]);
+    assert_json_error(&app.feed(&everyone, "").await, 401, "unauthorized");
+    let bad_scope = Command::new(env!("CARGO_BIN_EXE_idgate"))
+        .arg("--data-dir")
+        .arg(app._dir.path())
+        .args([
+            "api-key",
+            "create",
+            "--name",
+            "x",
+            "--scope",
+            "events:write",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad_scope.status.success());
+    assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("unknown scope"));
+}
+
+#[actix_web::test]
+async fn a_waiting_request_returns_as_soon_as_an_event_exists() {
+    let app = spawn_app().await;
+    let key = new_key(&app, "p", &["--scope", "events:read"]);
+    let head = app.feed(&key, "").await.body["head"].as_i64().unwrap();
+    let started = Instant::now();
+    let query = format!("after={head}&wait=10");
+    let waiting = app.feed(&key, &query);
+    let later = async {
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        app.create_user("late@acme.com").await
+    };
+    let (page, _) = futures_util::future::join(waiting, later).await;
+    assert_eq!(types(&page), ["user.created"]);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // With nothing to come, the wait ends empty.
+    let now = page.body["next_after"].as_i64().unwrap();
+    let empty = app.feed(&key, &format!("after={now}&wait=1")).await;
+    assert_eq!(empty.body["events"], json!([]));
+}
+
+#[actix_web::test]
+async fn a_cursor_older_than_what_is_kept_is_gone() {
+    let app = spawn_app().await;
+    let key = new_key(&app, "p", &["--scope", "events:read"]);
+    app.create_user("a@acme.com").await;
+    app.create_user("b@acme.com").await;
+    let stored = app
+        .store
+        .read_now(|c| idgate::store::events::after(c, 0, None, 10))
+        .unwrap();
+    let (first, second) = (stored[0].seq, stored[1].seq);
+    // Retention removes the first event.
+    app.store
+        .write_now(|c| {
+            c.execute("DELETE FROM events WHERE seq = ?1", [first])?;
+            Ok(())
+        })
+        .unwrap();
+    let gone = app.feed(&key, "after=0").await;
+    assert_json_error(&gone, 410, "cursor_expired");
+    assert_eq!(gone.body["oldest_seq"], Value::from(second));
+    // From the oldest kept on, the feed goes on.
+    assert_eq!(
+        types(&app.feed(&key, &format!("after={first}")).await),
+        ["user.created"]
+    );
+}
