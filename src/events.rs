@@ -366,9 +366,15 @@ pub fn user_created(
     record(conn, org, source, now, event).map(|_| ())
 }
 
-/// A membership event's `data`: the group and the member, by id.
-pub fn membership(group_id: &str, member_id: &str, member_type: &str) -> Value {
-    json!({"group_id": group_id, "member_id": member_id, "member_type": member_type})
+/// A membership event's `data`: the group and the member by id, and the group's product
+/// form after the change (its version moves with its members).
+pub fn membership(group: &Value, member_id: &str, member_type: &str) -> Value {
+    json!({
+        "group_id": group["id"],
+        "member_id": member_id,
+        "member_type": member_type,
+        "group": group,
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! `{"error": code, "message": …}`.
 
 mod auth;
+mod directory;
 mod feed;
 
 use actix_web::http::StatusCode;
@@ -13,7 +14,8 @@ use serde_json::json;
 pub use auth::ApiKeyAuth;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/events", web::get().to(feed::events));
+    cfg.route("/api/v1/events", web::get().to(feed::events))
+        .configure(directory::routes);
 }
 
 /// A product API error: its status, a stable code, a message for the developer.

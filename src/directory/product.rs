@@ -15,14 +15,20 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
         .and_then(Value::as_str)
 }
 
-/// The primary email (else the first), trimmed and lowercased.
+/// The primary email (else the first; else the userName when it is an address, as Entra's
+/// UPN usually is), trimmed and lowercased.
 fn email(doc: &Value) -> Option<String> {
-    let emails = doc.get("emails")?.as_array()?;
-    let primary = emails
-        .iter()
-        .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
-        .or_else(|| emails.first())?;
-    let value = primary.get("value")?.as_str()?.trim();
+    let emails = doc.get("emails").and_then(Value::as_array);
+    let listed = emails.and_then(|emails| {
+        emails
+            .iter()
+            .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+            .or_else(|| emails.first())
+            .and_then(|e| e.get("value")?.as_str())
+    });
+    let value = listed
+        .or_else(|| text(doc, &["userName"]).filter(|u| u.contains('@')))?
+        .trim();
     (!value.is_empty()).then(|| value.to_lowercase())
 }
 
@@ -113,6 +119,8 @@ mod tests {
         );
         assert_eq!(u["version"], 3);
         assert_eq!(u["scim"]["id"], "u-1");
+        let upn = user(&stored(json!({"userName": "Bob@Contoso.com"})));
+        assert_eq!(upn["email"], "bob@contoso.com");
         let none = user(&stored(
             json!({"userName": "b", "emails": [], "active": false}),
         ));

@@ -135,9 +135,12 @@ impl<'a> Log<'a> {
         }
     }
 
-    fn members(&self, group_id: &str, kind: Kind, changed: &[MemberChanged]) -> Result<()> {
+    /// One event per changed membership of `group` (as it is after the write, so that the
+    /// product's copy of the group's version follows).
+    fn members(&self, group: &Stored, kind: Kind, changed: &[MemberChanged]) -> Result<()> {
         for m in changed {
-            self.event(kind, events::membership(group_id, &m.id, &m.type_), None)?;
+            let data = events::membership(&product::group(group), &m.id, &m.type_);
+            self.event(kind, data, None)?;
         }
         Ok(())
     }
@@ -272,9 +275,14 @@ pub async fn delete(
             }
             let log = Log::new(c, &org, &source, &now);
             let member_type = kind.name();
+            let gone = [MemberChanged {
+                id: id.clone(),
+                type_: member_type.to_string(),
+            }];
             for group in &was_member_of {
-                let data = events::membership(group, &id, member_type);
-                log.event(Kind::GroupMemberRemoved, data, None)?;
+                if let Some(g) = res::get(c, ResourceKind::Group, org.id, group, false)? {
+                    log.members(&g, Kind::GroupMemberRemoved, &gone)?;
+                }
             }
             match kind {
                 ResourceKind::User => log.event(Kind::UserDeleted, product::user(&last), None)?,
@@ -340,7 +348,7 @@ pub async fn create_group(
                 .ok_or_else(|| Error::internal("group vanished after insert"))?;
             let log = Log::new(c, &org, &source, &now);
             log.event(Kind::GroupCreated, product::group(&stored), None)?;
-            log.members(&id, Kind::GroupMemberAdded, &added)?;
+            log.members(&stored, Kind::GroupMemberAdded, &added)?;
             Ok(stored)
         })
         .await
@@ -385,24 +393,23 @@ pub async fn replace_group(
                 .collect();
             let log = Log::new(c, &org, &source, &now);
             log.group_written(&current, &stored)?;
-            log.members(&id, Kind::GroupMemberRemoved, &removed)?;
-            log.members(&id, Kind::GroupMemberAdded, &added)?;
+            log.members(&stored, Kind::GroupMemberRemoved, &removed)?;
+            log.members(&stored, Kind::GroupMemberAdded, &added)?;
             Ok(stored)
         })
         .await
         .map(|stored| Written { stored, ignored })
 }
 
-/// Applies membership changes in order, recording an event for each membership that changed
-/// (a member removed and added back within one PATCH is both); returns how many changed.
+/// Applies membership changes in order; returns each membership that changed, in order (a
+/// member removed and added back within one PATCH is both).
 fn apply_member_changes(
-    log: &Log<'_>,
+    c: &rusqlite::Connection,
     org_id: i64,
     id: &str,
     changes: &[MemberChange],
-) -> Result<usize> {
-    let c = log.conn;
-    let mut touched = 0;
+) -> Result<Vec<(Kind, MemberChanged)>> {
+    let mut touched = Vec::new();
     for change in changes {
         let (removed, added) = match change {
             MemberChange::Add(m) => (Vec::new(), res::add_members(c, org_id, id, m)?),
@@ -421,9 +428,8 @@ fn apply_member_changes(
                 )
             }
         };
-        log.members(id, Kind::GroupMemberRemoved, &removed)?;
-        log.members(id, Kind::GroupMemberAdded, &added)?;
-        touched += removed.len() + added.len();
+        touched.extend(removed.into_iter().map(|m| (Kind::GroupMemberRemoved, m)));
+        touched.extend(added.into_iter().map(|m| (Kind::GroupMemberAdded, m)));
     }
     Ok(touched)
 }
@@ -453,16 +459,19 @@ pub async fn patch_group(
             if doc != current.data {
                 res::update_group(c, org.id, &id, &doc, &now)?;
             }
-            let log = Log::new(c, &org, &source, &now);
-            let touched = apply_member_changes(&log, org.id, &id, &applied.members)?;
+            let touched = apply_member_changes(c, org.id, &id, &applied.members)?;
             // Re-adding a member or removing a non-member changes nothing, not even the version.
-            if touched > 0 && doc == current.data {
+            if !touched.is_empty() && doc == current.data {
                 res::touch_group(c, org.id, &id, &now)?;
             }
             let stored = res::get(c, ResourceKind::Group, org.id, &id, with_members)?
                 .ok_or_else(|| res::not_found(ResourceKind::Group, &id))?;
+            let log = Log::new(c, &org, &source, &now);
             if doc != current.data {
                 log.group_written(&current, &stored)?;
+            }
+            for (kind, m) in &touched {
+                log.members(&stored, *kind, std::slice::from_ref(m))?;
             }
             Ok(Written {
                 stored,

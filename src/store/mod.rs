@@ -14,6 +14,7 @@ pub mod events;
 pub mod filter_sql;
 mod migrate;
 pub mod orgs;
+pub mod pages;
 pub mod requests;
 pub mod resources;
 pub mod saml;

@@ -280,7 +280,9 @@ pub fn not_found(kind: ResourceKind, id: &str) -> Error {
 
 const COLUMNS: &str = "r.id, r.data, r.version, r.created, r.last_modified, r.seq";
 
-fn stored_from_row(kind: ResourceKind) -> impl Fn(&Row<'_>) -> rusqlite::Result<(Stored, String)> {
+pub(super) fn stored_from_row(
+    kind: ResourceKind,
+) -> impl Fn(&Row<'_>) -> rusqlite::Result<(Stored, String)> {
     move |r| {
         let data: String = r.get(1)?;
         let (role_raw, role) = match kind {
@@ -304,14 +306,14 @@ fn stored_from_row(kind: ResourceKind) -> impl Fn(&Row<'_>) -> rusqlite::Result<
     }
 }
 
-fn select_list(kind: ResourceKind) -> String {
+pub(super) fn select_list(kind: ResourceKind) -> String {
     match kind {
         ResourceKind::User => format!("{COLUMNS}, r.role_raw, r.role"),
         ResourceKind::Group => COLUMNS.to_string(),
     }
 }
 
-fn finish(pair: (Stored, String)) -> Result<Stored> {
+pub(super) fn finish(pair: (Stored, String)) -> Result<Stored> {
     let (mut s, data) = pair;
     s.data = serde_json::from_str(&data).map_err(Error::internal)?;
     Ok(s)

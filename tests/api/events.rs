@@ -159,10 +159,15 @@ async fn every_membership_change_is_one_event_per_member() {
     assert_eq!(types(&got), ["group.created", "group.member_added"]);
     assert_eq!(got[0].1["data"]["display_name"], "Sales");
     assert!(got[0].1["data"].get("members").is_none(), "no member list");
+    let mut member = got[1].1["data"].clone();
+    let group = member.as_object_mut().unwrap().remove("group").unwrap();
     assert_eq!(
-        got[1].1["data"],
+        member,
         json!({"group_id": g, "member_id": a, "member_type": "User"})
     );
+    // The group as it is after the change, so the product's copy keeps its version.
+    assert_eq!(group["id"], g.as_str());
+    assert_eq!(group["version"], got[0].1["data"]["version"]);
 
     let path = format!("/Groups/{g}");
     let add = |ids: &[&str]| {

@@ -18,6 +18,7 @@ mod hostile;
 mod hostile_world;
 mod logs;
 mod oauth;
+mod product_directory;
 mod product_feed;
 mod raw_http;
 mod saml;
