@@ -250,3 +250,93 @@ async fn a_cursor_older_than_what_is_kept_is_gone() {
         ["user.created"]
     );
 }
+
+/// The README's consumer, run as a product would run it against the real server; the README
+/// shows this very file.
+#[test]
+fn the_readme_consumer_copies_then_follows() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let script = include_str!("../../examples/product/follow.py");
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains(script),
+        "README.md must show examples/product/follow.py verbatim"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let cli = |args: &[&str]| crate::hostile_world::cli(data, args, "");
+    cli(&[
+        "org", "create", "acme", "--name", "Acme", "--domain", "acme.com",
+    ]);
+    let token = cli(&["scim-token", "create", "--org", "acme", "--name", "entra"]);
+    let key = cli(&[
+        "api-key",
+        "create",
+        "--name",
+        "app",
+        "--scope",
+        "directory:read,events:read",
+    ]);
+    let (mut server, base) = crate::crash::serve(data);
+    let scim = |method: &str, path: &str, body: Value| {
+        let mut conn = crate::raw_http::Conn::open(&base);
+        let body = body.to_string();
+        let auth = format!("Authorization: Bearer {token}");
+        let req = crate::raw_http::request(
+            method,
+            format!("/scim/v2{path}").as_bytes(),
+            &[&auth, "Content-Type: application/scim+json"],
+            &body,
+        );
+        conn.send(&req)
+    };
+    let alice = scim(
+        "POST",
+        "/Users",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "Alice@Acme.com"}),
+    );
+    assert_eq!(alice.status, 201, "{alice:?}");
+    let alice_id = alice.json()["id"].as_str().unwrap().to_string();
+
+    let mut consumer = Command::new("python3")
+        .arg("examples/product/follow.py")
+        .arg("acme")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("IDGATE_URL", &base)
+        .env("IDGATE_API_KEY", &key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 runs");
+    // A consumer that stops answering fails the test instead of hanging it.
+    let pid = consumer.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = Command::new("kill").arg(&pid).status();
+    });
+    let mut lines = BufReader::new(consumer.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("the consumer printed").unwrap();
+    assert!(
+        first.starts_with("1 users; following from event "),
+        "{first}"
+    );
+    let off = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]});
+    assert_eq!(
+        scim("PATCH", &format!("/Users/{alice_id}"), off).status,
+        200
+    );
+    let bob = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bob@acme.com"});
+    assert_eq!(scim("POST", "/Users", bob).status, 201);
+    let seen: Vec<String> = (0..2).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert!(
+        seen[0].ends_with(" user.deactivated alice@acme.com"),
+        "{seen:?}"
+    );
+    assert!(seen[1].ends_with(" user.created bob@acme.com"), "{seen:?}");
+    let _ = consumer.kill();
+    let _ = consumer.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+}
