@@ -15,6 +15,7 @@ targets=${FUZZ_TARGETS:-scim_filter scim_patch scim_projection saml_metadata sam
 # links are not instrumented either way.
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -s none --debug-assertions
+built="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- ../src ../Cargo.lock ../vendor || echo '+uncommitted')"
 # The binaries cargo fuzz built, run directly: one build for every target.
 bin_dir="$PWD/target/$(rustc -vV | sed -n 's/^host: //p')/release"
 mkdir -p ../docs/fuzz
@@ -27,16 +28,18 @@ run_one() {
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" >"$log" 2>&1 || status=$?
   {
-    echo "# $t: $(date -u +%FT%TZ), ${seconds} s, commit $(git rev-parse --short HEAD)"
-    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::|^Done|SUMMARY|ERROR' "$log" || true
+    echo "# $t: $(date -u +%FT%TZ), ${seconds} s, built from $built"
+    grep -E '^#[0-9]+ +INITED' "$log" | tail -1 || true
+    grep -E '^#[0-9]+[[:space:]].*cov: ' "$log" | tail -1 || true
+    grep -E '^stat::|^Done|SUMMARY|ERROR' "$log" || true
     echo "exit status: $status"
     ls "artifacts/$t" | sed 's/^/artifact: /'
   } >"../docs/fuzz/$t.txt"
-  echo "$t: exit $status; $(grep -E '^#[0-9]+ +DONE' "$log" | tail -1)"
+  echo "$t: exit $status; $(grep -E '^#[0-9]+[[:space:]].*cov: ' "$log" | tail -1)"
   return "$status"
 }
 export -f run_one
-export seconds bin_dir
+export seconds bin_dir built
 failed=0
 # shellcheck disable=SC2086
 printf '%s\n' $targets | xargs -P "$parallel" -I{} bash -c 'run_one {}' || failed=1
