@@ -70,6 +70,10 @@ fn fields_of(path: &str) -> &'static [&'static str] {
         "/auth/verify" => &["rd", "redirect"],
         p if p.starts_with("/saml/") => &["return_to", "SAMLResponse", "RelayState"],
         "/oauth/token" => &["grant_type", "client_id", "client_secret"],
+        "/api/v1/events" => &["after", "limit", "types", "org", "wait"],
+        p if p.starts_with("/api/v1/orgs") => {
+            &["limit", "cursor", "active", "email", "external_id", "group"]
+        }
         _ => FIELDS,
     }
 }

@@ -74,6 +74,8 @@ pub fn start(data: &Path) -> Server {
 /// Credentials and ids the run uses.
 pub struct World {
     pub token: String,
+    /// A product API key with every scope.
+    pub api_key: String,
     /// The sign-in pages' double-submit CSRF cookie and field.
     pub login_csrf: (String, String),
     pub admin_cookie: String,
@@ -116,6 +118,18 @@ pub fn set_up(server: &Server, data: &Path) -> World {
     let token = cli(
         data,
         &["scim-token", "create", "--org", "acme", "--name", "run"],
+        "",
+    );
+    let api_key = cli(
+        data,
+        &[
+            "api-key",
+            "create",
+            "--name",
+            "run",
+            "--scope",
+            "directory:read,events:read,webhooks:write",
+        ],
         "",
     );
     let auth = header("Authorization", format!("Bearer {token}").as_bytes());
@@ -164,6 +178,7 @@ pub fn set_up(server: &Server, data: &Path) -> World {
     ));
     let login = send(request("GET", b"/login", &[], b""));
     World {
+        api_key,
         login_csrf: (set_cookie(&login, "idgate_csrf"), csrf_of(&login.body)),
         token,
         admin_csrf: csrf_of(&orgs.body),
@@ -207,6 +222,9 @@ pub fn credentials(path: &str, world: &World) -> (Vec<Vec<u8>>, Vec<(String, Str
             vec![auth, header("Content-Type", b"application/scim+json")],
             vec![],
         )
+    } else if path.starts_with("/api/v1/orgs") || path == "/api/v1/events" {
+        let auth = format!("Bearer {}", world.api_key);
+        (vec![header("Authorization", auth.as_bytes())], vec![])
     } else if path == "/login" || path == "/admin/login" {
         let (cookie, field) = &world.login_csrf;
         (
