@@ -29,7 +29,7 @@ run_one() {
     -artifact_prefix="artifacts/$t/" >"$log" 2>&1 || status=$?
   {
     echo "# $t: $(date -u +%FT%TZ), ${seconds} s, built from $built"
-    grep -E '^#[0-9]+ +INITED' "$log" | tail -1 || true
+    grep -E '^#[0-9]+[[:space:]]+INITED' "$log" | tail -1 || true
     grep -E '^#[0-9]+[[:space:]].*cov: ' "$log" | tail -1 || true
     grep -E '^stat::|^Done|SUMMARY|ERROR' "$log" || true
     echo "exit status: $status"
