@@ -13,21 +13,29 @@ pub struct Appending<'a> {
     pub request_id: Option<&'a str>,
 }
 
-/// Appends an event: takes the next `seq`, then stores the envelope `build(seq)` makes. Runs
-/// inside the caller's write, so the event commits (or not) with the change.
+/// Appends an event: takes the next `seq`, then stores the envelope `build(seq)` makes, in
+/// one INSERT. Runs inside the caller's write transaction, which holds SQLite's write lock, so
+/// the next number read here is the one AUTOINCREMENT would give, and the event commits (or
+/// not) with the change.
 pub fn append(
     conn: &Connection,
     e: &Appending<'_>,
     build: impl FnOnce(i64) -> String,
 ) -> Result<i64> {
+    let seq = head(conn)? + 1;
     conn.prepare_cached(
-        "INSERT INTO events (id, org_id, type, created, request_id, envelope)
-         VALUES (?1, ?2, ?3, ?4, ?5, '')",
+        "INSERT INTO events (seq, id, org_id, type, created, request_id, envelope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![e.id, e.org_id, e.type_, e.created, e.request_id])?;
-    let seq = conn.last_insert_rowid();
-    conn.prepare_cached("UPDATE events SET envelope = ?2 WHERE seq = ?1")?
-        .execute(params![seq, build(seq)])?;
+    .execute(params![
+        seq,
+        e.id,
+        e.org_id,
+        e.type_,
+        e.created,
+        e.request_id,
+        build(seq)
+    ])?;
     Ok(seq)
 }
 
