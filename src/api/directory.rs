@@ -271,6 +271,27 @@ async fn get_group(
     get_resource(&state, &key, path.into_inner(), ResourceKind::Group).await
 }
 
+/// A page of what hangs under one user or group (its groups, its members): 404 when it does
+/// not exist; the event head on the first page.
+async fn nested<T: Send + 'static>(
+    state: &AppState,
+    (org, slug, id): (Org, String, String),
+    kind: ResourceKind,
+    first: bool,
+    read: impl FnOnce(&Connection, i64, &str) -> Result<Vec<T>> + Send + 'static,
+) -> std::result::Result<(Vec<T>, Option<i64>), ApiError> {
+    snapshot(state, move |c| {
+        if resources::get(c, kind, org.id, &id, false)?.is_none() {
+            return Ok(None);
+        }
+        let items = read(c, org.id, &id)?;
+        let head = if first { Some(events::head(c)?) } else { None };
+        Ok(Some((items, head)))
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no such {} in {slug}", kind.name().to_lowercase())))
+}
+
 async fn user_groups(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
@@ -280,19 +301,15 @@ async fn user_groups(
     let (slug, id) = path.into_inner();
     let org = org_of(&state, &key, &slug).await?;
     let q = list_query(&req, &[])?;
-    let (after, limit, first) = (seq_after(&q)?, q.limit, q.cursor.is_none());
-    let (items, head) = snapshot(&state, move |c| {
-        if resources::get(c, ResourceKind::User, org.id, &id, false)?.is_none() {
-            return Ok(None);
-        }
-        let items = pages::groups_of(c, org.id, &id, after, limit + 1)?;
-        Ok(Some((
-            items,
-            if first { Some(events::head(c)?) } else { None },
-        )))
-    })
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no such user in {slug}")))?;
+    let (after, limit) = (seq_after(&q)?, q.limit);
+    let (items, head) = nested(
+        &state,
+        (org, slug, id),
+        ResourceKind::User,
+        q.cursor.is_none(),
+        move |c, org, id| pages::groups_of(c, org, id, after, limit + 1),
+    )
+    .await?;
     Ok(page(
         items,
         limit,
@@ -317,19 +334,15 @@ async fn group_members(
         .map(decode)
         .transpose()?
         .unwrap_or_default();
-    let (limit, first) = (q.limit, q.cursor.is_none());
-    let (items, head) = snapshot(&state, move |c| {
-        if resources::get(c, ResourceKind::Group, org.id, &id, false)?.is_none() {
-            return Ok(None);
-        }
-        let items = pages::members(c, &id, &after, limit + 1)?;
-        Ok(Some((
-            items,
-            if first { Some(events::head(c)?) } else { None },
-        )))
-    })
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no such group in {slug}")))?;
+    let limit = q.limit;
+    let (items, head) = nested(
+        &state,
+        (org, slug, id),
+        ResourceKind::Group,
+        q.cursor.is_none(),
+        move |c, _, id| pages::members(c, id, &after, limit + 1),
+    )
+    .await?;
     Ok(page(
         items,
         limit,
