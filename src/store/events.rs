@@ -137,9 +137,15 @@ pub fn head(conn: &Connection) -> Result<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
-/// Removes events created before `cutoff`; returns how many.
+/// Removes events created before `cutoff`; returns how many. Events are created in `seq`
+/// order, so this walks from the oldest and stops at the first one to keep (no index on
+/// `created` for every write to maintain).
 pub fn prune(conn: &Connection, cutoff: &str) -> Result<usize> {
     Ok(conn
-        .prepare_cached("DELETE FROM events WHERE created < ?1")?
+        .prepare_cached(
+            "DELETE FROM events WHERE seq < COALESCE(
+                 (SELECT seq FROM events WHERE created >= ?1 ORDER BY seq LIMIT 1),
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))",
+        )?
         .execute([cutoff])?)
 }

@@ -267,6 +267,19 @@ async fn seq_is_commit_order_across_orgs_and_each_event_names_its_org() {
         .read_now(|c| idgate::store::events::after(c, start, Some(acme_id), 100))
         .unwrap();
     assert_eq!(acme.len(), 5);
+    // Retention removes what was created before the cutoff, and nothing after it.
+    let cutoff = events[3]["timestamp"].as_str().unwrap().to_string();
+    let kept_from = events
+        .iter()
+        .find(|e| e["timestamp"].as_str().unwrap() >= cutoff.as_str())
+        .map(|e| e["seq"].as_i64().unwrap())
+        .unwrap();
+    app.store
+        .write_now(|c| idgate::store::events::prune(c, &cutoff))
+        .unwrap();
+    let kept = events_after(&app, start);
+    assert_eq!(kept[0]["seq"], kept_from);
+    assert_eq!(kept.len(), events.len() - (kept_from - seqs[0]) as usize);
     // The head never goes back, also once old events are pruned.
     let before = head(&app);
     app.store
