@@ -340,7 +340,7 @@ async fn group_members(
         (org, slug, id),
         ResourceKind::Group,
         q.cursor.is_none(),
-        move |c, _, id| pages::members(c, id, &after, limit + 1),
+        move |c, _, id| resources::members_after(c, id, &after, limit + 1),
     )
     .await?;
     Ok(page(

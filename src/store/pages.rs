@@ -1,12 +1,12 @@
 //! Keyset pages of users, groups and memberships for the product API: each page continues
 //! after the last row's position (`seq`, or the member id), on existing indexes, so a page
 //! costs the same at any depth and a write between two pages neither repeats nor skips a row
-//! that was there all along.
+//! that was there all along. (A group's members: `resources::members_after`.)
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params_from_iter};
 
-use super::resources::{Member, Stored, finish, select_list, stored_from_row};
+use super::resources::{Stored, finish, select_list, stored_from_row};
 use crate::directory::fold;
 use crate::directory::schema::ResourceKind;
 use crate::error::Result;
@@ -99,24 +99,4 @@ pub fn groups_of(
         stored_from_row(ResourceKind::Group),
     )?;
     rows.map(|r| finish(r?)).collect()
-}
-
-/// A group's members after member id `after`, in member id order.
-pub fn members(conn: &Connection, group_id: &str, after: &str, limit: u32) -> Result<Vec<Member>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.member_id, m.member_type,
-                COALESCE(json_extract(u.data, '$.displayName'), u.user_name, g.display_name, m.display)
-         FROM group_members m
-         LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id
-         LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id
-         WHERE m.group_id = ?1 AND m.member_id > ?2 ORDER BY m.member_id LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(rusqlite::params![group_id, after, limit], |r| {
-        Ok(Member {
-            value: r.get(0)?,
-            type_: r.get(1)?,
-            display: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

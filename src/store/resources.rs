@@ -457,16 +457,28 @@ pub fn list(
 }
 
 /// A group's members, with a display name from the member resource.
+/// Every member of a group, in member id order.
 pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<Member>> {
+    members_after(conn, group_id, "", u32::MAX)
+}
+
+/// A group's members after member id `after` (keyset pages), in member id order, at most
+/// `limit`; `display` is what the client sent, else the member's current name.
+pub fn members_after(
+    conn: &Connection,
+    group_id: &str,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<Member>> {
     let mut stmt = conn.prepare_cached(
         "SELECT m.member_id, m.member_type,
                 COALESCE(m.display, json_extract(u.data, '$.displayName'), u.user_name, g.display_name)
          FROM group_members m
          LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id
          LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id
-         WHERE m.group_id = ?1 ORDER BY m.member_id",
+         WHERE m.group_id = ?1 AND m.member_id > ?2 ORDER BY m.member_id LIMIT ?3",
     )?;
-    let rows = stmt.query_map([group_id], |r| {
+    let rows = stmt.query_map(params![group_id, after, limit], |r| {
         Ok(Member {
             value: r.get(0)?,
             type_: r.get(1)?,
@@ -476,9 +488,6 @@ pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<Member>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Adds members, each a user or group of the same org; re-adding one changes nothing.
-/// An id that names nothing in this org is an `invalidValue` error naming it. Returns how
-/// many memberships are new.
 /// A membership that a write added or removed: the member's id and type (`User`, `Group`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberChanged {
@@ -486,7 +495,9 @@ pub struct MemberChanged {
     pub type_: String,
 }
 
-/// Adds members (each must exist in the org); returns those that were not members yet.
+/// Adds members, each a user or group of the same org; re-adding one changes nothing.
+/// An id that names nothing in this org is an `invalidValue` error naming it. Returns the
+/// memberships that are new.
 pub fn add_members(
     conn: &Connection,
     org_id: i64,
