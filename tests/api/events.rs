@@ -289,21 +289,6 @@ async fn seq_is_commit_order_across_orgs_and_each_event_names_its_org() {
     assert!(events_after(&app, 0).is_empty());
 }
 
-fn cli(app: &TestApp, args: &[&str]) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idgate"))
-        .arg("--data-dir")
-        .arg(app._dir.path())
-        .args(args)
-        .env_remove("IDGATE_LISTEN")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[actix_web::test]
 async fn org_changes_from_the_cli_and_the_admin_ui_are_events_and_re_resolved_roles_too() {
     let app = spawn_app().await;
@@ -317,18 +302,15 @@ async fn org_changes_from_the_cli_and_the_admin_ui_are_events_and_re_resolved_ro
     let boss = r.body["id"].as_str().unwrap().to_string();
     let mut mark = head(&app);
 
-    cli(
-        &app,
-        &[
-            "org",
-            "create",
-            "globex",
-            "--name",
-            "Globex",
-            "--domain",
-            "globex.com",
-        ],
-    );
+    app.idgate(&[
+        "org",
+        "create",
+        "globex",
+        "--name",
+        "Globex",
+        "--domain",
+        "globex.com",
+    ]);
     let got = drain(&app, &mut mark);
     assert_eq!(types(&got), ["org.created"]);
     let e = &got[0].1;
@@ -339,22 +321,16 @@ async fn org_changes_from_the_cli_and_the_admin_ui_are_events_and_re_resolved_ro
         json!([{"domain": "globex.com", "sso_only": false}])
     );
 
-    cli(
-        &app,
-        &["org", "domain", "sso-only", "globex", "globex.com", "on"],
-    );
+    app.idgate(&["org", "domain", "sso-only", "globex", "globex.com", "on"]);
     let got = drain(&app, &mut mark);
     assert_eq!(types(&got), ["org.updated"]);
     assert_eq!(got[0].1["previous"]["domains"][0]["sso_only"], false);
     // Setting what is already set: no event.
-    cli(
-        &app,
-        &["org", "domain", "sso-only", "globex", "globex.com", "on"],
-    );
+    app.idgate(&["org", "domain", "sso-only", "globex", "globex.com", "on"]);
     assert!(drain(&app, &mut mark).is_empty());
 
     // A mapping that changes a user's resolved role: the org, and the user with its old role.
-    cli(&app, &["org", "role-map", "acme", "admin", "Administrator"]);
+    app.idgate(&["org", "role-map", "acme", "admin", "Administrator"]);
     let got = drain(&app, &mut mark);
     assert_eq!(types(&got), ["user.updated", "org.updated"]);
     assert_eq!(got[0].1["data"]["id"], boss.as_str());

@@ -130,6 +130,12 @@ pub fn create_org(store: &Store, slug: &str, domain: &str) -> String {
 }
 
 impl TestApp {
+    /// Runs the `idgate` command line on this app's data directory; its stdout, trimmed (a
+    /// non-zero exit fails the test).
+    pub fn idgate(&self, args: &[&str]) -> String {
+        crate::hostile_world::cli(self._dir.path(), args, "")
+    }
+
     pub fn scim(&self, path: &str) -> String {
         format!("{}/scim/v2{path}", self.base)
     }

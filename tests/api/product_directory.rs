@@ -3,7 +3,6 @@
 //! idgate's users, groups and memberships, whatever SCIM did meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use idgate::fuzzing::SplitMix;
 use serde_json::{Value, json};
@@ -18,18 +17,7 @@ fn key(app: &TestApp, scope: &str, orgs: &[&str]) -> String {
     for o in orgs {
         args.extend(["--org", o]);
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_idgate"))
-        .arg("--data-dir")
-        .arg(app._dir.path())
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    app.idgate(&args)
 }
 
 impl TestApp {

@@ -9,19 +9,9 @@ use serde_json::{Value, json};
 use crate::helpers::{Resp, TestApp, create_org, spawn_app};
 
 fn api_key(app: &TestApp, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_idgate"))
-        .arg("--data-dir")
-        .arg(app._dir.path())
-        .arg("api-key")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut all = vec!["api-key"];
+    all.extend_from_slice(args);
+    app.idgate(&all)
 }
 
 fn new_key(app: &TestApp, name: &str, extra: &[&str]) -> String {
