@@ -48,6 +48,8 @@ impl Application {
         // The command line shows values for Entra built from the URL the server runs under.
         let (url, stamp) = (config.public_url.clone(), timestamp(clock.now()));
         store.write_now(move |c| crate::store::server::set(c, PUBLIC_URL, &url, &stamp))?;
+        let sealer = crate::seal::Sealer::for_data_dir(&config.data_dir)?;
+        let outbound = crate::webhooks::guard::Allow::new(config.outbound_allow_networks.clone());
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", config.listen)))?;
         let port = listener.local_addr().map_err(Error::internal)?.port();
@@ -58,6 +60,8 @@ impl Application {
             metrics: Metrics::default(),
             sessions,
             limiter: Default::default(),
+            sealer,
+            outbound,
         });
         let data = state.clone();
         let workers = state.config.workers;
@@ -106,8 +110,10 @@ impl Application {
 
     /// Serves until the server stops (SIGINT/SIGTERM). Every minute it re-reads the signing
     /// keys (`idgate keys rotate` from the command line); every hour it prunes old log rows,
-    /// expired sessions, SAML requests and remembered assertion IDs.
+    /// expired sessions, SAML requests and remembered assertion IDs. Webhooks are delivered
+    /// all along.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let dispatcher = actix_web::rt::spawn(crate::webhooks::deliver::run(self.state.clone()));
         let state = self.state.clone();
         let housekeeping = actix_web::rt::spawn(async move {
             for minute in 0u64.. {
@@ -122,6 +128,7 @@ impl Application {
         });
         let out = self.server.await;
         housekeeping.abort();
+        dispatcher.abort();
         out
     }
 }
@@ -135,11 +142,12 @@ fn prune(state: &AppState) {
     let event_days = i64::from(state.config.event_retention_days);
     let event_cutoff = timestamp(now - time::Duration::days(event_days));
     state.store.write_detached(move |c| {
-        let events = crate::store::events::prune(c, &event_cutoff)?;
+        let floor = crate::store::webhooks::undelivered_floor(c)?;
+        let events = crate::store::events::prune(c, &event_cutoff, floor)?;
         if events > 0 {
             tracing::info!(events, "pruned events past their retention");
         }
-        let n = requests::prune(c, &cutoff)?;
+        let n = requests::prune(c, &cutoff)? + crate::store::webhooks::prune_attempts(c, &cutoff)?;
         let m = signin::prune(c, &stamp, &cutoff)?
             + sessions::prune(c, &session_cutoff)?
             + crate::store::admin::prune_sessions(c, &stamp)?;

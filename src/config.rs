@@ -35,6 +35,9 @@ pub struct Config {
     pub workers: usize,
     /// Days to keep the event log (the product's change feed).
     pub event_retention_days: u32,
+    /// Networks idgate may send webhooks to although they are private or loopback (the SSRF
+    /// guard refuses them otherwise); plain http is allowed only to IP literals inside them.
+    pub outbound_allow_networks: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -62,6 +65,7 @@ impl Default for Config {
             verify_redirect: false,
             workers: 0,
             event_retention_days: 30,
+            outbound_allow_networks: Vec::new(),
         }
     }
 }
@@ -85,6 +89,7 @@ struct FileConfig {
     verify_redirect: Option<bool>,
     workers: Option<usize>,
     event_retention_days: Option<u32>,
+    outbound_allow_networks: Option<Vec<String>>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -113,6 +118,7 @@ pub const KEYS: &[&str] = &[
     "verify_redirect",
     "workers",
     "event_retention_days",
+    "outbound_allow_networks",
 ];
 
 impl Config {
@@ -208,6 +214,7 @@ impl RawValues {
             verify_redirect,
             workers,
             event_retention_days,
+            outbound_allow_networks,
         } = fc;
         let pairs = [
             ("listen", listen),
@@ -236,6 +243,10 @@ impl RawValues {
             (
                 "event_retention_days",
                 event_retention_days.map(|v| v.to_string()),
+            ),
+            (
+                "outbound_allow_networks",
+                outbound_allow_networks.map(|v| v.join(",")),
             ),
         ];
         for (k, v) in pairs {
@@ -300,6 +311,20 @@ impl RawValues {
                         match ip.parse() {
                             Ok(v) => c.trusted_proxies.push(v),
                             Err(_) => problems.push(bad(&format!("{ip:?} is not an IP address"))),
+                        }
+                    }
+                }
+                "outbound_allow_networks" => {
+                    c.outbound_allow_networks.clear();
+                    for net in list(&value) {
+                        let parsed = net
+                            .parse::<ipnet::IpNet>()
+                            .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+                        match parsed {
+                            Ok(v) => c.outbound_allow_networks.push(v),
+                            Err(_) => problems.push(bad(&format!(
+                                "{net:?} is not a network (e.g. 10.0.0.0/8) or an IP address"
+                            ))),
                         }
                     }
                 }

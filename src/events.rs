@@ -206,6 +206,33 @@ pub fn record(
     })
 }
 
+/// Checks an event type (`user.created`) or a pattern (`user.*`, `*`) against the known
+/// types; the message names them all.
+pub fn type_pattern(t: &str) -> std::result::Result<String, String> {
+    let known = Kind::ALL.iter().map(|k| k.as_str());
+    let ok = match t.strip_suffix('*') {
+        Some(prefix) => known.clone().any(|k| k.starts_with(prefix)),
+        None => known.clone().any(|k| k == t),
+    };
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(format!(
+            "unknown event type {t:?}; the types are {}",
+            known.collect::<Vec<_>>().join(", ")
+        ))
+    }
+}
+
+/// Whether `type_` matches one of `patterns` (empty: every type).
+pub fn type_matches(patterns: &[String], type_: &str) -> bool {
+    patterns.is_empty()
+        || patterns.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => type_.starts_with(prefix),
+            None => p == type_,
+        })
+}
+
 /// An org's product form, read inside the write: settings, domains, role mapping, SAML IdP.
 /// `None` when there is no such org (not created yet, or deleted).
 pub fn org_state(conn: &Connection, org_id: i64) -> Result<Option<Value>> {

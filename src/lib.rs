@@ -17,11 +17,13 @@ pub mod metrics;
 pub mod oauth;
 pub mod saml;
 pub mod scim;
+pub mod seal;
 pub mod session;
 pub mod signin;
 pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod webhooks;
 
 pub use app::Application;

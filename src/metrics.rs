@@ -32,6 +32,11 @@ pub struct Metrics {
     scim_ops: Mutex<BTreeMap<(String, u16), u64>>,
     signins_ok: AtomicU64,
     signins_failed: AtomicU64,
+    events_appended: Mutex<BTreeMap<String, u64>>,
+    webhook_attempts: Mutex<BTreeMap<&'static str, u64>>,
+    /// Per endpoint: undelivered events and the age in seconds of the oldest.
+    webhook_lag: Mutex<BTreeMap<String, (i64, f64)>>,
+    webhook_stalled: AtomicU64,
 }
 
 fn surface(path: &str) -> &'static str {
@@ -89,8 +94,71 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Events committed to the log, as the webhook dispatcher sees them appear.
+    pub fn events_appended(&self, type_: &str, n: u64) {
+        if let Ok(mut map) = self.events_appended.lock() {
+            *map.entry(type_.to_string()).or_default() += n;
+        }
+    }
+
+    /// One webhook attempt by result (`delivered`, `http_error`, `network_error`, …).
+    pub fn webhook_attempt(&self, result: &'static str) {
+        if let Ok(mut map) = self.webhook_attempts.lock() {
+            *map.entry(result).or_default() += 1;
+        }
+    }
+
+    /// The delivery lag of every endpoint and the number of stalled lanes, measured now.
+    pub fn webhook_lag(&self, lag: BTreeMap<String, (i64, f64)>, stalled: u64) {
+        if let Ok(mut map) = self.webhook_lag.lock() {
+            *map = lag;
+        }
+        self.webhook_stalled.store(stalled, Ordering::Relaxed);
+    }
+
+    fn render_webhooks(&self, out: &mut String) {
+        out.push_str(
+            "# HELP idgate_events_appended_total Events committed to the event log, by type.\n",
+        );
+        out.push_str("# TYPE idgate_events_appended_total counter\n");
+        if let Ok(map) = self.events_appended.lock() {
+            for (t, n) in map.iter() {
+                let _ = writeln!(out, "idgate_events_appended_total{{type=\"{t}\"}} {n}");
+            }
+        }
+        out.push_str(
+            "# HELP idgate_webhook_attempts_total Webhook delivery attempts, by result.\n",
+        );
+        out.push_str("# TYPE idgate_webhook_attempts_total counter\n");
+        if let Ok(map) = self.webhook_attempts.lock() {
+            for (r, n) in map.iter() {
+                let _ = writeln!(out, "idgate_webhook_attempts_total{{result=\"{r}\"}} {n}");
+            }
+        }
+        out.push_str("# HELP idgate_webhook_lag_events Events not yet delivered, per endpoint.\n");
+        out.push_str("# TYPE idgate_webhook_lag_events gauge\n");
+        out.push_str("# HELP idgate_webhook_lag_seconds Age of the oldest undelivered event, per endpoint.\n");
+        out.push_str("# TYPE idgate_webhook_lag_seconds gauge\n");
+        if let Ok(map) = self.webhook_lag.lock() {
+            for (e, (n, age)) in map.iter() {
+                let _ = writeln!(out, "idgate_webhook_lag_events{{endpoint=\"{e}\"}} {n}");
+                let _ = writeln!(out, "idgate_webhook_lag_seconds{{endpoint=\"{e}\"}} {age}");
+            }
+        }
+        out.push_str(
+            "# HELP idgate_webhook_stalled_lanes Lanes whose retries ran out; they wait.\n",
+        );
+        out.push_str("# TYPE idgate_webhook_stalled_lanes gauge\n");
+        let _ = writeln!(
+            out,
+            "idgate_webhook_stalled_lanes {}",
+            self.webhook_stalled.load(Ordering::Relaxed)
+        );
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
+        self.render_webhooks(&mut out);
         out.push_str("# HELP idgate_signins_total Sign-in attempts by outcome.\n");
         out.push_str("# TYPE idgate_signins_total counter\n");
         for (outcome, c) in [

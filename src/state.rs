@@ -14,4 +14,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub sessions: Sessions,
     pub limiter: crate::signin::ratelimit::Limiter,
+    /// Seals the secrets idgate must use (webhook signing secrets).
+    pub sealer: crate::seal::Sealer,
+    /// The SSRF guard's exceptions for outgoing requests.
+    pub outbound: crate::webhooks::guard::Allow,
 }

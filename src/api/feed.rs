@@ -71,21 +71,8 @@ fn parse(query: &str) -> Result<Feed, ApiError> {
     Ok(feed)
 }
 
-/// An event type (`user.created`) or a pattern (`user.*`, `*`).
 fn type_pattern(t: &str) -> Result<String, ApiError> {
-    let known = crate::events::Kind::ALL.iter().map(|k| k.as_str());
-    let ok = match t.strip_suffix('*') {
-        Some(prefix) => known.clone().any(|k| k.starts_with(prefix)),
-        None => known.clone().any(|k| k == t),
-    };
-    if ok {
-        Ok(t.to_string())
-    } else {
-        Err(ApiError::bad(format!(
-            "unknown event type {t:?}; the types are {}",
-            known.collect::<Vec<_>>().join(", ")
-        )))
-    }
+    crate::events::type_pattern(t).map_err(ApiError::bad)
 }
 
 pub async fn events(

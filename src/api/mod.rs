@@ -6,6 +6,7 @@
 mod auth;
 mod directory;
 mod feed;
+mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
@@ -15,7 +16,8 @@ pub use auth::ApiKeyAuth;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/events", web::get().to(feed::events))
-        .configure(directory::routes);
+        .configure(directory::routes)
+        .configure(webhooks::routes);
 }
 
 /// A product API error: its status, a stable code, a message for the developer.
@@ -55,12 +57,21 @@ impl std::fmt::Display for ApiError {
 
 impl From<crate::error::Error> for ApiError {
     fn from(e: crate::error::Error) -> Self {
-        tracing::error!(error = %e, "product API: store error");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the store did not answer; try again",
-        )
+        use crate::error::Error;
+        match e {
+            Error::Invalid(m) | Error::BadRequest { detail: m, .. } => Self::bad(m),
+            Error::NotFound(m) => Self::not_found(m),
+            Error::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            Error::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            e => {
+                tracing::error!(error = %e, "product API: store error");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the store did not answer; try again",
+                )
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod api_key;
 mod org;
 mod saml;
 mod token;
+mod webhook;
 
 pub use org::{OrgCommand, SetArgs};
 pub use token::{TokenCommand, new_token};
@@ -82,6 +83,9 @@ pub enum Command {
     /// Manage the product API's keys (directory, event feed).
     #[command(subcommand, name = "api-key")]
     ApiKey(api_key::ApiKeyCommand),
+    /// Manage the product's webhook endpoints (Standard Webhooks).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -153,6 +157,7 @@ pub fn run(cli: &Cli, config: &Config) -> Result<i32> {
             with_served_url(cli, config, |s, c| account::admin_command(s, c, cmd))
         }
         Command::ApiKey(cmd) => api_key::api_key_command(&open_store(config)?, cmd),
+        Command::Webhook(cmd) => webhook::webhook_command(&open_store(config)?, config, cmd),
     }
 }
 

@@ -140,12 +140,63 @@ pub fn head(conn: &Connection) -> Result<i64> {
 /// Removes events created before `cutoff`; returns how many. Events are created in `seq`
 /// order, so this walks from the oldest and stops at the first one to keep (no index on
 /// `created` for every write to maintain).
-pub fn prune(conn: &Connection, cutoff: &str) -> Result<usize> {
+/// Events after `keep_after` (a webhook lane's cursor) are kept whatever their age: a lane
+/// that waits never loses an event.
+pub fn prune(conn: &Connection, cutoff: &str, keep_after: Option<i64>) -> Result<usize> {
     Ok(conn
         .prepare_cached(
-            "DELETE FROM events WHERE seq < COALESCE(
+            "DELETE FROM events WHERE seq <= COALESCE(?2, seq) AND seq < COALESCE(
                  (SELECT seq FROM events WHERE created >= ?1 ORDER BY seq LIMIT 1),
                  (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))",
         )?
-        .execute([cutoff])?)
+        .execute(rusqlite::params![cutoff, keep_after])?)
+}
+
+/// What was appended after `after`: per org and type, the newest `seq` and how many.
+pub fn appended_since(conn: &Connection, after: i64) -> Result<Vec<(i64, String, i64, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT org_id, type, MAX(seq), COUNT(*) FROM events WHERE seq > ?1
+         GROUP BY org_id, type",
+    )?;
+    let rows = stmt.query_map([after], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The newest `seq` of every org that has events.
+pub fn org_heads(conn: &Connection) -> Result<Vec<(i64, i64)>> {
+    let mut stmt = conn.prepare_cached("SELECT org_id, MAX(seq) FROM events GROUP BY org_id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The event with this `seq` or id, if it is still kept.
+pub fn find(conn: &Connection, seq: Option<i64>, id: Option<&str>) -> Result<Option<EventRow>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached(
+            "SELECT seq, org_id, type, request_id, envelope FROM events
+             WHERE (?1 IS NOT NULL AND seq = ?1) OR (?1 IS NULL AND id = ?2) LIMIT 1",
+        )?
+        .query_row(rusqlite::params![seq, id], |r| {
+            Ok(EventRow {
+                seq: r.get(0)?,
+                org_id: r.get(1)?,
+                type_: r.get(2)?,
+                request_id: r.get(3)?,
+                envelope: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The `seq` just before the first event created at or after `time` (to replay from a time).
+pub fn before_time(conn: &Connection, time: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE((SELECT seq FROM events WHERE created >= ?1 ORDER BY seq LIMIT 1),
+                             (SELECT COALESCE(MAX(seq), 0) + 1 FROM events)) - 1",
+        )?
+        .query_row([time], |r| r.get(0))?)
 }

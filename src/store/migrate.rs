@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api_keys",
         include_str!("../../migrations/0007_api_keys.sql"),
     ),
+    (
+        8,
+        "webhooks",
+        include_str!("../../migrations/0008_webhooks.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

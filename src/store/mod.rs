@@ -21,6 +21,7 @@ pub mod saml;
 pub mod server;
 pub mod sessions;
 pub mod signin;
+pub mod webhooks;
 mod writer;
 
 use std::path::Path;
@@ -137,6 +138,11 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         self.writer.submit(f).await
+    }
+
+    /// Woken after every committed write batch of this process.
+    pub fn committed(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.writer.committed.clone()
     }
 
     /// Queues `f` without waiting for it (request-log rows, last-used times): losing it in

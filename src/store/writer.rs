@@ -16,6 +16,8 @@ type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
+    /// Woken after every committed batch (the webhook dispatcher waits on it).
+    pub committed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 const QUEUE_DEPTH: usize = 16 * 1024;
@@ -25,11 +27,13 @@ impl Writer {
     /// keep it from growing without bound under a constant write load.
     pub fn start(conn: Connection, max_batch: usize, wal: Option<PathBuf>) -> Result<Self> {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let committed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notify = committed.clone();
         std::thread::Builder::new()
             .name("idgate-writer".into())
-            .spawn(move || run(conn, rx, max_batch, wal))
+            .spawn(move || run(conn, rx, max_batch, wal, &notify))
             .map_err(Error::internal)?;
-        Ok(Self { queue })
+        Ok(Self { queue, committed })
     }
 
     pub async fn submit<T, F>(&self, f: F) -> Result<T>
@@ -130,7 +134,13 @@ fn restart_wal_if_large(conn: &Connection, wal: Option<&PathBuf>) {
     let _ = conn.busy_timeout(Duration::from_secs(10));
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize, wal: Option<PathBuf>) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    wal: Option<PathBuf>,
+    committed: &tokio::sync::Notify,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     let mut done: Vec<Completion> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -156,8 +166,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize, wal: Opt
                 Err(format!("begin failed: {e}"))
             }
         };
-        if let Err(cause) = &outcome {
-            tracing::error!(%cause, "write batch failed");
+        match &outcome {
+            Err(cause) => tracing::error!(%cause, "write batch failed"),
+            Ok(()) => committed.notify_waiters(),
         }
         for complete in done.drain(..) {
             complete(outcome.clone());

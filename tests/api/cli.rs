@@ -355,6 +355,8 @@ pub fn idgate_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
         .arg("--data-dir")
         .arg(data)
         .args(args)
+        // Webhook receivers in the tests listen on loopback.
+        .env("IDGATE_OUTBOUND_ALLOW_NETWORKS", "127.0.0.1/32")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -38,6 +38,8 @@ pub fn serve_with(data: &std::path::Path, args: &[&str]) -> (Child, String) {
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
+        // Webhook receivers in the tests listen on loopback.
+        .env("IDGATE_OUTBOUND_ALLOW_NETWORKS", "127.0.0.1/32")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -88,6 +88,15 @@ pub async fn spawn_app_routes(
     adjust: impl FnOnce(&mut Config),
     extra: fn(&mut actix_web::web::ServiceConfig),
 ) -> TestApp {
+    spawn_app_clock(adjust, extra, Clock::System).await
+}
+
+/// `spawn_app_routes` on a clock of the test's choosing (a fixed one to move by hand).
+pub async fn spawn_app_clock(
+    adjust: impl FnOnce(&mut Config),
+    extra: fn(&mut actix_web::web::ServiceConfig),
+    clock: Clock,
+) -> TestApp {
     crate::logs::install();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
@@ -96,7 +105,7 @@ pub async fn spawn_app_routes(
         ..Config::default()
     };
     adjust(&mut config);
-    let app = Application::build_with(config, Clock::System, extra).expect("app builds");
+    let app = Application::build_with(config, clock, extra).expect("app builds");
     let port = app.port();
     let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());
