@@ -10,10 +10,11 @@ SCIM2_CLI_VERSION := 0.6.0
 # selenium 4.52.0 wants a certifi release that PyPI does not have yet.
 SELENIUM_VERSION := 4.51.0
 CARGO_FUZZ_VERSION := 0.13.2
+SCHEMATHESIS_VERSION := 4.32.5
 FUZZ_SECONDS ?= 600
 CARGO_FLAGS ?=
 
-.PHONY: run test deps test-deps tools build check lint unit scim2-tester nginx-test e2e bench fuzz clean
+.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test e2e bench fuzz clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(SYSTEM_PACKAGES)"
@@ -29,12 +30,15 @@ install-packages:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-# Python tools in a venv, each pinned: scim2-cli (scim2-tester), selenium (the admin UI e2e test).
+# Python tools in a venv, each pinned: scim2-cli (scim2-tester), selenium (the admin UI e2e test),
+# schemathesis (the product API fuzzer).
 tools: test-deps
 	@[ -x $(TOOLS_VENV)/bin/python ] || python3 -m venv $(TOOLS_VENV)
 	@[ -x $(TOOLS_VENV)/bin/scim2 ] || $(TOOLS_VENV)/bin/pip install -q 'scim2-cli==$(SCIM2_CLI_VERSION)'
 	@$(TOOLS_VENV)/bin/python -c 'import sys, selenium; sys.exit(selenium.__version__ != "$(SELENIUM_VERSION)")' 2>/dev/null \
 	  || $(TOOLS_VENV)/bin/pip install -q 'selenium==$(SELENIUM_VERSION)'
+	@$(TOOLS_VENV)/bin/st --version 2>/dev/null | grep -q ' $(SCHEMATHESIS_VERSION)$$' \
+	  || $(TOOLS_VENV)/bin/pip install -q 'schemathesis==$(SCHEMATHESIS_VERSION)'
 
 build: deps
 	cargo build --release --locked $(CARGO_FLAGS)
@@ -54,6 +58,10 @@ unit: deps
 scim2-tester: tools unit
 	SERVER_BIN=./target/debug/idgate ./scripts/scim2-tester.sh
 
+# Schemathesis against /api/v1/openapi.json of the real server: no 5xx, every answer as documented.
+api-fuzz: tools unit
+	SERVER_BIN=./target/debug/idgate ./scripts/api-fuzz.sh
+
 # The README's nginx auth_request example, run for real against the debug binary.
 nginx-test: test-deps unit
 	./scripts/nginx-test.sh
@@ -64,7 +72,7 @@ nginx-test: test-deps unit
 e2e: tools unit
 	SERVER_BIN=./target/debug/idgate PYTHON=$(TOOLS_VENV)/bin/python ./scripts/admin-e2e.sh
 
-test: lint unit scim2-tester nginx-test e2e
+test: lint unit scim2-tester api-fuzz nginx-test e2e
 
 bench: build
 	cargo build --release --locked --example idgate-bench

@@ -9,7 +9,7 @@ use base64::Engine;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiKeyAuth};
+use super::{ApiError, ApiKeyAuth, schema};
 use crate::directory::product;
 use crate::directory::schema::ResourceKind;
 use crate::error::Result;
@@ -155,7 +155,10 @@ async fn org_of(
     key.org(state, slug).await
 }
 
-async fn list_orgs(
+#[utoipa::path(get, path = "/api/v1/orgs", tag = "directory",
+    description = "The organizations this key may see (scope directory:read).",
+    responses((status = 200, body = schema::OrgList), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error)))]
+pub(super) async fn list_orgs(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
 ) -> std::result::Result<HttpResponse, ApiError> {
@@ -175,7 +178,9 @@ async fn list_orgs(
     Ok(ok(json!({"data": seen})))
 }
 
-async fn get_org(
+#[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "directory", params(("org" = String, Path, description = "The organization's slug")),
+    responses((status = 200, body = schema::Org), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn get_org(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -213,7 +218,15 @@ async fn list_resources(
     Ok(page(items, limit, head, |s| s.seq.to_string(), form))
 }
 
-async fn list_users(
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/users", tag = "directory",
+    description = "The org's users in keyset pages; the first page carries events_cursor.",
+    params(("org" = String, Path, description = "The organization's slug"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Items per page (100)"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("active" = Option<bool>, Query, description = "Only active (true) or deactivated (false) users"),
+        ("email" = Option<String>, Query, description = "Lowercased email equals"),
+        ("external_id" = Option<String>, Query, description = "externalId equals (Entra's objectId)"),
+        ("group" = Option<String>, Query, description = "Member of this group id")),
+    responses((status = 200, body = schema::UserPage), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn list_users(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -222,7 +235,10 @@ async fn list_users(
     list_resources(&state, &key, &req, &path, ResourceKind::User).await
 }
 
-async fn list_groups(
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/groups", tag = "directory",
+    params(("org" = String, Path, description = "The organization's slug"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Items per page (100)"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = schema::GroupPage), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn list_groups(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -255,7 +271,10 @@ async fn get_resource(
     }))
 }
 
-async fn get_user(
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/users/{id}", tag = "directory",
+    params(("org" = String, Path, description = "The organization's slug"), ("id" = String, Path, description = "The user's id")),
+    responses((status = 200, body = schema::User), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn get_user(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<(String, String)>,
@@ -263,7 +282,10 @@ async fn get_user(
     get_resource(&state, &key, path.into_inner(), ResourceKind::User).await
 }
 
-async fn get_group(
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/groups/{id}", tag = "directory",
+    params(("org" = String, Path, description = "The organization's slug"), ("id" = String, Path, description = "The group's id")),
+    responses((status = 200, body = schema::Group), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn get_group(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<(String, String)>,
@@ -292,7 +314,10 @@ async fn nested<T: Send + 'static>(
     .ok_or_else(|| ApiError::not_found(format!("no such {} in {slug}", kind.name().to_lowercase())))
 }
 
-async fn user_groups(
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/users/{id}/groups", tag = "directory",
+    params(("org" = String, Path, description = "The organization's slug"), ("id" = String, Path, description = "The user's id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Items per page (100)"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = schema::GroupPage), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn user_groups(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<(String, String)>,
@@ -319,7 +344,10 @@ async fn user_groups(
     ))
 }
 
-async fn group_members(
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/groups/{id}/members", tag = "directory",
+    params(("org" = String, Path, description = "The organization's slug"), ("id" = String, Path, description = "The group's id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Items per page (100)"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = schema::MemberPage), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn group_members(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<(String, String)>,

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::{ApiError, ApiKeyAuth};
+use super::{ApiError, ApiKeyAuth, schema};
 use crate::state::AppState;
 use crate::store::events::{self, EventRow, Query};
 
@@ -75,7 +75,16 @@ fn type_pattern(t: &str) -> Result<String, ApiError> {
     crate::events::type_pattern(t).map_err(ApiError::bad)
 }
 
-pub async fn events(
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    description = "Events in seq order (scope events:read); wait long-polls until one exists.",
+    params(("after" = Option<i64>, Query, minimum = 0, description = "Events after this seq (0)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many (100)"),
+        ("types" = Option<String>, Query, description = "Comma-separated types or patterns: user.*,group.created"),
+        ("org" = Option<String>, Query, description = "Only this org's events (slug)"),
+        ("wait" = Option<u32>, Query, minimum = 0, maximum = 30, description = "Seconds to wait for an event")),
+    responses((status = 200, body = schema::EventPage), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error),
+        (status = 410, description = "The cursor is older than what is kept: re-list", body = schema::Error)))]
+pub(super) async fn events(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     req: HttpRequest,

@@ -6,6 +6,8 @@
 mod auth;
 mod directory;
 mod feed;
+mod openapi;
+mod schema;
 mod webhooks;
 
 use actix_web::http::StatusCode;
@@ -15,7 +17,8 @@ use serde_json::json;
 pub use auth::ApiKeyAuth;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/events", web::get().to(feed::events))
+    cfg.route("/api/v1/openapi.json", web::get().to(openapi::document))
+        .route("/api/v1/events", web::get().to(feed::events))
         .configure(directory::routes)
         .configure(webhooks::routes);
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiKeyAuth};
+use super::{ApiError, ApiKeyAuth, schema};
 use crate::clock::timestamp;
 use crate::state::AppState;
 use crate::store::webhooks::{self as store, AttemptQuery, Endpoint};
@@ -92,7 +92,13 @@ async fn found(state: &AppState, key: &ApiKeyAuth, id: String) -> Result<Endpoin
         .await?)
 }
 
-async fn list(state: web::Data<AppState>, key: ApiKeyAuth) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/api/v1/webhook_endpoints", tag = "webhooks", 
+    params(),
+    responses((status = 200, body = schema::EndpointList), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn list(
+    state: web::Data<AppState>,
+    key: ApiKeyAuth,
+) -> Result<HttpResponse, ApiError> {
     key.require("webhooks:write")?;
     let (name, ids) = actor(&key);
     let all = state.store.read(store::list).await?;
@@ -104,7 +110,7 @@ async fn list(state: web::Data<AppState>, key: ApiKeyAuth) -> Result<HttpRespons
     Ok(HttpResponse::Ok().json(json!({"endpoints": view(&state, mine).await?})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Create {
     url: String,
@@ -116,7 +122,10 @@ struct Create {
     from_seq: Option<i64>,
 }
 
-async fn create(
+#[utoipa::path(post, path = "/api/v1/webhook_endpoints", tag = "webhooks", request_body = Create,
+    params(),
+    responses((status = 201, body = schema::CreatedEndpoint), (status = 409, body = schema::Error), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn create(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     bytes: web::Bytes,
@@ -157,7 +166,10 @@ async fn create(
         .json(out))
 }
 
-async fn get(
+#[utoipa::path(get, path = "/api/v1/webhook_endpoints/{id}", tag = "webhooks", 
+    params(("id" = String, Path, description = "The endpoint's id (we_…)")),
+    responses((status = 200, body = schema::Endpoint), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn get(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -166,7 +178,7 @@ async fn get(
     Ok(HttpResponse::Ok().json(view(&state, vec![e]).await?.remove(0)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Update {
     url: Option<String>,
@@ -180,7 +192,10 @@ struct Update {
     state: Option<String>,
 }
 
-async fn update(
+#[utoipa::path(patch, path = "/api/v1/webhook_endpoints/{id}", tag = "webhooks", request_body = Update,
+    params(("id" = String, Path, description = "The endpoint's id (we_…)")),
+    responses((status = 200, body = schema::Endpoint), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn update(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -225,7 +240,10 @@ async fn update(
     Ok(HttpResponse::Ok().json(view(&state, vec![e]).await?.remove(0)))
 }
 
-async fn remove(
+#[utoipa::path(delete, path = "/api/v1/webhook_endpoints/{id}", tag = "webhooks", 
+    params(("id" = String, Path, description = "The endpoint's id (we_…)")),
+    responses((status = 204, description = "Removed"), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn remove(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -250,7 +268,10 @@ async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn rotate(
+#[utoipa::path(post, path = "/api/v1/webhook_endpoints/{id}/rotate_secret", tag = "webhooks", 
+    params(("id" = String, Path, description = "The endpoint's id (we_…)")),
+    responses((status = 200, body = schema::RotatedSecret), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn rotate(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -288,7 +309,10 @@ fn outcome_json(o: &deliver::Outcome) -> Value {
     })
 }
 
-async fn test(
+#[utoipa::path(post, path = "/api/v1/webhook_endpoints/{id}/test", tag = "webhooks", 
+    params(("id" = String, Path, description = "The endpoint's id (we_…)")),
+    responses((status = 200, body = schema::Outcome), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn test(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -298,14 +322,17 @@ async fn test(
     Ok(HttpResponse::Ok().json(outcome_json(&o)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Replay {
     from_seq: Option<i64>,
     since: Option<String>,
 }
 
-async fn replay(
+#[utoipa::path(post, path = "/api/v1/webhook_endpoints/{id}/replay", tag = "webhooks", request_body = Replay,
+    params(("id" = String, Path, description = "The endpoint's id (we_…)")),
+    responses((status = 200, body = schema::Replaying), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn replay(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -343,7 +370,10 @@ async fn replay(
     Ok(HttpResponse::Ok().json(json!({"replaying_after_seq": after})))
 }
 
-async fn resume(
+#[utoipa::path(post, path = "/api/v1/webhook_endpoints/{id}/resume", tag = "webhooks", 
+    params(("id" = String, Path, description = "The endpoint's id (we_…)")),
+    responses((status = 200, body = schema::Rearmed), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn resume(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -368,13 +398,16 @@ async fn resume(
     Ok(HttpResponse::Ok().json(json!({"lanes_rearmed": n})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Seq {
     seq: i64,
 }
 
-async fn resend(
+#[utoipa::path(post, path = "/api/v1/webhook_endpoints/{id}/resend", tag = "webhooks", request_body = Seq,
+    params(("id" = String, Path, description = "The endpoint's id (we_…)")),
+    responses((status = 200, body = schema::Outcome), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn resend(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -399,7 +432,10 @@ async fn resend(
     Ok(HttpResponse::Ok().json(outcome_json(&o)))
 }
 
-async fn lanes(
+#[utoipa::path(get, path = "/api/v1/webhook_endpoints/{id}/lanes", tag = "webhooks", 
+    params(("id" = String, Path, description = "The endpoint's id (we_…)")),
+    responses((status = 200, body = schema::LaneList), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn lanes(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
@@ -434,7 +470,10 @@ async fn lanes(
     Ok(HttpResponse::Ok().json(json!({"lanes": rows})))
 }
 
-async fn skip(
+#[utoipa::path(post, path = "/api/v1/webhook_endpoints/{id}/lanes/{org}/skip", tag = "webhooks", request_body = Seq,
+    params(("id" = String, Path, description = "The endpoint's id (we_…)"), ("org" = String, Path, description = "The organization's slug")),
+    responses((status = 200, body = schema::Skipped), (status = 409, description = "Not the lane's next event", body = schema::Error), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn skip(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<(String, String)>,
@@ -465,7 +504,13 @@ async fn skip(
     Ok(HttpResponse::Ok().json(json!({"skipped_seq": seq})))
 }
 
-async fn attempts(
+#[utoipa::path(get, path = "/api/v1/webhook_endpoints/{id}/attempts", tag = "webhooks", 
+    params(("id" = String, Path, description = "The endpoint's id (we_…)"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
+        ("before" = Option<i64>, Query, description = "next_before of the previous page"),
+        ("ok" = Option<bool>, Query, description = "Only successes (true) or failures (false)"),
+        ("event_id" = Option<String>, Query)),
+    responses((status = 200, body = schema::AttemptPage), (status = 400, description = "Bad parameter", body = schema::Error), (status = 401, description = "Missing or bad API key", body = schema::Error), (status = 403, description = "The key lacks the scope", body = schema::Error), (status = 404, description = "Not found, or not visible to this key", body = schema::Error)))]
+pub(super) async fn attempts(
     state: web::Data<AppState>,
     key: ApiKeyAuth,
     path: web::Path<String>,
