@@ -200,3 +200,80 @@ pub fn before_time(conn: &Connection, time: &str) -> Result<i64> {
         )?
         .query_row([time], |r| r.get(0))?)
 }
+
+/// One page of an org's events, newest first: those before `before` (keyset on `seq`; `None`:
+/// from the newest), of types starting with `type_prefix` (empty: all), at most `limit`.
+pub fn org_page(
+    conn: &Connection,
+    org_id: i64,
+    before: Option<i64>,
+    type_prefix: &str,
+    limit: u32,
+) -> Result<Vec<EventRow>> {
+    // A plain `seq < ?2` (never NULL) keeps the walk on the (org_id, seq) index.
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, org_id, type, request_id, envelope FROM events
+         WHERE org_id = ?1 AND seq < ?2 AND substr(type, 1, length(?3)) = ?3
+         ORDER BY seq DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![org_id, before.unwrap_or(i64::MAX), type_prefix, limit],
+        event_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        seq: r.get(0)?,
+        org_id: r.get(1)?,
+        type_: r.get(2)?,
+        request_id: r.get(3)?,
+        envelope: r.get(4)?,
+    })
+}
+
+/// The lowest `seq` bound from which every kept event was created at or after `time`: a
+/// binary search over `seq` (events are created in `seq` order), each step one seek on the
+/// rowid, so no index on `created` is needed. The head + 1 when no event is that recent.
+pub fn seq_from_time(conn: &Connection, time: &str) -> Result<i64> {
+    use rusqlite::OptionalExtension;
+    let mut stmt = conn
+        .prepare_cached("SELECT created >= ?2 FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    let (mut lo, mut hi) = (oldest(conn)?.unwrap_or(1), head(conn)? + 1);
+    // The smallest p in [lo, hi] whose first event at or after it is recent enough (or
+    // that has no event at or after it).
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let recent: Option<bool> = stmt
+            .query_row(params![mid, time], |r| r.get(0))
+            .optional()?;
+        if recent.unwrap_or(true) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(lo)
+}
+
+/// The events of `org_id` that the request `request_id` caused, in `seq` order, looked for
+/// among the events created between `from` and `to` (the request's time, with some slack:
+/// the event log has no index on `request_id`, which every SCIM write would pay for).
+pub fn by_request(
+    conn: &Connection,
+    org_id: i64,
+    request_id: &str,
+    from: &str,
+    to: &str,
+    limit: u32,
+) -> Result<Vec<EventRow>> {
+    let (lo, hi) = (seq_from_time(conn, from)?, seq_from_time(conn, to)?);
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, org_id, type, request_id, envelope FROM events
+         WHERE org_id = ?1 AND seq >= ?2 AND seq < ?3 AND request_id = ?4
+         ORDER BY seq LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(params![org_id, lo, hi, request_id, limit], event_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
