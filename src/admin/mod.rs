@@ -5,6 +5,7 @@
 //! Guards return `Result<T, HttpResponse>`: the error *is* the page to show (404, 403 …).
 #![allow(clippy::result_large_err)]
 
+mod api_keys;
 mod auth;
 mod directory;
 mod hints;
@@ -79,6 +80,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .configure(directory::routes)
         .configure(logs::routes)
+        .configure(api_keys::routes)
         .route("/static/admin.css", web::get().to(stylesheet))
         .route("/static/admin.js", web::get().to(script));
 }

@@ -110,6 +110,16 @@ pub fn see_other(to: &str, done: Option<&str>) -> HttpResponse {
         .finish()
 }
 
+/// Pages for operator admins only: an org admin gets the same 404 as for any page that is
+/// not theirs.
+pub fn operator_only(admin: &Admin) -> Result<(), HttpResponse> {
+    if admin.is_operator() {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
 /// The same answer for "no such thing" and "not yours": an org admin cannot tell another
 /// org's objects from missing ones.
 pub fn not_found() -> HttpResponse {
