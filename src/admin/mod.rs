@@ -14,6 +14,7 @@ mod orgs;
 mod scim;
 mod sso;
 mod view;
+mod webhooks;
 
 use actix_web::{HttpResponse, web};
 
@@ -81,6 +82,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(directory::routes)
         .configure(logs::routes)
         .configure(api_keys::routes)
+        .configure(webhooks::routes)
         .route("/static/admin.css", web::get().to(stylesheet))
         .route("/static/admin.js", web::get().to(script));
 }
