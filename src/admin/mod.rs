@@ -8,6 +8,7 @@
 mod api_keys;
 mod auth;
 mod directory;
+mod events;
 mod hints;
 mod logs;
 mod orgs;
@@ -81,6 +82,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .configure(directory::routes)
         .configure(logs::routes)
+        .configure(events::routes)
         .configure(api_keys::routes)
         .configure(webhooks::routes)
         .route("/static/admin.css", web::get().to(stylesheet))
