@@ -277,3 +277,78 @@ pub fn by_request(
     let rows = stmt.query_map(params![org_id, lo, hi, request_id, limit], event_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn add(c: &Connection, org: i64, type_: &str, created: &str, request: Option<&str>) -> i64 {
+        let e = Appending {
+            id: &format!("evt_{created}_{type_}"),
+            org_id: org,
+            type_,
+            created,
+            request_id: request,
+        };
+        append(c, &e, |_| "{}".into()).unwrap()
+    }
+
+    fn t(s: u32) -> String {
+        format!("2026-01-01T00:{:02}:{:02}.000Z", s / 60, s % 60)
+    }
+
+    #[test]
+    fn the_time_search_finds_the_first_recent_event_also_after_pruning() {
+        let c = conn();
+        assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 1, "no events");
+        for s in 0..100 {
+            add(&c, 1 + i64::from(s % 2), "user.created", &t(s * 10), None);
+        }
+        assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 1);
+        assert_eq!(seq_from_time(&c, &t(10)).unwrap(), 2);
+        assert_eq!(seq_from_time(&c, &t(15)).unwrap(), 3);
+        assert_eq!(seq_from_time(&c, &t(990)).unwrap(), 100);
+        assert_eq!(
+            seq_from_time(&c, &t(991)).unwrap(),
+            101,
+            "nothing that recent"
+        );
+        prune(&c, &t(300), None).unwrap();
+        assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 31, "the oldest kept");
+        assert_eq!(seq_from_time(&c, &t(500)).unwrap(), 51);
+    }
+
+    #[test]
+    fn a_request_finds_its_events_in_its_window_only() {
+        let c = conn();
+        add(&c, 1, "user.created", &t(1), Some("r1"));
+        add(&c, 2, "user.created", &t(2), Some("r2"));
+        add(&c, 1, "group.created", &t(3), Some("r2"));
+        add(&c, 1, "group.member_added", &t(3), Some("r2"));
+        add(&c, 1, "user.updated", &t(40), None);
+        let seqs = |rows: Vec<EventRow>| rows.iter().map(|r| r.seq).collect::<Vec<_>>();
+        let found = by_request(&c, 1, "r2", &t(0), &t(10), 100).unwrap();
+        assert_eq!(seqs(found), [3, 4], "org 1's events of r2");
+        assert!(
+            by_request(&c, 1, "r2", &t(4), &t(10), 100)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            seqs(by_request(&c, 2, "r2", &t(0), &t(60), 100).unwrap()),
+            [2]
+        );
+        // An org's page: newest first, before a seq, by type prefix.
+        assert_eq!(seqs(org_page(&c, 1, None, "", 10).unwrap()), [5, 4, 3, 1]);
+        assert_eq!(seqs(org_page(&c, 1, Some(4), "", 10).unwrap()), [3, 1]);
+        assert_eq!(seqs(org_page(&c, 1, None, "group.", 10).unwrap()), [4, 3]);
+        assert_eq!(seqs(org_page(&c, 1, None, "user.", 1).unwrap()), [5]);
+        assert!(org_page(&c, 1, None, "%", 10).unwrap().is_empty());
+    }
+}
