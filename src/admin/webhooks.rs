@@ -786,21 +786,18 @@ async fn replay(
     let (e, form): (Endpoint, ReplayForm) =
         or_page!(endpoint_form(&state, &admin, &id, &body).await);
     let from = form.from.trim().to_string();
-    let from = if !from.is_empty() && from.bytes().all(|b| b.is_ascii_digit()) {
-        match from.parse::<i64>() {
-            Ok(seq) => ReplayFrom::Seq(seq),
-            Err(_) => ReplayFrom::Seq(i64::MAX),
+    let from = match from.parse::<i64>() {
+        Ok(seq) => ReplayFrom::Seq(seq),
+        Err(_) if from.contains('T') => ReplayFrom::Time(from),
+        Err(_) => {
+            let extra = Extra {
+                error: Some(format!(
+                    "Replay from {from:?}? Give a seq, or a time such as 2026-01-02T03:04:05Z."
+                )),
+                ..Extra::default()
+            };
+            return refused(&state, &admin, e, extra).await;
         }
-    } else if from.is_empty() {
-        let extra = Extra {
-            error: Some(
-                "Give the seq to replay from, or a time such as 2026-01-02T03:04:05Z.".into(),
-            ),
-            ..Extra::default()
-        };
-        return refused(&state, &admin, e, extra).await;
-    } else {
-        ReplayFrom::Time(from)
     };
     apply(
         &state,
