@@ -545,6 +545,7 @@ async fn admin_runs_a_webhook_endpoint_against_a_real_receiver() {
             .await;
         assert_eq!(r.status, 422, "{bad}: {}", r.text);
     }
+    let before = rx.delivered().len();
     let r = ops
         .post(
             &format!("/admin/webhooks/{ep}/replay"),
@@ -552,6 +553,35 @@ async fn admin_runs_a_webhook_endpoint_against_a_real_receiver() {
         )
         .await;
     assert_eq!(r.status, 303);
+    // That replay done, the log stops growing.
+    rx.wait_for("the replay from a time", |h| {
+        h.iter().filter(|h| (200..300).contains(&h.status)).count() >= before + n
+    })
+    .await;
+    let settled = || {
+        app.store
+            .read_now(|c| {
+                hook_store::attempts(
+                    c,
+                    &hook_store::AttemptQuery {
+                        endpoint_id: Some(e.id),
+                        limit: 1000,
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap()
+            .len()
+    };
+    let mut logged = settled();
+    loop {
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        let now = settled();
+        if now == logged {
+            break;
+        }
+        logged = now;
+    }
 
     // The delivery log pages with `before`, newest first, and filters by event id.
     let at = app.store.read_now(hook_store::lanes).unwrap()[0].clone();
