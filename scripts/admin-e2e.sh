@@ -2,8 +2,9 @@
 # The admin UI end to end, in real headless Chromium (Debian's chromium + chromedriver, driven
 # by scripts/admin_e2e.py with selenium): an operator signs in, creates an org, uploads the
 # real Entra metadata, generates a SCIM token, sees a SCIM call in the provisioning log, marks
-# the domain SSO-only, and a password sign-in for it is refused. Saves a screenshot of each
-# page to docs/screenshots/ (SCREENSHOTS=DIR to put them elsewhere).
+# the domain SSO-only, and a password sign-in for it is refused; the Webhooks page refuses an
+# internal address, and the org's Events page links the SCIM-created user to its request.
+# Saves a screenshot of each page to docs/screenshots/ (SCREENSHOTS=DIR to put them elsewhere).
 # Called by `make e2e` (after cargo test built target/debug/idgate; `make tools` installed
 # selenium into .tools/venv). KEEP=1 keeps the temporary directory and its logs.
 set -euo pipefail

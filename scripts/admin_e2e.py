@@ -324,6 +324,42 @@ class Run:
             time.sleep(0.3)
         self.screenshot("06-provisioning")
 
+    def step_webhooks_page(self):
+        # The operator's Webhooks page: an address inside the network is refused with the
+        # reason, on the form, and nothing is added.
+        self.open("/admin/webhooks")
+        form = self.find("form#webhook-form")
+        self.fill(form, "url", "https://10.0.0.1/hooks")
+        self.fill(form, "types", "user.*")
+        self.submit(form, "Add endpoint")
+        status, text = self.status(), self.text()
+        if status != 422 or "private, loopback or reserved" not in text:
+            raise Failed(
+                "adding https://10.0.0.1/hooks: expected 422 with the SSRF refusal, got "
+                f"HTTP {status}: {text[:300]!r}"
+            )
+        table = self.find("table#endpoints")
+        if "No webhook endpoints yet" not in table.text:
+            raise Failed(f"the refused endpoint was listed anyway: {table.text[:300]!r}")
+        self.screenshot("08-webhooks")
+
+    def step_events_page(self):
+        # The org's Events page: the SCIM-created user, linked to its provisioning-log entry.
+        self.open(f"/admin/orgs/{ORG}/events")
+        table = self.find("table#events")
+        rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+        row = next((r for r in rows if "alice@acme.com" in r.text), None)
+        if row is None:
+            raise Failed(f"no event of alice@acme.com in table#events: {[r.text for r in rows][:5]}")
+        links = row.find_elements(By.CSS_SELECTOR, f'a[href^="/admin/orgs/{ORG}/provisioning/"]')
+        if not links:
+            raise Failed(f"alice's user.created does not link to its SCIM request: {row.text!r}")
+        self.screenshot("09-events")
+        links[0].click()
+        self.find("section#caused")
+        if "user.created" not in self.find("section#caused").text:
+            raise Failed("the provisioning entry does not list the event its request caused")
+
     def step_password_works_before(self):
         # The control: before SSO-only, bob's password signs him in (so the refusal below is
         # SSO-only's doing). His product session is then dropped.
@@ -390,6 +426,8 @@ STEPS = [
     ("token", "generate a SCIM token", Run.step_generate_scim_token, ["org"]),
     ("scim", "SCIM calls with the token", Run.step_scim_calls, ["token"]),
     ("log", "the SCIM call in the provisioning log", Run.step_provisioning_log, ["scim"]),
+    ("webhooks", "the Webhooks page refuses an internal address", Run.step_webhooks_page, ["signin"]),
+    ("events", "the org's Events page links to the provisioning log", Run.step_events_page, ["log"]),
     ("control", "password sign-in works before SSO-only", Run.step_password_works_before, ["account"]),
     ("sso-only", "mark the domain SSO-only", Run.step_mark_sso_only, ["org"]),
     ("refused", "password sign-in refused (SSO-only)", Run.step_password_refused, ["account", "sso-only"]),

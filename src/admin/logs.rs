@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::auth::Admin;
 use super::directory::pretty;
+use super::events::{EventView, caused_by};
 use super::hints::{provisioning_hint, signin_hint};
 use super::view::or_page;
 use super::view::{self, Nav};
@@ -180,6 +181,7 @@ struct ProvisioningEntryPage {
     request_body: Option<String>,
     response_body: Option<String>,
     hint: Option<String>,
+    caused: Vec<EventView>,
 }
 
 async fn provisioning_entry(
@@ -195,10 +197,16 @@ async fn provisioning_entry(
     let org_id = org.id;
     let found = state
         .store
-        .read(move |c| admin_store::provisioning_entry(c, org_id, id))
+        .read(move |c| {
+            let Some(entry) = admin_store::provisioning_entry(c, org_id, id)? else {
+                return Ok(None);
+            };
+            let caused = caused_by(c, org_id, &entry.request_id, &entry.at, entry.duration_us)?;
+            Ok(Some((entry, caused)))
+        })
         .await;
     match found {
-        Ok(Some(entry)) => view::ok(&ProvisioningEntryPage {
+        Ok(Some((entry, caused))) => view::ok(&ProvisioningEntryPage {
             nav: Nav::new(&admin, Some(&org), "provisioning"),
             slug: org.slug,
             id,
@@ -213,6 +221,7 @@ async fn provisioning_entry(
                 &entry.request_id,
             ),
             entry,
+            caused,
         }),
         Ok(None) => view::not_found(),
         Err(e) => view::store_failed(&e),

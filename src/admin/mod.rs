@@ -5,14 +5,17 @@
 //! Guards return `Result<T, HttpResponse>`: the error *is* the page to show (404, 403 …).
 #![allow(clippy::result_large_err)]
 
+mod api_keys;
 mod auth;
 mod directory;
+mod events;
 mod hints;
 mod logs;
 mod orgs;
 mod scim;
 mod sso;
 mod view;
+mod webhooks;
 
 use actix_web::{HttpResponse, web};
 
@@ -79,6 +82,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .configure(directory::routes)
         .configure(logs::routes)
+        .configure(events::routes)
+        .configure(api_keys::routes)
+        .configure(webhooks::routes)
         .route("/static/admin.css", web::get().to(stylesheet))
         .route("/static/admin.js", web::get().to(script));
 }

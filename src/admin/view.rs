@@ -69,6 +69,12 @@ fn notice(code: &str) -> Option<&'static str> {
         "mapped" => "Role mapping saved; every user's role was resolved again.",
         "unmapped" => "Role mapping removed; every user's role was resolved again.",
         "deleted" => "Organization deleted.",
+        "paused" => "Paused: events wait here and are sent, in order, on Enable.",
+        "enabled" => "Enabled: deliveries go on, and stalled lanes were re-armed.",
+        "resumed" => "Stalled lanes re-armed: their next event is tried now.",
+        "replaying" => "Replay started: every lane sends the events after that point again.",
+        "skipped" => "Skipped: the lane moves on to its next event.",
+        "removed" => "Webhook endpoint removed.",
         _ => return None,
     })
 }
@@ -108,6 +114,32 @@ pub fn see_other(to: &str, done: Option<&str>) -> HttpResponse {
         .insert_header(("Location", location))
         .insert_header(("Cache-Control", "no-store"))
         .finish()
+}
+
+/// Pages for operator admins only: an org admin gets the same 404 as for any page that is
+/// not theirs.
+pub fn operator_only(admin: &Admin) -> Result<(), HttpResponse> {
+    if admin.is_operator() {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
+/// How long ago `then` (a stored timestamp) was, in the largest whole unit: "40 s", "3 min",
+/// "5 h", "2 d". Empty when `then` cannot be read.
+pub fn age(now: time::OffsetDateTime, then: &str) -> String {
+    let Ok(t) = time::OffsetDateTime::parse(then, &time::format_description::well_known::Rfc3339)
+    else {
+        return String::new();
+    };
+    let s = (now - t).whole_seconds().max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86400 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86400),
+    }
 }
 
 /// The same answer for "no such thing" and "not yours": an org admin cannot tell another

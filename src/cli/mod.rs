@@ -15,6 +15,7 @@ mod saml;
 mod token;
 mod webhook;
 
+pub use api_key::{SCOPES as API_KEY_SCOPES, new_key as new_api_key};
 pub use org::{OrgCommand, SetArgs};
 pub use token::{TokenCommand, new_token};
 

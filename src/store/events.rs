@@ -200,3 +200,155 @@ pub fn before_time(conn: &Connection, time: &str) -> Result<i64> {
         )?
         .query_row([time], |r| r.get(0))?)
 }
+
+/// One page of an org's events, newest first: those before `before` (keyset on `seq`; `None`:
+/// from the newest), of types starting with `type_prefix` (empty: all), at most `limit`.
+pub fn org_page(
+    conn: &Connection,
+    org_id: i64,
+    before: Option<i64>,
+    type_prefix: &str,
+    limit: u32,
+) -> Result<Vec<EventRow>> {
+    // A plain `seq < ?2` (never NULL) keeps the walk on the (org_id, seq) index.
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, org_id, type, request_id, envelope FROM events
+         WHERE org_id = ?1 AND seq < ?2 AND substr(type, 1, length(?3)) = ?3
+         ORDER BY seq DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![org_id, before.unwrap_or(i64::MAX), type_prefix, limit],
+        event_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        seq: r.get(0)?,
+        org_id: r.get(1)?,
+        type_: r.get(2)?,
+        request_id: r.get(3)?,
+        envelope: r.get(4)?,
+    })
+}
+
+/// The lowest `seq` bound from which every kept event was created at or after `time`: a
+/// binary search over `seq` (events are created in `seq` order), each step one seek on the
+/// rowid, so no index on `created` is needed. The head + 1 when no event is that recent.
+pub fn seq_from_time(conn: &Connection, time: &str) -> Result<i64> {
+    use rusqlite::OptionalExtension;
+    let mut stmt = conn
+        .prepare_cached("SELECT created >= ?2 FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    let (mut lo, mut hi) = (oldest(conn)?.unwrap_or(1), head(conn)? + 1);
+    // The smallest p in [lo, hi] whose first event at or after it is recent enough (or
+    // that has no event at or after it).
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let recent: Option<bool> = stmt
+            .query_row(params![mid, time], |r| r.get(0))
+            .optional()?;
+        if recent.unwrap_or(true) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(lo)
+}
+
+/// The events of `org_id` that the request `request_id` caused, in `seq` order, looked for
+/// among the events created between `from` and `to` (the request's time, with some slack:
+/// the event log has no index on `request_id`, which every SCIM write would pay for).
+pub fn by_request(
+    conn: &Connection,
+    org_id: i64,
+    request_id: &str,
+    from: &str,
+    to: &str,
+    limit: u32,
+) -> Result<Vec<EventRow>> {
+    let (lo, hi) = (seq_from_time(conn, from)?, seq_from_time(conn, to)?);
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, org_id, type, request_id, envelope FROM events
+         WHERE org_id = ?1 AND seq >= ?2 AND seq < ?3 AND request_id = ?4
+         ORDER BY seq LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(params![org_id, lo, hi, request_id, limit], event_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn add(c: &Connection, org: i64, type_: &str, created: &str, request: Option<&str>) -> i64 {
+        let e = Appending {
+            id: &format!("evt_{created}_{type_}"),
+            org_id: org,
+            type_,
+            created,
+            request_id: request,
+        };
+        append(c, &e, |_| "{}".into()).unwrap()
+    }
+
+    fn t(s: u32) -> String {
+        format!("2026-01-01T00:{:02}:{:02}.000Z", s / 60, s % 60)
+    }
+
+    #[test]
+    fn the_time_search_finds_the_first_recent_event_also_after_pruning() {
+        let c = conn();
+        assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 1, "no events");
+        for s in 0..100 {
+            add(&c, 1 + i64::from(s % 2), "user.created", &t(s * 10), None);
+        }
+        assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 1);
+        assert_eq!(seq_from_time(&c, &t(10)).unwrap(), 2);
+        assert_eq!(seq_from_time(&c, &t(15)).unwrap(), 3);
+        assert_eq!(seq_from_time(&c, &t(990)).unwrap(), 100);
+        assert_eq!(
+            seq_from_time(&c, &t(991)).unwrap(),
+            101,
+            "nothing that recent"
+        );
+        prune(&c, &t(300), None).unwrap();
+        assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 31, "the oldest kept");
+        assert_eq!(seq_from_time(&c, &t(500)).unwrap(), 51);
+    }
+
+    #[test]
+    fn a_request_finds_its_events_in_its_window_only() {
+        let c = conn();
+        add(&c, 1, "user.created", &t(1), Some("r1"));
+        add(&c, 2, "user.created", &t(2), Some("r2"));
+        add(&c, 1, "group.created", &t(3), Some("r2"));
+        add(&c, 1, "group.member_added", &t(3), Some("r2"));
+        add(&c, 1, "user.updated", &t(40), None);
+        let seqs = |rows: Vec<EventRow>| rows.iter().map(|r| r.seq).collect::<Vec<_>>();
+        let found = by_request(&c, 1, "r2", &t(0), &t(10), 100).unwrap();
+        assert_eq!(seqs(found), [3, 4], "org 1's events of r2");
+        assert!(
+            by_request(&c, 1, "r2", &t(4), &t(10), 100)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            seqs(by_request(&c, 2, "r2", &t(0), &t(60), 100).unwrap()),
+            [2]
+        );
+        // An org's page: newest first, before a seq, by type prefix.
+        assert_eq!(seqs(org_page(&c, 1, None, "", 10).unwrap()), [5, 4, 3, 1]);
+        assert_eq!(seqs(org_page(&c, 1, Some(4), "", 10).unwrap()), [3, 1]);
+        assert_eq!(seqs(org_page(&c, 1, None, "group.", 10).unwrap()), [4, 3]);
+        assert_eq!(seqs(org_page(&c, 1, None, "user.", 1).unwrap()), [5]);
+        assert!(org_page(&c, 1, None, "%", 10).unwrap().is_empty());
+    }
+}

@@ -81,3 +81,37 @@ pub fn recent(
 pub fn prune(conn: &Connection, cutoff: &str) -> Result<usize> {
     Ok(conn.execute("DELETE FROM scim_requests WHERE at < ?1", [cutoff])?)
 }
+
+/// The provisioning-log row ids of the requests `request_ids` of `org_id` logged between
+/// `from` and `to` (request ids are not indexed: the (org, time) index bounds the search).
+/// Returns (request id, row id) pairs; a request no longer (or not yet) logged is missing.
+pub fn ids_by_request(
+    conn: &Connection,
+    org_id: i64,
+    from: &str,
+    to: &str,
+    request_ids: &[String],
+) -> Result<Vec<(String, i64)>> {
+    if request_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (0..request_ids.len())
+        .map(|i| format!("?{}", i + 4))
+        .collect();
+    let sql = format!(
+        "SELECT request_id, id FROM scim_requests
+         WHERE org_id = ?1 AND at >= ?2 AND at <= ?3 AND request_id IN ({})",
+        marks.join(",")
+    );
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        org_id.into(),
+        from.to_string().into(),
+        to.to_string().into(),
+    ];
+    values.extend(request_ids.iter().map(|r| r.clone().into()));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::seal::Sealer;
 use crate::store::webhooks::{self as store, Endpoint, NewEndpoint, Settings};
-use crate::store::{events, orgs};
+use crate::store::{admin as admin_store, events, orgs};
 
 /// How long the previous secret keeps signing after a rotation.
 pub const ROTATION_GRACE: time::Duration = time::Duration::hours(24);
@@ -39,19 +39,71 @@ impl Actor<'_> {
     /// Whether this actor may see or change `e`: an org-restricted actor only endpoints
     /// restricted to orgs it has.
     pub fn sees(&self, e: &Endpoint) -> bool {
-        match (self.org_ids, &e.org_ids) {
-            (None, _) => true,
-            (Some(mine), Some(theirs)) => theirs.iter().all(|id| mine.contains(id)),
-            (Some(_), None) => false,
-        }
+        sees(self.org_ids, e)
     }
+}
+
+fn sees(mine: Option<&[i64]>, e: &Endpoint) -> bool {
+    match (mine, &e.org_ids) {
+        (None, _) => true,
+        (Some(mine), Some(theirs)) => theirs.iter().all(|id| mine.contains(id)),
+        (Some(_), None) => false,
+    }
+}
+
+/// Whoever changes endpoints, as the operations below see them: a product API key or the
+/// command line (`Actor`), or an admin of the web UI, whose audit rows also carry the
+/// address the change came from.
+pub trait Who {
+    /// The audit log's actor.
+    fn name(&self) -> &str;
+    /// The orgs this actor may touch (`None`: every org).
+    fn org_ids(&self) -> Option<&[i64]>;
+    /// The client address, for the audit log.
+    fn ip(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Who for Actor<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn org_ids(&self) -> Option<&[i64]> {
+        self.org_ids
+    }
+}
+
+/// The audit row of a change `actor` made.
+fn audit(
+    conn: &Connection,
+    actor: &dyn Who,
+    org_id: Option<i64>,
+    now: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<&str>,
+) -> Result<()> {
+    admin_store::audit(
+        conn,
+        &admin_store::AuditEntry {
+            org_id,
+            at: now.to_string(),
+            actor: actor.name().to_string(),
+            action: action.to_string(),
+            target: target.map(str::to_string),
+            detail: detail.map(str::to_string),
+            ip: actor.ip().map(str::to_string),
+        },
+    )
 }
 
 fn checked(
     conn: &Connection,
     input: &Input,
     allow: &guard::Allow,
-    actor: &Actor<'_>,
+    actor: &dyn Who,
 ) -> Result<(String, Vec<String>, Option<Vec<i64>>)> {
     let url = input.url.trim().to_string();
     allow.check_url(&url).map_err(Error::Invalid)?;
@@ -69,14 +121,14 @@ fn checked(
                 .iter()
                 .map(|s| {
                     orgs::org_by_slug(conn, s.trim())?
-                        .filter(|o| actor.org_ids.is_none_or(|ids| ids.contains(&o.id)))
+                        .filter(|o| actor.org_ids().is_none_or(|ids| ids.contains(&o.id)))
                         .map(|o| o.id)
                         .ok_or_else(|| Error::NotFound(format!("no organization {s:?}")))
                 })
                 .collect::<Result<Vec<_>>>()?,
         ),
     };
-    let org_ids = match (org_ids, actor.org_ids) {
+    let org_ids = match (org_ids, actor.org_ids()) {
         (Some(ids), _) if ids.is_empty() => {
             return Err(Error::Invalid("list at least one organization".into()));
         }
@@ -99,7 +151,7 @@ pub fn create(
     allow: &guard::Allow,
     input: &Input,
     from_seq: Option<i64>,
-    actor: &Actor<'_>,
+    actor: &dyn Who,
     now: &str,
 ) -> Result<(Endpoint, String)> {
     let (url, types, org_ids) = checked(conn, input, allow, actor)?;
@@ -124,11 +176,11 @@ pub fn create(
             now,
         },
     )?;
-    orgs::audit(
+    audit(
         conn,
+        actor,
         None,
         now,
-        actor.name,
         "webhook.create",
         Some(&url),
         Some(&public_id),
@@ -137,9 +189,9 @@ pub fn create(
 }
 
 /// The endpoint `public_id`, if the actor may see it.
-pub fn find(conn: &Connection, public_id: &str, actor: &Actor<'_>) -> Result<Endpoint> {
+pub fn find(conn: &Connection, public_id: &str, actor: &dyn Who) -> Result<Endpoint> {
     store::by_public_id(conn, public_id)?
-        .filter(|e| actor.sees(e))
+        .filter(|e| sees(actor.org_ids(), e))
         .ok_or_else(|| Error::NotFound(format!("no webhook endpoint {public_id:?}")))
 }
 
@@ -149,7 +201,7 @@ pub fn update(
     e: &Endpoint,
     input: &Input,
     allow: &guard::Allow,
-    actor: &Actor<'_>,
+    actor: &dyn Who,
     now: &str,
 ) -> Result<()> {
     let (url, types, org_ids) = checked(conn, input, allow, actor)?;
@@ -160,11 +212,11 @@ pub fn update(
         org_ids: org_ids.as_deref(),
     };
     store::update(conn, e.id, &settings, now)?;
-    orgs::audit(
+    audit(
         conn,
+        actor,
         None,
         now,
-        actor.name,
         "webhook.update",
         Some(&url),
         Some(&e.public_id),
@@ -176,7 +228,7 @@ pub fn set_state(
     conn: &Connection,
     e: &Endpoint,
     state: &str,
-    actor: &Actor<'_>,
+    actor: &dyn Who,
     now: &str,
 ) -> Result<()> {
     if !["enabled", "paused", "disabled"].contains(&state) {
@@ -184,13 +236,13 @@ pub fn set_state(
             "state must be enabled, paused or disabled, not {state:?}"
         )));
     }
-    let reason = (state != "enabled").then(|| format!("{state} by {}", actor.name));
+    let reason = (state != "enabled").then(|| format!("{state} by {}", actor.name()));
     store::set_state(conn, e.id, state, reason.as_deref(), now)?;
-    orgs::audit(
+    audit(
         conn,
+        actor,
         None,
         now,
-        actor.name,
         &format!("webhook.{state}"),
         Some(&e.url),
         Some(&e.public_id),
@@ -202,18 +254,18 @@ pub fn rotate(
     conn: &Connection,
     sealer: &Sealer,
     e: &Endpoint,
-    actor: &Actor<'_>,
+    actor: &dyn Who,
     at: time::OffsetDateTime,
 ) -> Result<(String, String)> {
     let secret = sign::new_secret();
     let until = crate::clock::timestamp(at + ROTATION_GRACE);
     let now = crate::clock::timestamp(at);
     store::rotate(conn, e.id, &sealer.seal(secret.as_bytes()), &until, &now)?;
-    orgs::audit(
+    audit(
         conn,
+        actor,
         None,
         &now,
-        actor.name,
         "webhook.rotate-secret",
         Some(&e.url),
         Some(&e.public_id),
@@ -221,13 +273,13 @@ pub fn rotate(
     Ok((secret, until))
 }
 
-pub fn remove(conn: &Connection, e: &Endpoint, actor: &Actor<'_>, now: &str) -> Result<()> {
+pub fn remove(conn: &Connection, e: &Endpoint, actor: &dyn Who, now: &str) -> Result<()> {
     store::delete(conn, e.id)?;
-    orgs::audit(
+    audit(
         conn,
+        actor,
         None,
         now,
-        actor.name,
         "webhook.remove",
         Some(&e.url),
         Some(&e.public_id),
@@ -245,7 +297,7 @@ pub fn replay(
     conn: &Connection,
     e: &Endpoint,
     from: &ReplayFrom,
-    actor: &Actor<'_>,
+    actor: &dyn Who,
     now: &str,
 ) -> Result<i64> {
     let after = match from {
@@ -261,11 +313,11 @@ pub fn replay(
     };
     store::replay(conn, e.id, after, now)?;
     let what = format!("after seq {after}");
-    orgs::audit(
+    audit(
         conn,
+        actor,
         None,
         now,
-        actor.name,
         "webhook.replay",
         Some(&e.url),
         Some(&what),
@@ -279,7 +331,7 @@ pub fn skip(
     e: &Endpoint,
     org_id: i64,
     seq: i64,
-    actor: &Actor<'_>,
+    actor: &dyn Who,
     now: &str,
 ) -> Result<()> {
     let lane = store::lanes(conn)?
@@ -299,11 +351,11 @@ pub fn skip(
         Some(ev) if ev.seq == seq => {
             store::skip(conn, e.id, org_id, lane.delivered, seq)?;
             let what = format!("seq {seq} ({})", ev.type_);
-            orgs::audit(
+            audit(
                 conn,
+                actor,
                 Some(org_id),
                 now,
-                actor.name,
                 "webhook.skip",
                 Some(&e.url),
                 Some(&what),
@@ -318,13 +370,13 @@ pub fn skip(
 }
 
 /// Re-arms an endpoint's stalled lanes: their next event is tried at once.
-pub fn resume(conn: &Connection, e: &Endpoint, actor: &Actor<'_>, now: &str) -> Result<usize> {
+pub fn resume(conn: &Connection, e: &Endpoint, actor: &dyn Who, now: &str) -> Result<usize> {
     let n = store::rearm(conn, e.id)?;
-    orgs::audit(
+    audit(
         conn,
+        actor,
         None,
         now,
-        actor.name,
         "webhook.resume",
         Some(&e.url),
         Some(&e.public_id),

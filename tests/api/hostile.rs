@@ -63,9 +63,36 @@ fn fields_of(path: &str) -> &'static [&'static str] {
         "csrf",
         "done",
     ];
+    // The product-integration pages: API keys, webhook endpoints, an org's events.
+    const PRODUCT_ADMIN: &[&str] = &[
+        "csrf",
+        "done",
+        "name",
+        "scope",
+        "orgs",
+        "expires_days",
+        "url",
+        "types",
+        "description",
+        "state",
+        "confirm",
+        "seq",
+        "org",
+        "from",
+        "failures",
+        "event_id",
+        "before",
+        "type",
+    ];
     match path {
         p if p.starts_with("/scim/") => SCIM,
         "/login" | "/admin/login" => SIGNIN,
+        p if p.starts_with("/admin/api-keys")
+            || p.starts_with("/admin/webhooks")
+            || p.ends_with("/events") =>
+        {
+            PRODUCT_ADMIN
+        }
         p if p.starts_with("/admin") => ADMIN,
         "/auth/verify" => &["rd", "redirect"],
         p if p.starts_with("/saml/") => &["return_to", "SAMLResponse", "RelayState"],

@@ -5,6 +5,7 @@ mod admin_access;
 mod admin_helpers;
 mod admin_pages;
 mod admin_setup;
+mod admin_webhooks;
 mod bad_input;
 mod browser;
 mod cli;
