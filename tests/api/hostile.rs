@@ -182,6 +182,9 @@ fn routes() -> BTreeSet<(String, String)> {
             let Some((path, rest)) = rest.split_once('"') else {
                 continue;
             };
+            if !path.starts_with('/') {
+                continue; // code that reads route tables, not a route
+            }
             let Some(method) = rest
                 .split_once("web::")
                 .map(|(_, m)| m.split('(').next().unwrap_or(""))
