@@ -18,7 +18,8 @@ idg org create acme --name Acme --domain acme.com >/dev/null 2>&1
 token=$(idg scim-token create --org acme --name fuzz 2>/dev/null)
 key=$(idg api-key create --name fuzz --scope directory:read,events:read,webhooks:write 2>/dev/null)
 # Webhook tests (POST …/test) go to a closed local port: refused at once, no outside traffic.
-IDGATE_OUTBOUND_ALLOW_NETWORKS=127.0.0.1/32 idg serve --listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
+IDGATE_OUTBOUND_ALLOW_NETWORKS=127.0.0.1/32 "$BIN" --data-dir "$work" serve --listen 127.0.0.1:0 \
+  >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do
   base=$(grep -o 'serving on http://[0-9.:]*' "$work/server.log" | head -1 | cut -d' ' -f3 || true)
