@@ -330,3 +330,171 @@ fn the_readme_consumer_copies_then_follows() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// The README's webhook receiver, run as a product would run it: it verifies idgate's
+/// signatures with its own code (the standard library's HMAC), prints each event once, and
+/// refuses a forged delivery.
+#[test]
+fn the_readme_webhook_receiver_verifies_and_applies() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let script = include_str!("../../examples/product/webhook_receiver.py");
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains(script),
+        "README.md must show examples/product/webhook_receiver.py verbatim"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let cli = |args: &[&str]| crate::hostile_world::cli(data, args, "");
+    cli(&[
+        "org", "create", "acme", "--name", "Acme", "--domain", "acme.com",
+    ]);
+    let token = cli(&["scim-token", "create", "--org", "acme", "--name", "entra"]);
+    let key = cli(&[
+        "api-key",
+        "create",
+        "--name",
+        "ops",
+        "--scope",
+        "webhooks:write",
+    ]);
+    // The secret is printed once, alone on stdout; the receiver's address is known only once
+    // it listens, so the endpoint starts on a closed port and is moved there (no event yet).
+    let secret = cli(&["webhook", "add", "http://127.0.0.1:9/", "--types", "user.*"]);
+    assert!(secret.starts_with("whsec_"), "{secret}");
+
+    let mut receiver = Command::new("python3")
+        .arg("examples/product/webhook_receiver.py")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("IDGATE_WEBHOOK_SECRET", &secret)
+        .env("PORT", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 runs");
+    let pid = receiver.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = Command::new("kill").arg(&pid).status();
+    });
+    let mut lines = BufReader::new(receiver.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("the receiver printed").unwrap();
+    let port = first
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_string();
+    let hook = format!("http://127.0.0.1:{port}/idgate");
+
+    let (mut server, base) = crate::crash::serve(data);
+    let call = |method: &str, path: &str, auth: &str, ctype: &str, body: Value| {
+        let mut conn = crate::raw_http::Conn::open(&base);
+        let auth = format!("Authorization: Bearer {auth}");
+        let ctype = format!("Content-Type: {ctype}");
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        conn.send(&crate::raw_http::request(
+            method,
+            path.as_bytes(),
+            &[&auth, &ctype],
+            &body,
+        ))
+    };
+    let list = call(
+        "GET",
+        "/api/v1/webhook_endpoints",
+        &key,
+        "application/json",
+        Value::Null,
+    );
+    assert_eq!(list.status, 200, "{list:?}");
+    let id = list.json()["endpoints"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let moved = call(
+        "PATCH",
+        &format!("/api/v1/webhook_endpoints/{id}"),
+        &key,
+        "application/json",
+        json!({"url": hook}),
+    );
+    assert_eq!(moved.status, 200, "{moved:?}");
+
+    // A forged delivery (signed with another secret) is refused and prints nothing.
+    let forged = {
+        let mut conn = crate::raw_http::Conn::open(&format!("http://127.0.0.1:{port}"));
+        let body =
+            r#"{"id":"evt_forged","seq":1,"type":"user.deleted","data":{"email":"x@acme.com"}}"#;
+        let stamp = format!(
+            "webhook-timestamp: {}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        );
+        conn.send(&crate::raw_http::request(
+            "POST",
+            b"/idgate",
+            &[
+                "webhook-id: evt_forged",
+                &stamp,
+                "webhook-signature: v1,bm90IHRoZSBzaWduYXR1cmUgb2YgdGhpcyBib2R5IGF0IGFsbA==",
+                "Content-Type: application/json",
+            ],
+            body,
+        ))
+    };
+    assert_eq!(forged.status, 401, "{forged:?}");
+
+    let user = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name});
+    let scim_type = "application/scim+json";
+    let alice = call(
+        "POST",
+        "/scim/v2/Users",
+        &token,
+        scim_type,
+        user("Alice@Acme.com"),
+    );
+    assert_eq!(alice.status, 201, "{alice:?}");
+    let alice_id = alice.json()["id"].as_str().unwrap().to_string();
+    let off = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Replace", "path": "active", "value": false}]});
+    let path = format!("/scim/v2/Users/{alice_id}");
+    assert_eq!(call("PATCH", &path, &token, scim_type, off).status, 200);
+    // Not a user.* event: the endpoint's types leave it out.
+    let group =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Eng"});
+    assert_eq!(
+        call("POST", "/scim/v2/Groups", &token, scim_type, group).status,
+        201
+    );
+    assert_eq!(
+        call("DELETE", &path, &token, scim_type, Value::Null).status,
+        204
+    );
+
+    let seen: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
+    let kinds: Vec<&str> = seen.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["user.created", "user.deactivated", "user.deleted"],
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().all(|l| l.ends_with(" alice@acme.com")),
+        "{seen:?}"
+    );
+    let seqs: Vec<u64> = seen
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+}
