@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::{ApiError, ApiKeyAuth, schema};
 use crate::clock::timestamp;
 use crate::state::AppState;
+use crate::store::orgs;
 use crate::store::webhooks::{self as store, AttemptQuery, Endpoint};
-use crate::store::{events, orgs};
 use crate::webhooks::{self, Actor, Input, ReplayFrom, deliver};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -415,16 +415,12 @@ pub(super) async fn resend(
 ) -> Result<HttpResponse, ApiError> {
     let e = found(&state, &key, path.into_inner()).await?;
     let Seq { seq } = body(&bytes)?;
+    let ep = e.clone();
     let ev = state
         .store
-        .read(move |c| events::find(c, Some(seq), None))
+        .read(move |c| webhooks::event_for(c, &ep, seq))
         .await?
-        .filter(|ev| {
-            key.sees(ev.org_id)
-                && e.org_ids
-                    .as_ref()
-                    .is_none_or(|ids| ids.contains(&ev.org_id))
-        })
+        .filter(|ev| key.sees(ev.org_id))
         .ok_or_else(|| {
             ApiError::not_found(format!("no event {seq} for this endpoint (pruned?)"))
         })?;

@@ -385,6 +385,16 @@ pub fn resume(conn: &Connection, e: &Endpoint, actor: &dyn Who, now: &str) -> Re
 }
 
 /// The product-facing form of an endpoint (never its secret).
+/// The event at `seq` when endpoint `e` receives its org's events; `None` when there is no
+/// such event (never, or pruned) or it belongs to an org the endpoint does not serve.
+pub fn event_for(conn: &Connection, e: &Endpoint, seq: i64) -> Result<Option<events::EventRow>> {
+    Ok(events::find(conn, Some(seq), None)?.filter(|ev| {
+        e.org_ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&ev.org_id))
+    }))
+}
+
 pub fn to_json(e: &Endpoint, slugs: &dyn Fn(i64) -> Option<String>) -> Value {
     json!({
         "id": e.public_id,
