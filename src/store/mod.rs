@@ -140,7 +140,7 @@ impl Store {
         self.writer.submit(f).await
     }
 
-    /// Woken after every committed write batch of this process.
+    /// Woken after every committed write batch of this process that appended events.
     pub fn committed(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.writer.committed.clone()
     }

@@ -256,6 +256,9 @@ struct Dispatcher {
     state: web::Data<AppState>,
     client: awc::Client,
     inner: RefCell<Inner>,
+    /// A lane task ended: its lane may have more to send (events appended while it was
+    /// busy wake no one for it), so the dispatcher looks again.
+    lane_ended: tokio::sync::Notify,
 }
 
 /// Runs the dispatcher until the server stops (the caller aborts it).
@@ -264,6 +267,7 @@ pub async fn run(state: web::Data<AppState>) {
         client: client(&state.outbound),
         state,
         inner: RefCell::default(),
+        lane_ended: tokio::sync::Notify::new(),
     });
     let committed = d.state.store.committed();
     loop {
@@ -275,6 +279,7 @@ pub async fn run(state: web::Data<AppState>) {
         }
         tokio::select! {
             _ = woken => {}
+            _ = d.lane_ended.notified() => {}
             _ = actix_web::rt::time::sleep(IDLE) => {}
         }
     }
@@ -375,6 +380,7 @@ impl Dispatcher {
                     tracing::warn!(error = %err, "webhook lane: the store did not answer");
                 }
                 d.inner.borrow_mut().busy.remove(&key);
+                d.lane_ended.notify_one();
             });
         }
         Ok(())
