@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 
 #[path = "bench_support/mod.rs"]
 mod support;
+#[path = "bench_support/webhooks.rs"]
+mod webhooks;
 use support::{ServerProcess, drive, free_port, idgate_cli, memory};
 
 const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -50,7 +52,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "create,steady,groups,paging,lookup,ceiling"
+        default_value = "create,steady,groups,paging,lookup,webhooks,ceiling"
     )]
     phases: Vec<Phase>,
     /// The idgate binary.
@@ -81,6 +83,17 @@ struct Args {
     /// Upper bound on each phase's duration, in seconds.
     #[arg(long, default_value_t = 900)]
     phase_timeout: u64,
+    /// Users created by the `webhooks` phase at full speed (delivery throughput); it then
+    /// creates users at --webhook-rate for --steady-rate-seconds (latency).
+    #[arg(long, default_value_t = 5_000)]
+    webhook_users: usize,
+    /// Creates per second of the `webhooks` phase's latency run (Entra's pace).
+    #[arg(long, default_value_t = 50.0)]
+    webhook_rate: f64,
+    /// Register a webhook endpoint for every event (a receiver in this process) before the
+    /// phases: SCIM's numbers with delivery live.
+    #[arg(long)]
+    live_webhook: bool,
     /// Keep the store here instead of in a temporary directory (must not exist yet).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -94,6 +107,7 @@ enum Phase {
     Paging,
     Lookup,
     Ceiling,
+    Webhooks,
 }
 
 fn main() -> ExitCode {
@@ -925,7 +939,12 @@ async fn run(args: Args) -> Result<(), String> {
         group_ids: RefCell::new(Vec::new()),
         args,
     };
-    let phases = run_phases(&bench, &target, server.pid(), &dir);
+    let live = if bench.args.live_webhook {
+        Some(webhooks::live_endpoint(&binary, &dir)?)
+    } else {
+        None
+    };
+    let phases = run_phases(&bench, &target, server.pid(), &binary, &dir);
     let mut terminate =
         actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;
@@ -942,6 +961,13 @@ async fn run(args: Args) -> Result<(), String> {
         futures_util::future::Either::Right(_) => return Err("interrupted".into()),
     };
     server.stop();
+    if let Some((handle, deliveries)) = live {
+        println!(
+            "\nlive webhook endpoint: {} deliveries received",
+            deliveries()
+        );
+        handle.stop(true).await;
+    }
     report.print_markdown(c);
     println!("\ntotal wall time {:.1} s", setup.elapsed().as_secs_f64());
     Ok(())
@@ -952,6 +978,7 @@ async fn run_phases(
     bench: &Bench,
     target: &Target,
     pid: u32,
+    binary: &Path,
     dir: &Path,
 ) -> Result<Report, String> {
     let c = bench.args.concurrency;
@@ -1017,6 +1044,7 @@ async fn run_phases(
                 report.add(&name, elapsed, rec);
                 handle.stop(true).await;
             }
+            Phase::Webhooks => bench.webhooks(target, binary, dir, &mut report).await?,
         }
         let (rss, hwm) = memory(pid);
         let db = store_mib(dir);

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+/// idgate-bench's webhook receivers listen on loopback, which the SSRF guard refuses unless
+/// it is listed.
+const LOOPBACK: &str = "127.0.0.1/32";
+
 /// Runs an `idgate` subcommand against the store in `dir`; its trimmed stdout.
 pub fn idgate_cli(binary: &Path, dir: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new(binary)
@@ -18,6 +22,7 @@ pub fn idgate_cli(binary: &Path, dir: &Path, args: &[&str]) -> Result<String, St
         .args(args)
         .current_dir(dir)
         .env("IDGATE_LOG_LEVEL", "warn")
+        .env("IDGATE_OUTBOUND_ALLOW_NETWORKS", LOOPBACK)
         .output()
         .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
     if !out.status.success() {
@@ -46,6 +51,7 @@ impl ServerProcess {
             .args(["serve", "--listen", &listen, "--public-url", public_url])
             .current_dir(dir)
             .env("IDGATE_LOG_LEVEL", "warn")
+            .env("IDGATE_OUTBOUND_ALLOW_NETWORKS", LOOPBACK)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
