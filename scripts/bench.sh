@@ -3,6 +3,7 @@
 # (examples/signin-bench.rs), against the release server.
 #
 #   make bench                      ~20k users at C=32: create, steady, groups, paging, lookup,
+#                                   webhooks (delivery to a loopback receiver),
 #                                   ceiling (a few minutes on 2 cores); then sign-in: 5,000
 #                                   SAML sign-ins per ACS phase and 200,000 /auth/verify
 #   BENCH_USERS=100000 make bench   the full report run of docs/PERFORMANCE.md: the above at
