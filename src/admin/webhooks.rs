@@ -496,6 +496,16 @@ async fn show(
 }
 
 /// The endpoint page again with an error on top (a refused action: 422).
+impl Extra {
+    /// The page again with why the action was refused.
+    fn error(message: String) -> Self {
+        Self {
+            error: Some(message),
+            ..Self::default()
+        }
+    }
+}
+
 async fn refused(state: &AppState, admin: &Admin, e: Endpoint, extra: Extra) -> HttpResponse {
     render(
         state,
@@ -525,10 +535,7 @@ async fn apply<T: Send + 'static>(
         Ok(_) => view::see_other(&to.unwrap_or_else(|| back(&e)), Some(done)),
         Err(err) => match problem(&err) {
             Some(p) => {
-                let extra = Extra {
-                    error: Some(p),
-                    ..Extra::default()
-                };
+                let extra = Extra::error(p);
                 refused(state, admin, e, extra).await
             }
             None => view::store_failed(&err),

@@ -24,9 +24,8 @@ pub(super) async fn settings(
         Err(err) => match problem(&err) {
             Some(p) => {
                 let extra = Extra {
-                    error: Some(format!("The settings were not saved: {p}.")),
                     settings: Some(form),
-                    ..Extra::default()
+                    ..Extra::error(format!("The settings were not saved: {p}."))
                 };
                 refused(&state, &admin, e, extra).await
             }
@@ -103,10 +102,7 @@ pub(super) async fn remove(
     let (e, form): (Endpoint, RemoveForm) =
         or_page!(endpoint_form(&state, &admin, &id, &body).await);
     if form.confirm != "yes" {
-        let extra = Extra {
-            error: Some("Tick the box to confirm the removal.".into()),
-            ..Extra::default()
-        };
+        let extra = Extra::error("Tick the box to confirm the removal.".into());
         return refused(&state, &admin, e, extra).await;
     }
     let to = Some("/admin/webhooks".to_string());
@@ -161,13 +157,7 @@ pub(super) async fn resend(
     let (e, form): (Endpoint, SeqForm) = or_page!(endpoint_form(&state, &admin, &id, &body).await);
     let seq = match form.seq() {
         Ok(seq) => seq,
-        Err(p) => {
-            let extra = Extra {
-                error: Some(p),
-                ..Extra::default()
-            };
-            return refused(&state, &admin, e, extra).await;
-        }
+        Err(p) => return refused(&state, &admin, e, Extra::error(p)).await,
     };
     let ep = e.clone();
     let ev = match state
@@ -179,12 +169,9 @@ pub(super) async fn resend(
         Err(err) => return view::store_failed(&err),
     };
     let Some(ev) = ev else {
-        let extra = Extra {
-            error: Some(format!(
-                "There is no event {seq} for this endpoint (pruned by retention?)."
-            )),
-            ..Extra::default()
-        };
+        let extra = Extra::error(format!(
+            "There is no event {seq} for this endpoint (pruned by retention?)."
+        ));
         return refused(&state, &admin, e, extra).await;
     };
     match deliver::resend(&state, &e, &ev).await {
@@ -209,13 +196,7 @@ pub(super) async fn skip(
     let (e, form): (Endpoint, SeqForm) = or_page!(endpoint_form(&state, &admin, &id, &body).await);
     let seq = match form.seq() {
         Ok(seq) => seq,
-        Err(p) => {
-            let extra = Extra {
-                error: Some(p),
-                ..Extra::default()
-            };
-            return refused(&state, &admin, e, extra).await;
-        }
+        Err(p) => return refused(&state, &admin, e, Extra::error(p)).await,
     };
     let slug = form.org.trim().to_string();
     apply(&state, &admin, e, "skipped", None, move |c, e, who, now| {
@@ -258,12 +239,9 @@ pub(super) async fn replay(
         Ok(seq) => ReplayFrom::Seq(seq),
         Err(_) if from.contains('T') => ReplayFrom::Time(from),
         Err(_) => {
-            let extra = Extra {
-                error: Some(format!(
-                    "Replay from {from:?}? Give a seq, or a time such as 2026-01-02T03:04:05Z."
-                )),
-                ..Extra::default()
-            };
+            let extra = Extra::error(format!(
+                "Replay from {from:?}? Give a seq, or a time such as 2026-01-02T03:04:05Z."
+            ));
             return refused(&state, &admin, e, extra).await;
         }
     };
