@@ -18,15 +18,9 @@ idg org create acme --name Acme --domain acme.com >/dev/null 2>&1
 token=$(idg scim-token create --org acme --name fuzz 2>/dev/null)
 key=$(idg api-key create --name fuzz --scope directory:read,events:read,webhooks:write 2>/dev/null)
 # Webhook tests (POST …/test) go to a closed local port: refused at once, no outside traffic.
-IDGATE_OUTBOUND_ALLOW_NETWORKS=127.0.0.1/32 "$BIN" --data-dir "$work" serve --listen 127.0.0.1:0 \
-  >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do
-  base=$(grep -o 'serving on http://[0-9.:]*' "$work/server.log" | head -1 | cut -d' ' -f3 || true)
-  [ -n "$base" ] && break
-  sleep 0.1
-done
-[ -n "$base" ] || { cat "$work/server.log"; echo "server did not start"; exit 1; }
+export IDGATE_OUTBOUND_ALLOW_NETWORKS=127.0.0.1/32
+. scripts/serve.sh
+serve_idgate "$BIN" "$work"
 scim() { curl -sf -X "$1" "$base/scim/v2$2" -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/scim+json' ${3:+-d "$3"}; }
 for i in 1 2 3; do

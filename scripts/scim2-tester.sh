@@ -10,14 +10,8 @@ server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null 2>/dev/null || true; rm -rf "$work"' EXIT
 "$BIN" --data-dir "$work" org create tester --name "scim2-tester" --domain tester.example >/dev/null 2>&1
 token=$("$BIN" --data-dir "$work" scim-token create --org tester --name scim2-tester 2>/dev/null)
-"$BIN" --data-dir "$work" serve --listen 127.0.0.1:0 2>"$work/server.log" &
-server=$!
-for _ in $(seq 100); do
-  base=$(grep -o 'serving on http://[0-9.:]*' "$work/server.log" | head -1 | cut -d' ' -f3 || true)
-  [ -n "$base" ] && break
-  sleep 0.1
-done
-[ -n "$base" ] || { cat "$work/server.log"; echo "server did not start"; exit 1; }
+. scripts/serve.sh
+serve_idgate "$BIN" "$work"
 export SCIM_CLI_HEADERS="Authorization: Bearer $token"
 set +e
 timeout 600 "$SCIM2" --url "$base/scim/v2" test > "$work/report.txt" 2>&1
