@@ -20,6 +20,7 @@
 // Test hooks (loopback only): POST /_admin/clients {tenant, client_id, redirect_uris,
 //   client_secret | certificate (PEM: private_key_jwt, key found by the assertion's x5t as
 //   Entra does)}; GET /_admin/token-requests: how each token request authenticated.
+// Token-endpoint errors carry Entra's AADSTS codes (oidc-provider's own text in parentheses).
 //
 // Config: {"tenants": [{"id": T, "domains": [...], "clients": [{client_id, client_secret,
 //   redirect_uris}], "accounts": [{sub, oid, upn, preferred_username, email, xms_edov, name,
@@ -246,6 +247,30 @@ function checkAssertion(mount, form, res) {
   return true;
 }
 
+// oidc-provider's token-endpoint errors, given the AADSTS code Entra answers with.
+const AADSTS = {
+  invalid_client: ['AADSTS7000215', 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.'],
+  invalid_assertion: ['AADSTS700027', 'Client assertion failed signature validation.'],
+  invalid_grant: ['AADSTS70008', 'The provided authorization code or refresh token has expired due to inactivity, or was already redeemed.'],
+  invalid_request: ['AADSTS900144', 'The request body is invalid.'],
+  unauthorized_client: ['AADSTS700016', 'Application not found in the directory.'],
+};
+function entraTokenErrors(res, assertion) {
+  const end = res.end.bind(res);
+  res.end = (chunk, ...rest) => {
+    try {
+      const body = res.statusCode >= 400 && chunk ? JSON.parse(chunk) : undefined;
+      const key = body?.error === 'invalid_client' && assertion ? 'invalid_assertion' : body?.error;
+      if (AADSTS[key] && !res.headersSent) {
+        const [code, text] = AADSTS[key];
+        chunk = JSON.stringify({ ...body, error_description: `${code}: ${text} (${body.error_description})`, error_codes: [Number(code.slice(6))] });
+        res.setHeader('content-length', Buffer.byteLength(chunk));
+      }
+    } catch { /* not JSON: as it is */ }
+    return end(chunk, ...rest);
+  };
+}
+
 async function admin(req, res, url) {
   if (url.pathname === '/_admin/token-requests') {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -279,8 +304,11 @@ async function handle(req, res) {
   if (wellKnown) rest = '/.well-known/openid-configuration';
   const login = rest.match(/^\/login\/([\w-]+)$/);
   if (login) return interaction(mount, req, res, login[1]);
-  if (rest === '/oauth2/v2.0/token' && req.method === 'POST'
-    && !checkAssertion(mount, new URLSearchParams(req.body.toString()), res)) return undefined;
+  if (rest === '/oauth2/v2.0/token' && req.method === 'POST') {
+    const form = new URLSearchParams(req.body.toString());
+    if (!checkAssertion(mount, form, res)) return undefined;
+    entraTokenErrors(res, form.has('client_assertion'));
+  }
   // oidc-provider takes its mount path from originalUrl minus url.
   req.originalUrl = `/${mount.path}${rest}${url.search}`;
   req.url = `${rest}${url.search}`;
