@@ -254,7 +254,7 @@ def provider_only(args):
     A = args.authority.rstrip("/")
     redirect_uri = args.public_url.rstrip("/") + "/oidc/callback"
 
-    def flow(tenant, client_id, login, auth, base=None):
+    def flow(tenant, client_id, login, auth, base=None, prompt=None):
         base = base or f"{A}/{tenant}"
         b = Browser()
         verifier, challenge = pkce()
@@ -262,6 +262,8 @@ def provider_only(args):
         params = {"client_id": client_id, "response_type": "code", "redirect_uri": redirect_uri,
                   "response_mode": "query", "scope": "openid profile email", "state": state,
                   "nonce": nonce, "code_challenge": challenge, "code_challenge_method": "S256"}
+        if prompt:
+            params["prompt"] = prompt
         back = provider_login(b, f"{base}/oauth2/v2.0/authorize?" + urllib.parse.urlencode(params),
                               login, redirect_uri, [])
         q = query(back)
@@ -350,10 +352,12 @@ def provider_only(args):
     r = b.post(consent.split("?")[0], {**fields, "login": "fay@fabrikam.com", "consent": "decline"})
     check("declined consent redirects with AADSTS65004", query(r.location).get("error") == "access_denied"
           and query(r.location).get("error_description", "").startswith("AADSTS65004"), repr(r))
-    app = flow(FABRIKAM, APP[0], "gil@fabrikam.com", lambda aud: {"client_secret": APP[1]}, base=f"{A}/organizations")
+    app = flow(FABRIKAM, APP[0], "gil@fabrikam.com", lambda aud: {"client_secret": APP[1]},
+               base=f"{A}/organizations", prompt="select_account")
     check("the app at /organizations: iss and tid of the home tenant", app["iss"] == f"{A}/{FABRIKAM}/v2.0"
           and app["tid"] == FABRIKAM, app)
-    flow(FABRIKAM, APP[0], "gil@fabrikam.com", lambda aud: {"client_secret": APP[1]})
+    flow(FABRIKAM, APP[0], "gil@fabrikam.com", lambda aud: {"client_secret": APP[1]}, prompt="select_account")
+    flow(ACME, CLIENT_SECRET_APP[0], "bob@acme.com", lambda aud: {"client_secret": CLIENT_SECRET_APP[1]}, prompt="consent")
     print("provider: ok", flush=True)
 
 

@@ -113,8 +113,10 @@ function clientMetadata({ client_id, client_secret, redirect_uris, certificate }
 }
 
 function makeProvider(mount, issuer, key, accounts) {
+  // Pre-consented (loadExistingGrant grants what is asked); prompt=select_account and consent
+  // (which idgate or Entra's clients send) are satisfied by the one sign-in form.
   const policy = interactionPolicy.base();
-  policy.remove('consent'); // pre-consented: loadExistingGrant below grants what is asked
+  policy.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }));
   policy.get('login').checks.push(new interactionPolicy.Check(
     'entra_sign_in', 'each new authorization request signs in',
     (ctx) => ctx.oidc.route === 'authorization',
@@ -185,7 +187,7 @@ async function interaction(mount, req, res, uid) {
   if (!account) {
     return form(`AADSTS50034: The user account ${login} does not exist in the ${mount.tenant} directory.`);
   }
-  return mount.provider.interactionFinished(req, res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
+  return mount.provider.interactionFinished(req, res, { login: { accountId: account.sub }, select_account: {}, consent: {} }, { mergeWithLastSubmission: false });
 }
 
 // The multi-tenant app's admin consent (Entra's v2.0/adminconsent endpoint).
