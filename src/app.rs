@@ -53,6 +53,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", config.listen)))?;
         let port = listener.local_addr().map_err(Error::internal)?.port();
+        let oidc = crate::oidc::Runtime::new(&config);
         let state = web::Data::new(AppState {
             config,
             store,
@@ -62,6 +63,7 @@ impl Application {
             limiter: Default::default(),
             sealer,
             outbound,
+            oidc,
         });
         let data = state.clone();
         let workers = state.config.workers;
@@ -149,6 +151,7 @@ fn prune(state: &AppState) {
         }
         let n = requests::prune(c, &cutoff)? + crate::store::webhooks::prune_attempts(c, &cutoff)?;
         let m = signin::prune(c, &stamp, &cutoff)?
+            + crate::store::oidc::prune(c, &stamp)?
             + sessions::prune(c, &session_cutoff)?
             + crate::store::admin::prune_sessions(c, &stamp)?;
         if n + m > 0 {
@@ -164,6 +167,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics_text))
         .configure(scim::routes)
         .configure(saml::routes)
+        .configure(crate::oidc::routes)
         .configure(browser::routes)
         .configure(oauth::routes)
         .configure(api::routes)

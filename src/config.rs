@@ -38,7 +38,37 @@ pub struct Config {
     /// Networks idgate may send webhooks to although they are private or loopback (the SSRF
     /// guard refuses them otherwise); plain http is allowed only to IP literals inside them.
     pub outbound_allow_networks: Vec<ipnet::IpNet>,
+    /// The Microsoft host OIDC URLs are built from (with the tenant GUID after it); never an
+    /// address an admin typed.
+    pub oidc_authority: String,
+    /// Lets `oidc_authority` be plain http (a local test provider); logged loudly.
+    pub oidc_allow_insecure_authority: bool,
+    /// The operator's multi-tenant Entra app ("Connect Microsoft Entra").
+    pub oidc_app: Option<OidcApp>,
 }
+
+/// The operator's multi-tenant Entra app: a client secret, or a certificate and its key.
+#[derive(Clone, Default)]
+pub struct OidcApp {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// PEM certificate and PKCS#8 private key (`private_key_jwt`).
+    pub certificate_pem: Option<String>,
+    pub private_key_pem: Option<String>,
+}
+
+impl std::fmt::Debug for OidcApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcApp")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| ".."))
+            .field("certificate", &self.certificate_pem.is_some())
+            .finish()
+    }
+}
+
+/// Entra's sign-in host.
+pub const MICROSOFT_AUTHORITY: &str = "https://login.microsoftonline.com";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +96,9 @@ impl Default for Config {
             workers: 0,
             event_retention_days: 30,
             outbound_allow_networks: Vec::new(),
+            oidc_authority: MICROSOFT_AUTHORITY.into(),
+            oidc_allow_insecure_authority: false,
+            oidc_app: None,
         }
     }
 }
@@ -90,6 +123,12 @@ struct FileConfig {
     workers: Option<usize>,
     event_retention_days: Option<u32>,
     outbound_allow_networks: Option<Vec<String>>,
+    oidc_authority: Option<String>,
+    oidc_allow_insecure_authority: Option<bool>,
+    oidc_app_client_id: Option<String>,
+    oidc_app_client_secret: Option<String>,
+    oidc_app_certificate: Option<PathBuf>,
+    oidc_app_private_key: Option<PathBuf>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -119,6 +158,12 @@ pub const KEYS: &[&str] = &[
     "workers",
     "event_retention_days",
     "outbound_allow_networks",
+    "oidc_authority",
+    "oidc_allow_insecure_authority",
+    "oidc_app_client_id",
+    "oidc_app_client_secret",
+    "oidc_app_certificate",
+    "oidc_app_private_key",
 ];
 
 impl Config {
@@ -215,6 +260,12 @@ impl RawValues {
             workers,
             event_retention_days,
             outbound_allow_networks,
+            oidc_authority,
+            oidc_allow_insecure_authority,
+            oidc_app_client_id,
+            oidc_app_client_secret,
+            oidc_app_certificate,
+            oidc_app_private_key,
         } = fc;
         let pairs = [
             ("listen", listen),
@@ -248,6 +299,21 @@ impl RawValues {
                 "outbound_allow_networks",
                 outbound_allow_networks.map(|v| v.join(",")),
             ),
+            ("oidc_authority", oidc_authority),
+            (
+                "oidc_allow_insecure_authority",
+                oidc_allow_insecure_authority.map(|v| v.to_string()),
+            ),
+            ("oidc_app_client_id", oidc_app_client_id),
+            ("oidc_app_client_secret", oidc_app_client_secret),
+            (
+                "oidc_app_certificate",
+                oidc_app_certificate.map(|p| p.display().to_string()),
+            ),
+            (
+                "oidc_app_private_key",
+                oidc_app_private_key.map(|p| p.display().to_string()),
+            ),
         ];
         for (k, v) in pairs {
             if let Some(v) = v {
@@ -258,6 +324,7 @@ impl RawValues {
 
     fn build(self, problems: &mut Vec<String>) -> Config {
         let mut c = Config::default();
+        let mut app = OidcAppValues::default();
         for (key, value) in self.0 {
             let bad = |what: &str| format!("{key} = {value:?}: {what}");
             match key.as_str() {
@@ -328,11 +395,22 @@ impl RawValues {
                         }
                     }
                 }
-                "verify_redirect" => match value.as_str() {
-                    "true" | "on" | "1" => c.verify_redirect = true,
-                    "false" | "off" | "0" => c.verify_redirect = false,
-                    _ => problems.push(bad("expected true or false")),
+                "verify_redirect" => match parse_bool(&value) {
+                    Some(v) => c.verify_redirect = v,
+                    None => problems.push(bad("expected true or false")),
                 },
+                "oidc_allow_insecure_authority" => match parse_bool(&value) {
+                    Some(v) => c.oidc_allow_insecure_authority = v,
+                    None => problems.push(bad("expected true or false")),
+                },
+                "oidc_authority" => match validate_origin(&value) {
+                    Ok(v) => c.oidc_authority = v,
+                    Err(e) => problems.push(bad(&e)),
+                },
+                "oidc_app_client_id" => app.client_id = Some(value),
+                "oidc_app_client_secret" => app.client_secret = Some(value),
+                "oidc_app_certificate" => app.certificate = Some(value),
+                "oidc_app_private_key" => app.private_key = Some(value),
                 "event_retention_days" => match value.parse() {
                     Ok(v) if v >= 1 => c.event_retention_days = v,
                     _ => problems.push(bad("expected a whole number of days, at least 1")),
@@ -344,7 +422,67 @@ impl RawValues {
                 _ => problems.push(format!("unknown key {key}")),
             }
         }
+        if c.oidc_authority.starts_with("http://") && !c.oidc_allow_insecure_authority {
+            problems.push(format!(
+                "oidc_authority = {:?}: plain http is refused unless \
+                 oidc_allow_insecure_authority = true (a local test provider only)",
+                c.oidc_authority
+            ));
+        }
+        c.oidc_app = app.build(problems);
         c
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "on" | "1" => Some(true),
+        "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// The `oidc_app_*` keys, checked together.
+#[derive(Default)]
+struct OidcAppValues {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    certificate: Option<String>,
+    private_key: Option<String>,
+}
+
+impl OidcAppValues {
+    fn build(self, problems: &mut Vec<String>) -> Option<OidcApp> {
+        let read = |key: &str, path: &Option<String>, problems: &mut Vec<String>| {
+            let path = path.as_ref()?;
+            std::fs::read_to_string(path)
+                .map_err(|e| problems.push(format!("{key} = {path:?}: cannot read: {e}")))
+                .ok()
+        };
+        let certificate_pem = read("oidc_app_certificate", &self.certificate, problems);
+        let private_key_pem = read("oidc_app_private_key", &self.private_key, problems);
+        let Some(client_id) = self.client_id.filter(|s| !s.trim().is_empty()) else {
+            if self.client_secret.is_some() || self.certificate.is_some() {
+                problems
+                    .push("oidc_app_client_id is required with the other oidc_app_* keys".into());
+            }
+            return None;
+        };
+        let client_secret = self.client_secret.filter(|s| !s.is_empty());
+        if client_secret.is_none() && (certificate_pem.is_none() || private_key_pem.is_none()) {
+            problems.push(
+                "oidc_app_client_id needs oidc_app_client_secret, or oidc_app_certificate and \
+                 oidc_app_private_key"
+                    .into(),
+            );
+            return None;
+        }
+        Some(OidcApp {
+            client_id: client_id.trim().to_string(),
+            client_secret,
+            certificate_pem,
+            private_key_pem,
+        })
     }
 }
 

@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod identity;
 pub mod metrics;
 pub mod oauth;
+pub mod oidc;
 pub mod saml;
 pub mod scim;
 pub mod seal;

@@ -18,4 +18,6 @@ pub struct AppState {
     pub sealer: crate::seal::Sealer,
     /// The SSRF guard's exceptions for outgoing requests.
     pub outbound: crate::webhooks::guard::Allow,
+    /// OIDC's key cache and the client for the configured authority.
+    pub oidc: crate::oidc::Runtime,
 }

@@ -460,13 +460,13 @@ pub async fn finish_signin(
     state: &AppState,
     org: Org,
     identity: Identity,
-    saml: SamlUse,
+    saml: Option<SamlUse>,
     row: SigninLog,
     purpose: Purpose,
 ) -> HttpResponse {
     let reference = row.reference.clone();
     let slug = org.slug.clone();
-    match signin::complete(state, org, identity, Some(saml), row, purpose).await {
+    match signin::complete(state, org, identity, saml, row, purpose).await {
         Ok(Ok(Outcome::Admin { token })) => {
             let lifetime =
                 time::Duration::minutes(i64::from(state.config.session_lifetime_minutes));

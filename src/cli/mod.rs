@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod account;
 mod api_key;
+mod oidc;
 mod org;
 mod saml;
 mod token;
@@ -202,7 +203,7 @@ fn with_served_url(
 fn shows_urls(command: &Command) -> bool {
     matches!(
         command,
-        Command::Org(OrgCommand::Show { .. } | OrgCommand::Saml(_))
+        Command::Org(OrgCommand::Show { .. } | OrgCommand::Saml(_) | OrgCommand::Oidc(_))
             | Command::ScimToken(TokenCommand::Create { .. })
             | Command::OauthClient(account::ClientCommand::Create { .. })
             | Command::Admin(

@@ -37,6 +37,14 @@ pub enum OrgCommand {
     /// Configure the org's SAML identity provider from Entra's Federation Metadata XML (or
     /// the federated certificate XML), or by hand.
     Saml(super::saml::SamlArgs),
+    /// Sign in with Microsoft Entra over OpenID Connect: the customer's own app (tenant,
+    /// client id, secret or certificate) or the operator's multi-tenant app.
+    Oidc(super::oidc::OidcArgs),
+    /// Choose how the org signs in: saml or oidc (users are kept).
+    Sso {
+        slug: String,
+        protocol: super::oidc::Protocol,
+    },
     /// Manage the org's email domains.
     #[command(subcommand)]
     Domain(DomainCommand),
@@ -137,7 +145,7 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
             Ok(0)
         }
         OrgCommand::Show { slug } => {
-            let (org, domains, maps, tokens, idp) = store.read_now(|c| {
+            let (org, domains, maps, tokens, idp, oidc) = store.read_now(|c| {
                 let org = orgs::require_org(c, slug)?;
                 Ok((
                     org.clone(),
@@ -145,14 +153,18 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
                     orgs::role_mappings(c, org.id)?,
                     orgs::list_tokens(c, org.id)?,
                     crate::store::saml::idp(c, org.id)?,
+                    crate::store::oidc::connection(c, org.id)?,
                 ))
             })?;
             print_org(config, &org, &domains, &maps, &tokens);
             print_idp(config, &org, idp.as_ref());
+            super::oidc::print(config, oidc.as_ref());
             Ok(0)
         }
         OrgCommand::Set(args) => set_org(store, args),
         OrgCommand::Saml(args) => super::saml::configure(store, config, args),
+        OrgCommand::Oidc(args) => super::oidc::configure(store, config, args),
+        OrgCommand::Sso { slug, protocol } => super::oidc::switch(store, slug, *protocol),
         OrgCommand::Domain(cmd) => domain_command(store, cmd),
         OrgCommand::RoleMap {
             slug,

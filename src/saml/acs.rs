@@ -284,7 +284,7 @@ pub async fn acs(
         signin::Purpose::Session => {
             crate::web::finish(&state, org, identity, Some(saml), row, &return_to).await
         }
-        other => crate::admin::finish_signin(&state, org, identity, saml, row, other).await,
+        other => crate::admin::finish_signin(&state, org, identity, Some(saml), row, other).await,
     }
 }
 
@@ -363,5 +363,6 @@ pub fn identity_of(v: &Verified, domains: &[String]) -> Result<Identity, Refused
         given_name: first(v, CLAIM_GIVEN).map(str::to_string),
         surname: first(v, CLAIM_SURNAME).map(str::to_string),
         display_name: first(v, CLAIM_DISPLAY).map(str::to_string),
+        oidc: None,
     })
 }

@@ -39,6 +39,8 @@ pub struct Identity {
     pub given_name: Option<String>,
     pub surname: Option<String>,
     pub display_name: Option<String>,
+    /// An OIDC sign-in: the verified (tid, oid) and what may link a user to it.
+    pub oidc: Option<crate::store::oidc::Claims>,
 }
 
 /// A refusal: a stable reason code, and the private detail for the admin's log.
@@ -222,7 +224,16 @@ pub async fn complete(
     let decided = state
         .store
         .write(move |c| {
-            let mut outcome = decide(c, &org, &identity, saml.as_ref(), &stamp, &row.reference);
+            let link = purpose != Purpose::Test;
+            let mut outcome = decide(
+                c,
+                &org,
+                &identity,
+                saml.as_ref(),
+                link,
+                &stamp,
+                &row.reference,
+            );
             if let Ok((user, _)) = &outcome {
                 let issued = match purpose {
                     Purpose::Session => sessions::insert(
@@ -345,10 +356,15 @@ fn decide(
     org: &Org,
     id: &Identity,
     saml: Option<&SamlUse>,
+    link: bool,
     now: &str,
     reference: &str,
 ) -> std::result::Result<(SigninUser, Option<String>), Refused> {
-    match decide_inner(c, org, id, saml, now) {
+    let decided = match &id.oidc {
+        Some(claims) => oidc_user(c, org, id, claims, link, now),
+        None => decide_inner(c, org, id, saml, now),
+    };
+    match decided {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(reference, error = %e, "sign-in: store error");
@@ -401,7 +417,7 @@ fn decide_inner(
                 ),
             )));
         }
-        Lookup::NotFound if org.jit && saml.is_some() => create_jit(c, org, id, now)?,
+        Lookup::NotFound if org.jit && saml.is_some() => create_jit(c, org, id, "saml", now)?,
         Lookup::NotFound => {
             return Ok(Err(Refused::new(
                 "not_provisioned",
@@ -414,6 +430,12 @@ fn decide_inner(
             )));
         }
     };
+    admit(c, org, id, user)
+}
+
+/// The rules after the user is found, the same for every protocol: deactivated users are
+/// refused; the role is SCIM's, else the IdP's role claim through the org's mapping.
+fn admit(c: &Connection, org: &Org, id: &Identity, user: SigninUser) -> Result<Decision> {
     if !user.active {
         return Ok(Err(Refused::new(
             "deactivated",
@@ -430,8 +452,87 @@ fn decide_inner(
     Ok(Ok((user, role)))
 }
 
+/// An OIDC sign-in's user: by the (org, tid, oid) link, else `externalId == oid`, else a
+/// member's `upn`, else an email Entra calls verified; never an unverified email. The first
+/// match is linked (unless `link` is off: a Test sign-in writes nothing).
+fn oidc_user(
+    c: &Connection,
+    org: &Org,
+    id: &Identity,
+    claims: &crate::store::oidc::Claims,
+    link: bool,
+    now: &str,
+) -> Result<Decision> {
+    use crate::store::oidc::{self as oidc_store, Match};
+    let user = match oidc_store::find_user(c, org.id, claims)? {
+        Match::Found(user, rule) => {
+            if link && rule != "link" {
+                oidc_store::link(c, org.id, claims, &user.id, rule, now)?;
+            }
+            user
+        }
+        Match::LinkedElsewhere(user, other) => {
+            return Ok(Err(Refused {
+                expected: Some(other),
+                received: Some(format!("{}/{}", claims.tenant_id, claims.object_id)),
+                ..Refused::new(
+                    "linked_to_other_account",
+                    format!(
+                        "the user {} is already linked to another Entra account (tenant/object id)",
+                        user.user_name
+                    ),
+                )
+            }));
+        }
+        Match::Ambiguous(n) => {
+            return Ok(Err(Refused::new(
+                "ambiguous_email",
+                format!(
+                    "{n} users of this organization match this account; sign-in cannot tell them apart"
+                ),
+            )));
+        }
+        Match::NotFound
+            if org.jit && (claims.verified_email.is_some() || claims.member_upn.is_some()) =>
+        {
+            let user = create_jit(c, org, id, "oidc", now)?;
+            if link {
+                oidc_store::link(c, org.id, claims, &user.id, "jit", now)?;
+            }
+            user
+        }
+        Match::NotFound => {
+            return Ok(Err(Refused::new(
+                "not_provisioned",
+                format!(
+                    "no user of this organization has externalId {} (the oid), userName {} (a \
+                     member's upn) or a verified email {}{}",
+                    claims.object_id,
+                    claims.member_upn.as_deref().unwrap_or("(none)"),
+                    claims
+                        .verified_email
+                        .as_deref()
+                        .unwrap_or("(none: xms_edov is not true)"),
+                    if org.jit {
+                        ""
+                    } else {
+                        "; just-in-time creation is off"
+                    }
+                ),
+            )));
+        }
+    };
+    admit(c, org, id, user)
+}
+
 /// Just-in-time creation: a user from the assertion's claims, marked `jit`.
-fn create_jit(c: &Connection, org: &Org, id: &Identity, now: &str) -> Result<SigninUser> {
+fn create_jit(
+    c: &Connection,
+    org: &Org,
+    id: &Identity,
+    actor: &str,
+    now: &str,
+) -> Result<SigninUser> {
     let mut doc = json!({
         "userName": id.email,
         "active": true,
@@ -471,7 +572,7 @@ fn create_jit(c: &Connection, org: &Org, id: &Identity, now: &str) -> Result<Sig
         c,
         Some(org.id),
         now,
-        "saml",
+        actor,
         "user.jit_create",
         Some(&user_id),
         Some(&id.email),

@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../../migrations/0008_webhooks.sql"),
     ),
+    (9, "oidc", include_str!("../../migrations/0009_oidc.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -13,6 +13,7 @@ mod cursors;
 pub mod events;
 pub mod filter_sql;
 mod migrate;
+pub mod oidc;
 pub mod orgs;
 pub mod pages;
 pub mod requests;

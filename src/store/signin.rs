@@ -256,13 +256,15 @@ pub struct SigninLog {
     pub user_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// An OIDC sign-in's checks and decoded claims (JSON), shown for a Test sign-in.
+    pub report: Option<String>,
 }
 
 pub fn log_signin(conn: &Connection, row: &SigninLog) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO signin_log (org_id, at, reference, method, outcome, reason, detail,
-                                 expected, received, email, user_id, ip, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                 expected, received, email, user_id, ip, user_agent, report)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         row.org_id,
@@ -278,12 +280,13 @@ pub fn log_signin(conn: &Connection, row: &SigninLog) -> Result<()> {
         row.user_id,
         row.ip,
         row.user_agent,
+        row.report,
     ])?;
     Ok(())
 }
 
 const LOG_COLUMNS: &str = "org_id, at, reference, method, outcome, reason, detail, expected, \
-                           received, email, user_id, ip, user_agent";
+                           received, email, user_id, ip, user_agent, report";
 
 /// The sign-in log rows with `reference` (normally one).
 pub fn signin_by_reference(conn: &Connection, reference: &str) -> Result<Vec<SigninLog>> {
@@ -351,7 +354,11 @@ fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigninLog> {
         org_id: r.get(0)?,
         at: r.get(1)?,
         reference: r.get(2)?,
-        method: if method == "saml" { "saml" } else { "password" },
+        method: match method.as_str() {
+            "saml" => "saml",
+            "oidc" => "oidc",
+            _ => "password",
+        },
         success: r.get::<_, String>(4)? == "success",
         reason: r.get(5)?,
         detail: r.get(6)?,
@@ -361,6 +368,7 @@ fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigninLog> {
         user_id: r.get(10)?,
         ip: r.get(11)?,
         user_agent: r.get(12)?,
+        report: r.get(13)?,
     })
 }
 

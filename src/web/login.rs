@@ -37,9 +37,10 @@ fn login_page(status: StatusCode, page: LoginPage) -> HttpResponse {
     res
 }
 
-fn sso_href(org: &Org, return_to: &str) -> String {
+/// Where an org's people start single sign-on: `/saml/{org}/login` or `/oidc/{org}/login`.
+fn sso_href(org: &Org, protocol: &str, return_to: &str) -> String {
     format!(
-        "/saml/{}/login?return_to={}",
+        "/{protocol}/{}/login?return_to={}",
         org.slug,
         form_urlencoded(return_to)
     )
@@ -83,8 +84,11 @@ fn bad_return_to() -> HttpResponse {
     )
 }
 
-/// What the domain says about an email: its org, SSO-only flag and whether SSO is set up.
-async fn org_of(state: &AppState, email: &str) -> crate::error::Result<Option<(Org, bool, bool)>> {
+/// What the domain says about an email: its org, SSO-only flag and the SSO protocol set up
+/// (`saml` with an IdP certificate, or `oidc` with an active connection).
+type OrgOf = (Org, bool, Option<&'static str>);
+
+async fn org_of(state: &AppState, email: &str) -> crate::error::Result<Option<OrgOf>> {
     let domain = email
         .rsplit_once('@')
         .map(|(_, d)| d.to_string())
@@ -95,8 +99,14 @@ async fn org_of(state: &AppState, email: &str) -> crate::error::Result<Option<(O
             let Some((org, sso_only)) = orgs::org_by_domain(c, &domain)? else {
                 return Ok(None);
             };
-            let has_idp = idp_store::idp(c, org.id)?.is_some_and(|i| !i.certificates.is_empty());
-            Ok(Some((org, sso_only, has_idp)))
+            let sso = if crate::store::oidc::is_active(c, org.id)? {
+                Some("oidc")
+            } else if idp_store::idp(c, org.id)?.is_some_and(|i| !i.certificates.is_empty()) {
+                Some("saml")
+            } else {
+                None
+            };
+            Ok(Some((org, sso_only, sso)))
         })
         .await
 }
@@ -149,7 +159,7 @@ pub async fn submit(
             return pages::internal_error();
         }
     };
-    let Some((org, sso_only, has_idp)) = found else {
+    let Some((org, sso_only, sso)) = found else {
         return retry(
             StatusCode::NOT_FOUND,
             &email,
@@ -158,8 +168,8 @@ pub async fn submit(
         );
     };
     if form.password.is_empty() {
-        if has_idp {
-            return pages::redirect(StatusCode::SEE_OTHER, &sso_href(&org, &return_to));
+        if let Some(p) = sso {
+            return pages::redirect(StatusCode::SEE_OTHER, &sso_href(&org, p, &return_to));
         }
         return login_page(
             StatusCode::OK,
@@ -175,18 +185,9 @@ pub async fn submit(
         );
     }
     if sso_only {
-        return refuse_sso_only(&state, &req, &org, &email, has_idp, &return_to).await;
+        return refuse_sso_only(&state, &req, &org, &email, sso, &return_to).await;
     }
-    password_signin(
-        &state,
-        &req,
-        org,
-        email,
-        &form.password,
-        &return_to,
-        has_idp,
-    )
-    .await
+    password_signin(&state, &req, org, email, &form.password, &return_to, sso).await
 }
 
 /// A password for an SSO-only domain: refused, with a way to SSO, and logged.
@@ -195,7 +196,7 @@ async fn refuse_sso_only(
     req: &HttpRequest,
     org: &Org,
     email: &str,
-    has_idp: bool,
+    sso: Option<&'static str>,
     return_to: &str,
 ) -> HttpResponse {
     let client = pages::client(req, &state.config);
@@ -218,7 +219,7 @@ async fn refuse_sso_only(
         ),
     )
     .await;
-    let href = sso_href(org, return_to);
+    let href = sso_href(org, sso.unwrap_or("saml"), return_to);
     pages::message(
         StatusCode::FORBIDDEN,
         "Use single sign-on",
@@ -226,7 +227,7 @@ async fn refuse_sso_only(
             "Your organization requires single sign-on for {domain} addresses: password sign-in is turned off."
         ),
         None,
-        has_idp.then_some(("Sign in with your company (SSO)", href.as_str())),
+        sso.map(|_| ("Sign in with your company (SSO)", href.as_str())),
     )
 }
 
@@ -237,7 +238,7 @@ async fn password_signin(
     email: String,
     password: &str,
     return_to: &str,
-    has_idp: bool,
+    sso: Option<&'static str>,
 ) -> HttpResponse {
     let client = pages::client(req, &state.config);
     let now = state.clock.now();
@@ -250,7 +251,7 @@ async fn password_signin(
             return_to: return_to.to_string(),
             password_step: true,
             error: Some(error.to_string()),
-            sso_href: has_idp.then(|| sso_href(&org, return_to)),
+            sso_href: sso.map(|p| sso_href(&org, p, return_to)),
             csrf: pages::csrf_token(req),
             secure: pages::secure(&state.config),
         };
