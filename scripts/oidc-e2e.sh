@@ -72,7 +72,9 @@ oidc_allow_insecure_authority = true
 oidc_app_client_id = "${app% *}"
 oidc_app_client_secret = "${app#* }"
 TOML
-"$BIN" --config "$dir/gateway.toml" migrate >"$dir/setup.log" 2>&1 || { cat "$dir/setup.log"; say "idgate migrate failed"; exit 1; }
+# The operator admin (password on stdin), for the admin UI's Connect Microsoft Entra.
+printf 'a long operator password\n' | "$BIN" --config "$dir/gateway.toml" admin create ops@example.com >"$dir/setup.log" 2>&1 \
+  || { cat "$dir/setup.log"; say "idgate admin create failed"; exit 1; }
 "$BIN" --config "$dir/gateway.toml" serve >"$dir/idgate.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do
@@ -85,7 +87,7 @@ python3 -c "import urllib.request; urllib.request.urlopen('$base/healthz', timeo
 
 status=0
 python3 scripts/oidc_e2e.py idgate --authority "$authority" --idgate "$base" --bin "$BIN" \
-  --config "$dir/gateway.toml" || status=$?
+  --config "$dir/gateway.toml" --log "$dir/idgate.log" || status=$?
 if [ "$status" -ne 0 ]; then
   logs
   say "FAIL (KEEP=1 keeps $dir with both logs)"

@@ -39,6 +39,7 @@ ACME = "6f1c0a53-2d7e-4b8a-9c41-0e5d2f7a8b13"  # Acme's Entra tenant (org acme)
 CONTOSO = "b2c4e6f8-1a3b-4c5d-8e7f-9a0b1c2d3e4f"  # contoso.onmicrosoft.com (scenario 3)
 FABRIKAM = "d9e8f7a6-b5c4-4d3e-8f2a-1b0c9d8e7f6a"  # consents to the idgate app (scenario 5)
 CLIENT_SECRET_APP = ("0c5e9b1e-7d3a-4f6b-a2c8-5e1d9f3b7a40", "acme~app~secret.0123456789abcdef")
+OPERATOR = ("ops@example.com", "a long operator password")  # created by oidc-e2e.sh
 APP = ("7e0b2a41-5c9d-4e3f-b8a6-2d1c0f9e8b7a", "idgate~multi~tenant~app~secret.0123")
 CERT_CLIENT = "4a8d2f6b-9e1c-4b7a-a3d5-8c2e0f6b9d17"  # registered with idgate's certificate
 
@@ -56,6 +57,14 @@ ALICE = account(ACME, "a11ce000-1b2c-4d3e-8f40-5a6b7c8d9e01", "Xq3kZ9vR2mT8pL5wN
                 "Alice@Acme.com", "Alice@Acme.com", "Alice Example", roles=["Admin"])
 BOB = account(ACME, "b0b00000-2c3d-4e5f-9a61-7b8c9d0e1f02", "pL5wN1yB6cJ4hF7dG0sAXq3kZ9vR2mT8_bobQ",
               "bob@acme.com", "bob@acme.com", "Bob Example")
+HAL = account(ACME, "4a100000-8293-4eb5-90c7-3b4c5d6e7f08", "wN1yB6cJ4hF7dG0sAXq3kZ9vR2mT8pL5_halQ",
+              "hal@acme.com", "hal@acme.com", "Hal Example")
+# Provisioned with Entra's default SCIM mapping (externalId = mailNickname, userName = upn).
+IVY = account(ACME, "1e700000-93a4-4fc6-81d8-4c5d6e7f8009", "B6cJ4hF7dG0sAXq3kZ9vR2mT8pL5wN1y_ivyQ",
+              "ivy@acme.com", "ivy@acme.com", "Ivy Example")
+# A verified email (xms_edov true) is the only thing matching idgate's user.
+KIM = account(ACME, "c1300000-a4b5-40d7-92e9-5d6e7f80910a", "dG0sAXq3kZ9vR2mT8pL5wN1yB6cJ4hF7_kimQ",
+              "kim.x@acmecorp.onmicrosoft.com", "kim@acme.com", "Kim Verified")
 # A B2B guest in Acme's tenant (another tenant's user): idgate has no user for them.
 CAROL = account(ACME, "ca201000-3d4e-4f60-8b72-8c9d0e1f2a03", "hF7dG0sAXq3kZ9vR2mT8pL5wN1yB6cJ4_carolQ",
                 "carol_contoso.com#EXT#@acmecorp.onmicrosoft.com", "carol@contoso.com", "Carol Guest",
@@ -79,7 +88,7 @@ def provider_config(public_url):
             {"id": ACME, "domains": ["acmecorp.onmicrosoft.com"],
              "clients": [{"client_id": CLIENT_SECRET_APP[0], "client_secret": CLIENT_SECRET_APP[1],
                           "redirect_uris": redirect}],
-             "accounts": [ALICE, BOB, CAROL, ERIN]},
+             "accounts": [ALICE, BOB, CAROL, ERIN, HAL, IVY, KIM]},
             {"id": CONTOSO, "domains": ["contoso.onmicrosoft.com", "contoso.com"],
              "clients": [{"client_id": CLIENT_SECRET_APP[0], "client_secret": CLIENT_SECRET_APP[1],
                           "redirect_uris": redirect}],
@@ -367,7 +376,7 @@ class Idgate:
     def __init__(self, args):
         self.base = args.idgate.rstrip("/")
         self.authority = args.authority.rstrip("/")
-        self.bin, self.config = args.bin, args.config
+        self.bin, self.config, self.log = args.bin, args.config, args.log
 
     def cli(self, *argv, stdin=None, ok=True):
         p = subprocess.run([self.bin, "--config", self.config, *argv], input=stdin, capture_output=True, text=True)
@@ -404,6 +413,17 @@ class Idgate:
     def show(self, slug):
         return self.cli("org", "show", slug).stdout
 
+    def tenant_of(self, slug):
+        m = re.search(r"^oidc tenant:\s*(\S+)", self.show(slug), re.M)
+        return m.group(1) if m else None
+
+    def operator_sign_in(self, browser):
+        """The operator admin (created by oidc-e2e.sh) signs in to the admin UI."""
+        page = browser.get(self.base + "/admin/login")
+        csrf = form_fields(page.text).get("csrf")
+        r = browser.post(self.base + "/admin/login", {"email": OPERATOR[0], "password": OPERATOR[1], "csrf": csrf or ""})
+        check("the operator signs in to the admin UI", r.status in (302, 303) and "/admin/login" not in (r.location or ""), repr(r))
+
     def start(self, browser, org, return_to="/somewhere"):
         """GET /oidc/{org}/login: the redirect to the provider, its parameters checked."""
         r = browser.get(f"{self.base}/oidc/{org}/login?" + urllib.parse.urlencode({"return_to": return_to}))
@@ -419,31 +439,51 @@ class Idgate:
         return browser.get(callback), callback
 
     def verify(self, browser):
+        """/auth/verify: its status and the X-Idgate-Email and X-Idgate-Org it answers with."""
         r = browser.get(self.base + "/auth/verify")
-        return r.status, r.headers.get("X-Auth-Request-Email")
+        return r.status, r.headers.get("X-Idgate-Email"), r.headers.get("X-Idgate-Org")
 
     def signed_in(self, browser, org, login, email, return_to="/somewhere"):
         r, _ = self.sign_in(browser, org, login, return_to)
         check(f"{login}: the callback sets idgate_session and 303s to {return_to}",
               r.status == 303 and r.headers.get("Location") in (return_to, self.base + return_to)
               and browser.cookie("idgate_session"), repr(r))
-        status, got = self.verify(browser)
-        check(f"/auth/verify: 200 with X-Auth-Request-Email {email}", (status, got) == (200, email), f"{status} {got}")
+        got = self.verify(browser)
+        check(f"/auth/verify: 200, X-Idgate-Email {email}, X-Idgate-Org {org}", got == (200, email, org), got)
 
-    def refused(self, r, what):
-        check(f"{what}: a 403 refusal page with a reference", r.status == 403 and reference(r), repr(r))
-        print(f"       (reference {reference(r)})")
+    def refused(self, r, what, reasons, detail=None):
+        """A 403 page with a reference, which idgate's log gives one of `reasons` for (and
+        `detail` in its detail)."""
+        ref = reference(r)
+        check(f"{what}: a 403 refusal page with a reference", r.status == 403 and ref, repr(r))
+        line = self.log_line(f'reference="{ref}"')
+        reason = re.search(r'reason="([^"]*)"', line or "")
+        check(f"{what}: refused for {' or '.join(reasons)}" + (f" ({detail})" if detail else ""),
+              reason and reason.group(1) in reasons and (detail is None or detail in line), line)
+        print(f"       (reference {ref}: {reason.group(1)})")
+
+    def log_line(self, needle):
+        for _ in range(20):  # the log line may trail the response by a moment
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                line = next((l.strip() for l in f if needle in l), None)
+            if line:
+                return line
+            time.sleep(0.05)
+        return None
 
 
 @scenario
 def customer_app_client_secret(idg, token, state):
     """Customer's own app registration, client_secret_post: SCIM lifecycle gates the sign-in."""
     redirect_uri = idg.base + "/oidc/callback"
-    p = idg.cli("org", "oidc", "acme", "--tenant", ACME, "--client-id", CLIENT_SECRET_APP[0],
-                "--client-secret-stdin", stdin=CLIENT_SECRET_APP[1] + "\n")
+    idg.cli("org", "oidc", "acme", "--tenant", ACME, "--client-id", CLIENT_SECRET_APP[0],
+            "--client-secret-stdin", stdin="not-the-secret\n")
     idg.cli("org", "sso", "acme", "oidc")
     uid = idg.provision(token, ALICE, user_name="Alice@Acme.com")
-    state["alice"] = uid
+    r, _ = idg.sign_in(Browser(), "acme", "Alice@Acme.com")
+    idg.refused(r, "a wrong client secret", {"token_error"}, "AADSTS7000215")
+    idg.cli("org", "oidc", "acme", "--tenant", ACME, "--client-id", CLIENT_SECRET_APP[0],
+            "--client-secret-stdin", stdin=CLIENT_SECRET_APP[1] + "\n")
     b = Browser()
     authorize = idg.start(b, "acme")
     q = query(authorize)
@@ -459,7 +499,7 @@ def customer_app_client_secret(idg, token, state):
     idg.set_active(token, uid, False)
     check("deactivated: /auth/verify 401 at once", idg.verify(b)[0] == 401, idg.verify(b))
     r, _ = idg.sign_in(Browser(), "acme", "Alice@Acme.com")
-    idg.refused(r, "a deactivated user's sign-in")
+    idg.refused(r, "a deactivated user's sign-in", {"deactivated"})
     idg.set_active(token, uid, True)
     b = Browser()
     idg.signed_in(b, "acme", "Alice@Acme.com", "alice@acme.com", return_to="/reports?q=1")
@@ -467,7 +507,7 @@ def customer_app_client_secret(idg, token, state):
     check("SCIM DELETE", r.status == 204, repr(r))
     check("deleted: /auth/verify 401 at once", idg.verify(b)[0] == 401, idg.verify(b))
     r, _ = idg.sign_in(Browser(), "acme", "Alice@Acme.com")
-    idg.refused(r, "a deleted user's sign-in")
+    idg.refused(r, "a deleted user's sign-in", {"not_provisioned"})
 
 
 def token_requests(idg):
@@ -481,10 +521,14 @@ def customer_app_certificate(idg, token, state):
     pem = p.stdout.strip()
     check("--certificate prints one PEM certificate alone", pem.startswith("-----BEGIN CERTIFICATE-----")
           and pem.endswith("-----END CERTIFICATE-----") and pem.count("BEGIN") == 1, p.stdout[:200])
-    r = Browser().request("POST", idg.authority + "/_admin/clients", json_body={
-        "tenant": ACME, "client_id": CERT_CLIENT, "redirect_uris": [idg.base + "/oidc/callback"], "certificate": pem})
-    check("the certificate is uploaded to the provider", r.status == 201, repr(r))
     idg.provision(token, BOB)
+    app = {"tenant": ACME, "client_id": CERT_CLIENT, "redirect_uris": [idg.base + "/oidc/callback"]}
+    r = Browser().request("POST", idg.authority + "/_admin/clients", json_body={**app, "client_secret": "s"})
+    check("the app is registered at the provider, without the certificate yet", r.status == 201, repr(r))
+    r, _ = idg.sign_in(Browser(), "acme", "bob@acme.com")
+    idg.refused(r, "the certificate not uploaded yet", {"token_error"}, "AADSTS700027")
+    r = Browser().request("POST", idg.authority + "/_admin/clients", json_body={**app, "certificate": pem})
+    check("the certificate is uploaded to the provider", r.status == 201, repr(r))
     idg.signed_in(Browser(), "acme", "bob@acme.com", "bob@acme.com")
     auth = [t for t in token_requests(idg) if t["tenant"] == ACME][-1]
     der = base64.b64decode("".join(pem.splitlines()[1:-1]))
@@ -504,28 +548,56 @@ def tenant_forms(idg, _token, state):
     for given in ("contoso.onmicrosoft.com", f"{idg.authority}/{CONTOSO}/v2.0"):
         idg.cli("org", "oidc", "contoso", "--tenant", given, "--client-id", CLIENT_SECRET_APP[0],
                 "--client-secret-stdin", stdin=CLIENT_SECRET_APP[1] + "\n")
-        shown = idg.show("contoso")
-        check(f"--tenant {given}: `org show` prints {CONTOSO}", CONTOSO in shown, shown)
+        shown = idg.tenant_of("contoso")
+        check(f"--tenant {given}: `org show` prints oidc tenant {CONTOSO}", shown == CONTOSO, idg.show("contoso"))
     p = idg.cli("org", "oidc", "contoso", "--tenant", "nope.onmicrosoft.com", "--client-id", CLIENT_SECRET_APP[0],
                 "--client-secret-stdin", stdin=CLIENT_SECRET_APP[1] + "\n", ok=False)
-    check("an unknown domain is refused", p.returncode != 0 and CONTOSO in idg.show("contoso"), p.stderr)
+    check("an unknown domain is refused, the tenant kept", p.returncode != 0 and idg.tenant_of("contoso") == CONTOSO,
+          f"exit {p.returncode}: {p.stderr.strip()}")
 
 
 @scenario
 def refusals(idg, token, state):
     """Refusals the browser sees as 403 pages: a replayed state, a guest of another tenant,
     an unverified email."""
-    idg.provision(token, ALICE, user_name="Alice@Acme.com")
+    idg.provision(token, HAL)
     b = Browser()
-    r, callback = idg.sign_in(b, "acme", "Alice@Acme.com")
+    r, callback = idg.sign_in(b, "acme", HAL["upn"])
     check("a sign-in", r.status == 303, repr(r))
-    idg.refused(b.get(callback), "the same callback URL a second time (same browser)")
-    idg.refused(Browser().get(callback), "the same callback URL in another browser")
+    idg.refused(b.get(callback), "the same callback URL a second time (same browser)", {"reused_state"})
+    b = Browser()
+    callback = provider_login(b, idg.start(b, "acme"), HAL["upn"], idg.base + "/", [])
+    idg.refused(Browser().get(callback), "a callback URL opened in another browser first", {"browser_mismatch"})
+    r = b.get(callback)
+    check("the browser that started it still signs in with it", r.status == 303 and idg.verify(b)[0] == 200, repr(r))
+    idg.refused(Browser().get(callback), "the same callback URL in another browser", {"reused_state", "browser_mismatch"})
     r, _ = idg.sign_in(Browser(), "acme", CAROL["upn"])
-    idg.refused(r, "a guest from another tenant whom no user matches")
+    idg.refused(r, "a guest from another tenant whom no user matches", {"email_outside_domains", "not_provisioned", "guest"})
     idg.provision(idg_token := token, ERIN, user_name="erin@acme.com", external_id="0e0e0e0e-0000-4000-8000-000000000e04")
     r, _ = idg.sign_in(Browser(), "acme", ERIN["upn"])
-    idg.refused(r, "an unverified email (xms_edov false) matching a user's email only")
+    idg.refused(r, "an unverified email (xms_edov false) matching a user's email only", {"not_provisioned"})
+
+
+@scenario
+def linking(idg, token, state):
+    """Who a token is linked to without the oid as externalId: the upn, a verified email;
+    the email-first sign-in page sends an OIDC org's people to /oidc/{org}/login."""
+    idg.provision(token, IVY, external_id="ivy")  # Entra's default mapping: mailNickname
+    idg.signed_in(Browser(), "acme", IVY["upn"], "ivy@acme.com")
+    idg.provision(token, KIM, user_name="kim@acme.com", external_id="kim")
+    idg.signed_in(Browser(), "acme", KIM["upn"], "kim@acme.com")
+    b = Browser()
+    page = b.get(idg.base + "/login?return_to=/reports")
+    csrf = form_fields(page.text).get("csrf")
+    check("the sign-in page has a CSRF token", page.status == 200 and csrf, repr(page))
+    r = b.post(idg.base + "/login", {"email": "Ivy@Acme.com", "csrf": csrf, "return_to": "/reports"})
+    check("email-first: an OIDC org's email goes to /oidc/acme/login", r.status == 303
+          and r.location == idg.base + "/oidc/acme/login?return_to=%2Freports", repr(r))
+    callback = provider_login(b, idg.start(b, "acme", "/reports"), IVY["upn"], idg.base + "/", [])
+    r = b.get(callback)
+    check("and the sign-in comes back to /reports", r.status == 303 and r.headers.get("Location") in
+          ("/reports", idg.base + "/reports"), repr(r))
+    check("/auth/verify", idg.verify(b) == (200, "ivy@acme.com", "acme"), idg.verify(b))
 
 
 @scenario
@@ -534,8 +606,13 @@ def idgate_app(idg, _token, state):
     token = idg.org("fabrikam", "Fabrikam", "fabrikam.com")
     idg.cli("org", "oidc", "fabrikam", "--idgate-app")
     idg.cli("org", "sso", "fabrikam", "oidc")
+    check("before Connect, `org show` has no tenant", idg.tenant_of("fabrikam") != FABRIKAM, idg.show("fabrikam"))
     b = Browser()
     r = b.get(idg.base + "/oidc/fabrikam/connect")
+    if r.status in (302, 303) and "/admin/login" in (r.location or ""):
+        print("       (Connect wants an admin: the operator signs in)")
+        idg.operator_sign_in(b)
+        r = b.get(idg.base + "/oidc/fabrikam/connect")
     check("/oidc/fabrikam/connect redirects to the admin consent", r.status in (302, 303) and r.location
           and r.location.startswith(idg.authority + "/organizations/v2.0/adminconsent?"), repr(r))
     page = b.get(r.location)
@@ -552,8 +629,8 @@ def idgate_app(idg, _token, state):
             break
         url = r.location
     check("the connect flow ends on an idgate page", r.status < 400, repr(r))
-    shown = idg.show("fabrikam")
-    check(f"`org show fabrikam` prints the consenting tenant {FABRIKAM}", FABRIKAM in shown, shown)
+    check(f"`org show fabrikam` prints the consenting tenant {FABRIKAM}", idg.tenant_of("fabrikam") == FABRIKAM,
+          idg.show("fabrikam"))
     idg.provision(token, GIL)
     idg.signed_in(Browser(), "fabrikam", GIL["upn"], GIL["email"])
 
@@ -566,6 +643,7 @@ def run_idgate(args):
     customer_app_certificate(idg, token, state)
     tenant_forms(idg, token, state)
     refusals(idg, token, state)
+    linking(idg, token, state)
     idgate_app(idg, token, state)
     print("== summary")
     for name, ok in RESULTS:
@@ -586,6 +664,7 @@ def main():
     i.add_argument("--idgate", required=True)
     i.add_argument("--bin", required=True)
     i.add_argument("--config", required=True)
+    i.add_argument("--log", required=True, help="idgate's log (the refusals' reasons)")
     args = ap.parse_args()
     if args.cmd == "config":
         print(json.dumps(provider_config(args.public_url), indent=2))
