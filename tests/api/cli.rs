@@ -350,6 +350,11 @@ fn healthcheck_answers_for_a_running_server_only() {
 }
 
 pub fn idgate_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
+    idgate_env(data, args, stdin, &[])
+}
+
+/// `idgate_stdin` with environment variables of the test's own.
+pub fn idgate_env(data: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     use std::io::Write;
     let mut child = Command::new(BIN)
         .arg("--data-dir")
@@ -357,6 +362,7 @@ pub fn idgate_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
         .args(args)
         // Webhook receivers in the tests listen on loopback.
         .env("IDGATE_OUTBOUND_ALLOW_NETWORKS", "127.0.0.1/32")
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -3,6 +3,7 @@
 
 mod admin_access;
 mod admin_helpers;
+mod admin_oidc;
 mod admin_pages;
 mod admin_setup;
 mod admin_webhooks;
@@ -14,11 +15,13 @@ mod entra_groups;
 mod entra_quirks;
 mod entra_users;
 mod events;
+mod fake_entra;
 mod helpers;
 mod hostile;
 mod hostile_world;
 mod logs;
 mod oauth;
+mod oidc;
 mod product_directory;
 mod product_feed;
 mod raw_http;
