@@ -122,6 +122,9 @@ impl Application {
                 if minute % 60 == 0 {
                     prune(&state);
                 }
+                if minute % 1440 == 0 {
+                    crate::oidc::watch_expiry(&state, true).await;
+                }
                 if let Err(e) = state.sessions.reload(&state.store).await {
                     tracing::warn!(error = %e, "reloading the signing keys failed");
                 }
@@ -191,6 +194,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
+    // Expiry dates change when an admin saves a connection: read them at each scrape.
+    crate::oidc::watch_expiry(&state, false).await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

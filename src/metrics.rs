@@ -37,6 +37,8 @@ pub struct Metrics {
     /// Per endpoint: undelivered events and the age in seconds of the oldest.
     webhook_lag: Mutex<BTreeMap<String, (i64, f64)>>,
     webhook_stalled: AtomicU64,
+    /// Per org slug: days until its OIDC client secret or certificate expires.
+    oidc_credential_days: Mutex<BTreeMap<String, i64>>,
 }
 
 fn surface(path: &str) -> &'static str {
@@ -44,6 +46,8 @@ fn surface(path: &str) -> &'static str {
         "scim"
     } else if path.starts_with("/saml/") {
         "saml"
+    } else if path.starts_with("/oidc/") {
+        "oidc"
     } else if path.starts_with("/admin") {
         "admin"
     } else if path == "/auth/verify" {
@@ -156,9 +160,28 @@ impl Metrics {
         );
     }
 
+    /// Replaces the OIDC credential expiry gauge (org slug → days left).
+    pub fn set_oidc_credential_days(&self, days: BTreeMap<String, i64>) {
+        if let Ok(mut m) = self.oidc_credential_days.lock() {
+            *m = days;
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         self.render_webhooks(&mut out);
+        out.push_str(
+            "# HELP idgate_oidc_credential_expiry_days Days until an org's OIDC client secret or certificate expires.\n",
+        );
+        out.push_str("# TYPE idgate_oidc_credential_expiry_days gauge\n");
+        if let Ok(map) = self.oidc_credential_days.lock() {
+            for (org, d) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "idgate_oidc_credential_expiry_days{{org=\"{org}\"}} {d}"
+                );
+            }
+        }
         out.push_str("# HELP idgate_signins_total Sign-in attempts by outcome.\n");
         out.push_str("# TYPE idgate_signins_total counter\n");
         for (outcome, c) in [

@@ -42,6 +42,36 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oidc/callback", web::get().to(callback::callback));
 }
 
+/// Days before a client secret or certificate expires from which it is warned about.
+pub const WARN_DAYS: i64 = 30;
+
+/// Refreshes the credential expiry gauge of `/metrics`; with `log`, warns in the server log
+/// about every credential within `WARN_DAYS` of expiring (housekeeping does it daily).
+pub async fn watch_expiry(state: &crate::state::AppState, log: bool) {
+    let list = match state.store.read(crate::store::oidc::expiries).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "OIDC: cannot read the credential expiry dates");
+            return;
+        }
+    };
+    let today = state.clock.now().date();
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let mut days = std::collections::BTreeMap::new();
+    for (slug, date) in list {
+        let Ok(d) = time::Date::parse(&date, &fmt) else {
+            continue;
+        };
+        let left = (d - today).whole_days();
+        if log && left <= WARN_DAYS {
+            tracing::warn!(org = %slug, expires = %date, days_left = left,
+                "OIDC: the org's Entra client secret or certificate expires soon: renew it in Entra and in idgate");
+        }
+        days.insert(slug, left);
+    }
+    state.metrics.set_oidc_credential_days(days);
+}
+
 /// The one redirect URI, as registered in Entra (platform "Web").
 pub fn redirect_uri(public_url: &str) -> String {
     format!("{public_url}/oidc/callback")

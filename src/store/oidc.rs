@@ -349,3 +349,15 @@ pub fn link_count(conn: &Connection, org_id: i64) -> Result<i64> {
         .prepare_cached("SELECT count(*) FROM oidc_links WHERE org_id = ?1")?
         .query_row([org_id], |r| r.get(0))?)
 }
+
+/// Every org's OIDC credential expiry date (`YYYY-MM-DD`), by slug.
+pub fn expiries(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.slug, c.secret_expires FROM oidc_connections c JOIN orgs o ON o.id = c.org_id
+         WHERE c.secret_expires IS NOT NULL AND c.mode = 'customer' ORDER BY o.slug",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
+    Ok(rows)
+}

@@ -728,3 +728,59 @@ async fn tenant_forms_secret_id_warning_and_switching_protocols() {
         404
     );
 }
+
+#[actix_web::test]
+async fn credential_expiry_is_a_metric() {
+    let (app, entra) = oidc_app().await;
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(10))
+        .date()
+        .to_string();
+    let out = oidc_cli(
+        &app,
+        &entra,
+        &[
+            "org",
+            "oidc",
+            "acme",
+            "--tenant",
+            TENANT,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-stdin",
+            "--secret-expires",
+            &soon,
+        ],
+        &format!("{SECRET}\n"),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = app.web("GET", "/metrics", &[], None).await;
+    assert!(
+        m.text
+            .contains("idgate_oidc_credential_expiry_days{org=\"acme\"} 10"),
+        "{}",
+        m.text
+    );
+    let out = oidc_cli(
+        &app,
+        &entra,
+        &[
+            "org",
+            "oidc",
+            "acme",
+            "--tenant",
+            TENANT,
+            "--client-id",
+            CLIENT_ID,
+            "--secret-expires",
+            "soon",
+        ],
+        "",
+    )
+    .await;
+    assert!(!out.status.success());
+}
