@@ -86,6 +86,13 @@ pub fn signin_hint(reason: &str, org: &Org, public_url: &str) -> Option<String> 
                               objectidentifier that decides: give each user its own email, or \
                               delete the duplicates in Entra's provisioning."
             .into(),
+        "linked_to_other_account" => "This user is already linked to another Entra account \
+                                      (the tenant/object ID under Expected): the person was \
+                                      recreated in Entra, or two Entra accounts share this \
+                                      user's UPN or email. If the user was recreated, delete \
+                                      the user here and let provisioning create it again (the \
+                                      link goes with it)."
+            .into(),
         "not_an_admin" => "Only users whose resolved role is admin may open these admin \
                            pages: assign the user the admin app role in Entra, or map its \
                            role to admin in the role mappings."
@@ -286,6 +293,8 @@ mod tests {
         "rate_limited",
         "bad_password",
         "no_local_account",
+        // OIDC sign-in (signin::complete)
+        "linked_to_other_account",
     ];
 
     #[test]

@@ -277,6 +277,8 @@ struct SigninPage {
     slug: String,
     row: SigninLog,
     hint: Option<String>,
+    /// An OIDC Test sign-in's checks, claims and resolution.
+    report: Option<super::oidc_report::Report>,
 }
 
 async fn signin(
@@ -299,12 +301,16 @@ async fn signin(
         return view::not_found();
     };
     let hint = match (&row.reason, row.success) {
+        (Some(reason), false) if row.method == "oidc" => super::oidc_report::hint(reason)
+            .map(str::to_string)
+            .or_else(|| signin_hint(reason, &org, &state.config.public_url)),
         (Some(reason), false) => signin_hint(reason, &org, &state.config.public_url),
         _ => None,
     };
     view::ok(&SigninPage {
         nav: Nav::new(&admin, Some(&org), "signins"),
         slug: org.slug,
+        report: super::oidc_report::parse(row.report.as_deref()),
         row,
         hint,
     })

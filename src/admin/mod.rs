@@ -11,6 +11,8 @@ mod directory;
 mod events;
 mod hints;
 mod logs;
+mod oidc;
+mod oidc_report;
 mod orgs;
 mod scim;
 mod sso;
@@ -59,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(sso::settings),
         )
         .route("/admin/orgs/{slug}/sso/test", web::post().to(sso::test))
+        .configure(oidc::routes)
         .route("/admin/orgs/{slug}/scim", web::get().to(scim::show))
         .route(
             "/admin/orgs/{slug}/scim/settings",

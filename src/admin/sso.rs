@@ -1,15 +1,17 @@
 //! SSO setup, in Entra's order: the values to paste into Entra, the Federation Metadata XML
 //! upload (file or paste) with its summary, domains with SSO-only, the sign-in switches,
-//! and "Test sign-in".
+//! and "Test sign-in"; next to it Microsoft Entra over OIDC (`super::oidc`) and the switch
+//! between the two.
 
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use super::auth::Admin;
+use super::oidc::{self, CustomerForm, OidcCard};
 use super::orgs::{OrgRow, row};
 use super::view::or_page;
 use super::view::{self, DoneQuery, Nav};
@@ -43,6 +45,16 @@ struct SsoPage {
     idp: Option<IdpRecord>,
     certs: Vec<CertView>,
     none_valid: bool,
+    oidc: OidcCard,
+}
+
+/// What a POST shows on the page it answers with: the form as typed (after an error), the
+/// warnings of a save, a certificate just generated.
+#[derive(Default)]
+pub struct Flash {
+    pub form: Option<CustomerForm>,
+    pub warnings: Vec<String>,
+    pub certificate: Option<String>,
 }
 
 fn status(c: &idp_store::CertRecord, now: &str, soon: &str) -> &'static str {
@@ -64,12 +76,23 @@ async fn render(
     nav: Nav,
     code: StatusCode,
 ) -> HttpResponse {
+    let _ = admin;
+    render_with(state, org, nav, code, Flash::default()).await
+}
+
+pub async fn render_with(
+    state: &AppState,
+    org: Org,
+    nav: Nav,
+    code: StatusCode,
+    flash: Flash,
+) -> HttpResponse {
     let id = org.id;
     let found = state
         .store
-        .read(move |c| Ok((row(c, org)?, idp_store::idp(c, id)?)))
+        .read(move |c| Ok((row(c, org)?, idp_store::idp(c, id)?, oidc::load(c, id)?)))
         .await;
-    let (row, idp) = match found {
+    let (row, idp, loaded) = match found {
         Ok(v) => v,
         Err(e) => return view::store_failed(&e),
     };
@@ -87,7 +110,6 @@ async fn render(
         })
         .collect();
     let sp = crate::saml::sp_settings(&state.config.public_url, &row.org);
-    let _ = admin;
     view::page(
         code,
         &SsoPage {
@@ -102,6 +124,7 @@ async fn render(
             row,
             idp,
             certs,
+            oidc: oidc::card(state, loaded, flash),
         },
     )
 }
@@ -286,9 +309,11 @@ pub async fn settings(
 }
 
 /// "Test sign-in": an SP-initiated sign-in whose outcome comes back to this admin (the
-/// sign-in log entry, with the exact reason on failure); no session is issued.
+/// sign-in log entry, with the exact reason on failure); no session is issued. Over OIDC
+/// when that is the org's active connection.
 pub async fn test(
     state: web::Data<AppState>,
+    req: HttpRequest,
     admin: Admin,
     slug: web::Path<String>,
     body: web::Bytes,
@@ -300,8 +325,18 @@ pub async fn test(
         return page;
     }
     let id = org.id;
-    let idp = match state.store.read(move |c| idp_store::idp(c, id)).await {
-        Ok(Some(i)) if !i.certificates.is_empty() => i,
+    let found = state
+        .store
+        .read(move |c| {
+            Ok((
+                crate::store::oidc::is_active(c, id)?,
+                idp_store::idp(c, id)?,
+            ))
+        })
+        .await;
+    let idp = match found {
+        Ok((true, _)) => return oidc::start_test(&state, &req, &admin, org).await,
+        Ok((false, Some(i))) if !i.certificates.is_empty() => i,
         Ok(_) => {
             let nav = Nav::new(&admin, Some(&org), "sso")
                 .error("Upload the Federation Metadata XML first: there is no IdP to test.");
