@@ -600,6 +600,35 @@ def linking(idg, token, state):
     check("/auth/verify", idg.verify(b) == (200, "ivy@acme.com", "acme"), idg.verify(b))
 
 
+def connect(idg, b, slug, admin, consent="accept"):
+    """Connect Microsoft Entra for `slug`, as the operator in the admin UI (the browser `b` is
+    signed in): the SSO page's Connect button, the admin consent by `admin`, then every
+    redirect (the sign-in at the provider included) until a page that is not a redirect."""
+    page = b.get(f"{idg.base}/admin/orgs/{slug}/sso")
+    form = re.search(r'<form method="post" action="(/admin/orgs/[^"]+/sso/oidc/connect)">(.*?)</form>', page.text, re.S)
+    check(f"the SSO page of {slug} has the Connect Microsoft Entra button", page.status == 200 and form, repr(page))
+    r = b.post(idg.base + form.group(1), form_fields(form.group(2)))
+    check(f"Connect redirects to the admin consent", r.status in (302, 303) and r.location
+          and r.location.startswith(idg.authority + "/organizations/v2.0/adminconsent?"), repr(r))
+    q = query(r.location)
+    check("the consent request: the idgate app's client_id, redirect_uri /oidc/callback, a state",
+          q.get("client_id") == APP[0] and q.get("redirect_uri") == idg.base + "/oidc/callback" and q.get("state"), q)
+    page = b.get(r.location)
+    check("the consent page", page.status == 200, repr(page))
+    back = b.post(page.url.split("?")[0], {**form_fields(page.text), "login": admin["upn"], "consent": consent})
+    check("consent redirects to idgate", back.status == 302 and back.location.startswith(idg.base + "/"), repr(back))
+    url, trail = back.location, []
+    for _ in range(10):  # idgate's callback, then whatever it asks (a sign-in at the provider)
+        if not url.startswith(idg.base + "/"):
+            url = provider_login(b, url, admin["upn"], idg.base + "/", trail)
+        r = b.get(url)
+        trail.append(r)
+        if r.status not in (302, 303):
+            return r
+        url = r.location
+    raise Failed(f"too many redirects: {trail}")
+
+
 @scenario
 def idgate_app(idg, _token, state):
     """idgate's own multi-tenant app: admin consent binds the org to the consenting tenant."""
@@ -608,31 +637,29 @@ def idgate_app(idg, _token, state):
     idg.cli("org", "sso", "fabrikam", "oidc")
     check("before Connect, `org show` has no tenant", idg.tenant_of("fabrikam") != FABRIKAM, idg.show("fabrikam"))
     b = Browser()
-    r = b.get(idg.base + "/oidc/fabrikam/connect")
-    if r.status in (302, 303) and "/admin/login" in (r.location or ""):
-        print("       (Connect wants an admin: the operator signs in)")
-        idg.operator_sign_in(b)
-        r = b.get(idg.base + "/oidc/fabrikam/connect")
-    check("/oidc/fabrikam/connect redirects to the admin consent", r.status in (302, 303) and r.location
-          and r.location.startswith(idg.authority + "/organizations/v2.0/adminconsent?"), repr(r))
-    page = b.get(r.location)
-    check("the consent page", page.status == 200, repr(page))
-    back = b.post(page.url.split("?")[0], {**form_fields(page.text), "login": FAY["upn"], "consent": "accept"})
-    check("consent redirects to idgate", back.status == 302 and back.location.startswith(idg.base + "/"), repr(back))
-    url, trail = back.location, []
-    for _ in range(10):  # idgate's callback, then whatever it asks (a sign-in at the provider)
-        if not url.startswith(idg.base + "/"):
-            url = provider_login(b, url, FAY["upn"], idg.base + "/", trail)
-        r = b.get(url)
-        trail.append(r)
-        if r.status not in (302, 303):
-            break
-        url = r.location
-    check("the connect flow ends on an idgate page", r.status < 400, repr(r))
+    idg.operator_sign_in(b)
+    r = connect(idg, b, "fabrikam", FAY, consent="decline")
+    idg.refused(r, "consent declined", {"idp_error"}, "AADSTS65004")
+    check("declined: still no tenant", idg.tenant_of("fabrikam") != FABRIKAM, idg.show("fabrikam"))
+    r = connect(idg, b, "fabrikam", FAY)
+    check("Connect ends on the org's SSO page, with the tenant", r.status == 200
+          and r.url == f"{idg.base}/admin/orgs/fabrikam/sso" and FABRIKAM in r.text, repr(r))
     check(f"`org show fabrikam` prints the consenting tenant {FABRIKAM}", idg.tenant_of("fabrikam") == FABRIKAM,
           idg.show("fabrikam"))
+    auth = [t for t in token_requests(idg) if t["client_id"] == APP[0]][-1]
+    check("the Connect sign-in: at /organizations, the app's client_secret_post",
+          auth["tenant"] == "organizations" and auth["auth"] == "client_secret_post", auth)
     idg.provision(token, GIL)
-    idg.signed_in(Browser(), "fabrikam", GIL["upn"], GIL["email"])
+    b2 = Browser()
+    authorize = idg.start(b2, "fabrikam")
+    check("then the org signs in at its tenant with the idgate app", authorize.split("?")[0] ==
+          f"{idg.authority}/{FABRIKAM}/oauth2/v2.0/authorize" and query(authorize).get("client_id") == APP[0], authorize)
+    idg.signed_in(b2, "fabrikam", GIL["upn"], GIL["email"])
+    idg.org("fabrikam2", "Fabrikam again", "fabrikam2.com")
+    idg.cli("org", "oidc", "fabrikam2", "--idgate-app")
+    r = connect(idg, b, "fabrikam2", FAY)
+    idg.refused(r, "the same tenant for a second org", {"tenant_taken"})
+    check("the second org stays unbound", idg.tenant_of("fabrikam2") != FABRIKAM, idg.show("fabrikam2"))
 
 
 def run_idgate(args):
