@@ -694,3 +694,81 @@ async fn connect_needs_the_idgate_app_and_goes_to_admin_consent() {
     let again = connection(&app, "acme").unwrap();
     assert_eq!(again.created, c.created);
 }
+
+/// The admin's Test sign-in, whole: started on the SSO page, Entra (the fake) answers, the
+/// callback sends the admin to the sign-in log entry that shows each check, the claims and
+/// the user it would reach; no session, no link.
+#[actix_web::test]
+async fn a_real_test_sign_in_reports_checks_claims_and_resolution() {
+    use crate::fake_entra::{CLIENT_ID as FAKE_CLIENT, TENANT as FAKE_TENANT};
+    let (app, entra) = crate::oidc::oidc_app().await;
+    let ops = operator(&app).await;
+    // Provisioned without externalId: found by upn, and the page says how to fix that.
+    let r = app
+        .post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                   "userName": "alice@acme.com", "active": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for aud in [FAKE_CLIENT, "someone-elses-app"] {
+        let r = ops.post("/admin/orgs/acme/sso/oidc/test", &[]).await;
+        assert_eq!(r.status, 302, "{}", r.text);
+        let url = r.header("location").unwrap();
+        let q: Vec<(String, String)> =
+            serde_urlencoded::from_str(url.split_once('?').unwrap().1).unwrap();
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).unwrap().1.clone();
+        let cookie = format!(
+            "idgate_oidc={}",
+            admin_helpers::cookie_of(&r, "idgate_oidc").unwrap()
+        );
+        let mut claims = entra.claims(&get("nonce"));
+        claims["aud"] = json!(aud);
+        let code = entra.code_for(entra.id_token(&claims), &get("code_challenge"));
+        let back = crate::oidc::callback(
+            &app,
+            &[("code", &code), ("state", &get("state"))],
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(back.status, 303, "{}", back.text);
+        assert!(admin_helpers::cookie_of(&back, "idgate_session").is_none());
+        let to = back.header("location").unwrap();
+        assert!(to.starts_with("/admin/orgs/acme/signins/"), "{to}");
+        let page = ops.get(&to).await;
+        assert_eq!(page.status, 200);
+        let text = unescape(&page.text);
+        assert!(text.contains("Test sign-in: ID token checks"), "{text}");
+        assert!(text.contains(FAKE_TENANT));
+        assert!(text.contains("\"oid\": \"1d2c3b4a-5f6e-4d7c-8b9a-0f1e2d3c4b5a\""));
+        if aud == FAKE_CLIENT {
+            assert!(!text.contains("badge err\">fail"), "{text}");
+            for want in [
+                "alice@acme.com",
+                "externalId = oid",
+                "(no externalId)",
+                "objectId",
+            ] {
+                assert!(text.contains(want), "{want}: {text}");
+            }
+        } else {
+            assert!(text.contains("badge err\">fail"), "{text}");
+            assert!(text.contains("someone-elses-app"));
+            assert!(text.contains("Application (client) ID of the Entra app"));
+        }
+    }
+    let links = app
+        .store
+        .read_now(|c| {
+            let org = orgs::require_org(c, "acme")?;
+            oidc_store::link_count(c, org.id)
+        })
+        .unwrap();
+    assert_eq!(links, 0, "a test links nobody");
+    let sso = ops.get("/admin/orgs/acme/sso").await;
+    assert!(
+        sso.text
+            .contains("id=\"oidc-last-test\"><span class=\"badge err\">failure")
+    );
+}
