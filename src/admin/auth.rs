@@ -283,6 +283,14 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         }
         Who::Org {
             org,
+            oidc: Some(conn),
+            ..
+        } if form.password.is_empty() => {
+            let back = format!("/admin/orgs/{}", org.slug);
+            crate::oidc::start::begin(&state, &req, &org, &conn, back, "admin", false).await
+        }
+        Who::Org {
+            org,
             idp: Some(idp),
             ..
         } if form.password.is_empty() => {
@@ -322,6 +330,8 @@ enum Who {
     Org {
         org: Org,
         idp: Option<crate::store::saml::IdpRecord>,
+        /// The org's OIDC connection when it is the active one.
+        oidc: Option<crate::store::oidc::OidcConnection>,
         sso_only: bool,
         user: Option<(String, Option<String>, bool)>,
     },
@@ -341,6 +351,7 @@ async fn lookup(state: &AppState, email: &str) -> crate::error::Result<Who> {
                 return Ok(Who::Nobody);
             };
             let idp = idp_store::idp(c, org.id)?.filter(|i| !i.certificates.is_empty());
+            let oidc = crate::store::oidc::connection(c, org.id)?.filter(|o| o.active);
             let user = match signin_store::find_user(c, org.id, None, &email)? {
                 Lookup::Found(u) => {
                     let is_admin = u.active
@@ -354,6 +365,7 @@ async fn lookup(state: &AppState, email: &str) -> crate::error::Result<Who> {
             Ok(Who::Org {
                 org,
                 idp,
+                oidc,
                 sso_only,
                 user,
             })

@@ -784,3 +784,51 @@ async fn credential_expiry_is_a_metric() {
     .await;
     assert!(!out.status.success());
 }
+
+#[actix_web::test]
+async fn org_admins_of_an_oidc_org_open_the_admin_ui_through_entra() {
+    let (app, entra) = oidc_app().await;
+    app.idgate(&["org", "role-map", "acme", "Admin", "admin"]);
+    let r = app
+        .post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                   "userName": "Alice@Acme.com", "externalId": OID, "roles": [{"value": "Admin"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // The admin sign-in page sends an address of an OIDC org to Entra.
+    let r = crate::admin_helpers::admin_login_response(&app, "alice@acme.com", "").await;
+    assert_eq!(r.status, 302, "{}", r.text);
+    let url = r.header("location").unwrap();
+    assert!(
+        url.starts_with(&format!("{}/{TENANT}/oauth2/v2.0/authorize?", entra.base)),
+        "{url}"
+    );
+    let q: Vec<(String, String)> =
+        serde_urlencoded::from_str(url.split_once('?').unwrap().1).unwrap();
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let cookie = crate::admin_helpers::cookie_of(&r, "idgate_oidc").unwrap();
+    let code = entra.code_for(
+        entra.id_token(&entra.claims(&get("nonce"))),
+        &get("code_challenge"),
+    );
+    let r = callback(
+        &app,
+        &[("code", &code), ("state", &get("state"))],
+        Some(&format!("idgate_oidc={cookie}")),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location").as_deref(), Some("/admin/orgs/acme"));
+    let admin = crate::admin_helpers::cookie_of(&r, "idgate_admin").expect("an admin session");
+    let page = app
+        .web(
+            "GET",
+            "/admin/orgs/acme",
+            &[("Cookie", &format!("idgate_admin={admin}"))],
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+}
