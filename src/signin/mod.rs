@@ -495,6 +495,13 @@ fn oidc_user(
         Match::NotFound
             if org.jit && (claims.verified_email.is_some() || claims.member_upn.is_some()) =>
         {
+            if !link {
+                // A Test sign-in writes nothing: say what a real one would do.
+                return Ok(Err(Refused::new(
+                    "test_would_create_user",
+                    "no user matches; a real sign-in would create this user just in time",
+                )));
+            }
             let user = create_jit(c, org, id, "oidc", now)?;
             if link {
                 oidc_store::link(c, org.id, claims, &user.id, "jit", now)?;
