@@ -287,6 +287,7 @@ def provider_only(args):
         check(f"the ID token verifies with {A}/{tenant}/discovery/v2.0/keys",
               rs256_verify(tokens["id_token"], jwks))
         claims = json.loads(b64url_decode(tokens["id_token"].split(".")[1]))
+        claims["_kid"] = json.loads(b64url_decode(tokens["id_token"].split(".")[0]))["kid"]
         check("the ID token's iss, aud, nonce", claims["iss"] == f"{A}/{tenant}/v2.0"
               and claims["aud"] == client_id and claims["nonce"] == nonce, claims)
         replay = b.post(f"{base}/oauth2/v2.0/token", {**form, **auth(f"{base}/oauth2/v2.0/token")})
@@ -367,6 +368,12 @@ def provider_only(args):
           and app["tid"] == FABRIKAM, app)
     flow(FABRIKAM, APP[0], "gil@fabrikam.com", lambda aud: {"client_secret": APP[1]}, prompt="select_account")
     flow(ACME, CLIENT_SECRET_APP[0], "bob@acme.com", lambda aud: {"client_secret": CLIENT_SECRET_APP[1]}, prompt="consent")
+    old = json.loads(b.get(f"{A}/{ACME}/discovery/v2.0/keys").body)["keys"][0]["kid"]
+    r = b.request("POST", f"{A}/_admin/rotate-key", json_body={"tenant": ACME})
+    keys = [k["kid"] for k in json.loads(b.get(f"{A}/{ACME}/discovery/v2.0/keys").body)["keys"]]
+    check("a key rollover: the new key first, the old one still listed", keys == [json.loads(r.body)["kid"], old], keys)
+    claims = flow(ACME, CLIENT_SECRET_APP[0], "alice@acme.com", lambda aud: {"client_secret": CLIENT_SECRET_APP[1]})
+    check("after the rollover the new key signs", claims["_kid"] == keys[0], claims["_kid"])
     print("provider: ok", flush=True)
 
 
@@ -630,6 +637,19 @@ def connect(idg, b, slug, admin, consent="accept"):
 
 
 @scenario
+def key_rollover(idg, token, state):
+    """Entra rolls its signing key over: idgate fetches the tenant's keys again for the new kid."""
+    idg.signed_in(Browser(), "acme", IVY["upn"], "ivy@acme.com")
+    r = Browser().request("POST", idg.authority + "/_admin/rotate-key", json_body={"tenant": ACME})
+    check("the provider signs with a new key", r.status == 200, repr(r))
+    kid = json.loads(r.body)["kid"]
+    idg.signed_in(Browser(), "acme", IVY["upn"], "ivy@acme.com")
+    line = idg.log_line(f'tenant="{ACME}" keys=2 forced=true')
+    check("idgate's log: the keys fetched again, forced by the unknown kid", line is not None,
+          f"no 'signing keys fetched tenant=\"{ACME}\" keys=2 forced=true' in the log (new kid {kid})")
+
+
+@scenario
 def idgate_app(idg, _token, state):
     """idgate's own multi-tenant app: admin consent binds the org to the consenting tenant."""
     token = idg.org("fabrikam", "Fabrikam", "fabrikam.com")
@@ -671,6 +691,7 @@ def run_idgate(args):
     tenant_forms(idg, token, state)
     refusals(idg, token, state)
     linking(idg, token, state)
+    key_rollover(idg, token, state)
     idgate_app(idg, token, state)
     print("== summary")
     for name, ok in RESULTS:

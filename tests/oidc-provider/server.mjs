@@ -19,7 +19,8 @@
 //   then a client of A/T/... too) or ?error=access_denied&error_description=AADSTS65004...
 // Test hooks (loopback only): POST /_admin/clients {tenant, client_id, redirect_uris,
 //   client_secret | certificate (PEM: private_key_jwt, key found by the assertion's x5t as
-//   Entra does)}; GET /_admin/token-requests: how each token request authenticated.
+//   Entra does)}; GET /_admin/token-requests: how each token request authenticated;
+//   POST /_admin/rotate-key {tenant}: a new signing key (the old one stays in the JWKS).
 // Token-endpoint errors carry Entra's AADSTS codes (oidc-provider's own text in parentheses).
 //
 // Config: {"tenants": [{"id": T, "domains": [...], "clients": [{client_id, client_secret,
@@ -42,7 +43,7 @@ const { values: opts } = parseArgs({
 const config = JSON.parse(fs.readFileSync(opts.config, 'utf8'));
 const CLAIMS = ['sub', 'tid', 'oid', 'ver', 'upn', 'preferred_username', 'email', 'xms_edov',
   'name', 'given_name', 'family_name', 'roles', 'idp', 'acct'];
-const tenants = new Map(); // GUID -> { id, accounts, clients, key, provider }
+const tenants = new Map(); // GUID -> { id, accounts, clients, keys, provider }
 const domains = new Map(); // lower-case domain -> tenant
 const mounts = new Map(); // first path segment -> tenant-like mount (tenants and "organizations")
 const tokenRequests = [];
@@ -112,7 +113,9 @@ function clientMetadata({ client_id, client_secret, redirect_uris, certificate }
   };
 }
 
-function makeProvider(mount, issuer, key, accounts) {
+// (Re)builds a mount's Provider: issuer A/T/v2.0, T's signing keys (the first one signs).
+function makeProvider(mount) {
+  const { accounts } = mount;
   // Pre-consented (loadExistingGrant grants what is asked); prompt=select_account and consent
   // (which idgate or Entra's clients send) are satisfied by the one sign-in form.
   const policy = interactionPolicy.base();
@@ -121,9 +124,9 @@ function makeProvider(mount, issuer, key, accounts) {
     'entra_sign_in', 'each new authorization request signs in',
     (ctx) => ctx.oidc.route === 'authorization',
   ));
-  const provider = new Provider(issuer, {
+  const provider = new Provider(`${authority}/${mount.tenant}/v2.0`, {
     adapter: adapterFor(mount),
-    jwks: { keys: [key] },
+    jwks: { keys: tenants.get(mount.tenant).keys },
     cookies: {
       keys: [crypto.randomBytes(32).toString('hex')],
       names: { session: `_s_${mount.path}`, interaction: `_i_${mount.path}`, resume: `_r_${mount.path}` },
@@ -278,6 +281,15 @@ async function admin(req, res, url) {
     res.writeHead(200, { 'content-type': 'application/json' });
     return res.end(JSON.stringify(tokenRequests));
   }
+  if (url.pathname === '/_admin/rotate-key' && req.method === 'POST') {
+    const { tenant } = JSON.parse(req.body.toString());
+    const t = tenants.get(tenant);
+    if (!t) return aadError(res, 404, 'AADSTS90002', 'invalid_tenant', `Tenant '${tenant}' not found.`);
+    t.keys = [newKey(), t.keys[0]]; // Entra's rollover: the new key signs, the old one is still listed
+    for (const m of mounts.values()) if (m.tenant === tenant) makeProvider(m);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify({ kid: t.keys[0].kid }));
+  }
   if (url.pathname === '/_admin/clients' && req.method === 'POST') {
     const body = JSON.parse(req.body.toString());
     const mount = mounts.get(body.tenant);
@@ -323,27 +335,28 @@ const server = http.createServer((req, res) => {
     if (!res.headersSent) aadError(res, 500, 'AADSTS90100', 'server_error', String(err.message ?? err));
   });
 });
+function newKey() {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid: b64url(crypto.randomBytes(20)), alg: 'RS256', use: 'sig' };
+}
+let authority;
 server.listen(Number(opts.port), '127.0.0.1', () => {
-  const authority = `http://127.0.0.1:${server.address().port}`;
-  const keyFor = () => {
-    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-    return { ...privateKey.export({ format: 'jwk' }), kid: b64url(crypto.randomBytes(20)), alg: 'RS256', use: 'sig' };
-  };
+  authority = `http://127.0.0.1:${server.address().port}`;
   for (const t of config.tenants) {
     const accounts = t.accounts.map((a) => ({ ...a, tid: t.id }));
-    const tenant = { id: t.id, path: t.id, tenant: t.id, accounts, key: keyFor(),
+    const tenant = { id: t.id, path: t.id, tenant: t.id, accounts, keys: [newKey()],
       clients: new Map((t.clients ?? []).map((c) => [c.client_id, clientMetadata(c)])) };
     tenants.set(t.id, tenant);
     mounts.set(t.id, tenant);
     for (const d of t.domains ?? []) domains.set(d.toLowerCase(), tenant);
-    makeProvider(tenant, `${authority}/${t.id}/v2.0`, tenant.key, accounts);
+    makeProvider(tenant);
   }
   if (config.app) {
     const home = tenants.get(config.app.tenant);
     const orgs = { path: 'organizations', tenant: home.id, accounts: home.accounts,
       clients: new Map([[config.app.client_id, clientMetadata(config.app)]]) };
     mounts.set('organizations', orgs);
-    makeProvider(orgs, `${authority}/${home.id}/v2.0`, home.key, home.accounts);
+    makeProvider(orgs);
   }
   console.log(`listening on ${authority}`);
 });
