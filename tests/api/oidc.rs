@@ -832,3 +832,134 @@ async fn org_admins_of_an_oidc_org_open_the_admin_ui_through_entra() {
         .await;
     assert_eq!(page.status, 200, "{}", page.text);
 }
+
+/// The query of a redirect's Location, as pairs.
+fn query_of(url: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(url.split_once('?').map_or("", |(_, q)| q)).unwrap()
+}
+
+fn param(q: &[(String, String)], k: &str) -> String {
+    q.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// Connect for `slug`: consent (Entra's redirect carries `tenant`, here forged), then the
+/// sign-in whose verified token names `tid`. Returns the final response.
+async fn connect(app: &TestApp, entra: &FakeEntra, slug: &str, forged: &str, tid: &str) -> Resp {
+    let ops =
+        crate::admin_helpers::AdminBrowser::new(app, &crate::admin_helpers::operator(app).await);
+    let r = ops
+        .post(&format!("/admin/orgs/{slug}/sso/oidc/connect"), &[])
+        .await;
+    assert_eq!(r.status, 302, "{}", r.text);
+    let consent = query_of(&r.header("location").unwrap());
+    let cookie = format!(
+        "idgate_oidc={}",
+        crate::admin_helpers::cookie_of(&r, "idgate_oidc").unwrap()
+    );
+    let r = callback(
+        app,
+        &[
+            ("admin_consent", "True"),
+            ("tenant", forged),
+            ("state", &param(&consent, "state")),
+            ("scope", "openid profile email"),
+        ],
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(r.status, 302, "{}", r.text);
+    let url = r.header("location").unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "{}/organizations/oauth2/v2.0/authorize?",
+            entra.base
+        )),
+        "{url}"
+    );
+    let q = query_of(&url);
+    let mut claims = entra.claims(&param(&q, "nonce"));
+    claims["tid"] = json!(tid);
+    claims["iss"] = json!(format!("{}/{tid}/v2.0", entra.base));
+    let code = entra.code_for(entra.id_token(&claims), &param(&q, "code_challenge"));
+    callback(
+        app,
+        &[("code", &code), ("state", &param(&q, "state"))],
+        Some(&cookie),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn connect_binds_the_verified_tenant_never_the_consent_redirects() {
+    let entra = FakeEntra::start().await;
+    let base = entra.base.clone();
+    let app = spawn_app_with(move |c| {
+        c.oidc_authority = base;
+        c.oidc_allow_insecure_authority = true;
+        c.oidc_app = Some(idgate::config::OidcApp {
+            client_id: CLIENT_ID.into(),
+            client_secret: Some(SECRET.into()),
+            certificate_pem: None,
+            private_key_pem: None,
+        });
+    })
+    .await;
+    crate::helpers::create_org(&app.store, "beta", "beta.example");
+    let r = connect(&app, &entra, "acme", OTHER_TENANT, TENANT).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("/admin/orgs/acme/sso")
+    );
+    let show = app.idgate(&["org", "show", "acme"]);
+    assert!(
+        show.contains(&format!("oidc tenant:       {TENANT}")),
+        "{show}"
+    );
+    // The token request went to `organizations` with the app's credential.
+    let req = entra.lock().token_requests.last().cloned().unwrap();
+    assert_eq!(req["client_secret"], SECRET);
+    // The same tenant for another org: refused, beta stays unbound.
+    let r = connect(&app, &entra, "beta", TENANT, TENANT).await;
+    let reference = reference_of(&r);
+    let row = app
+        .store
+        .read_now(|c| idgate::store::signin::signin_by_reference(c, &reference))
+        .unwrap();
+    assert_eq!(row[0].reason.as_deref(), Some("tenant_taken"));
+    let show = app.idgate(&["org", "show", "beta"]);
+    assert!(
+        show.contains("oidc tenant:       (not connected yet)"),
+        "{show}"
+    );
+    // acme's people now sign in at their tenant with the app.
+    provision(&app).await;
+    app.idgate(&["org", "sso", "acme", "oidc"]);
+    let s = start(&app, "acme").await;
+    assert!(
+        s.url.starts_with(&format!(
+            "{}/{TENANT}/oauth2/v2.0/authorize?client_id={CLIENT_ID}",
+            entra.base
+        )),
+        "{}",
+        s.url
+    );
+    let code = entra.code_for(entra.id_token(&entra.claims(&s.nonce)), &s.challenge);
+    let r = callback(
+        &app,
+        &[("code", &code), ("state", &s.state)],
+        Some(&s.cookie),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    // A token of another tenant for acme's sign-in: wrong_tenant.
+    let r = signin(&app, &entra, |c| {
+        c["tid"] = json!(OTHER_TENANT);
+        c["iss"] = json!(format!("{}/{OTHER_TENANT}/v2.0", entra.base));
+    })
+    .await;
+    assert_eq!(refusal(&app, &r).0, "wrong_tenant");
+}
