@@ -62,6 +62,9 @@ HAL = account(ACME, "4a100000-8293-4eb5-90c7-3b4c5d6e7f08", "wN1yB6cJ4hF7dG0sAXq
 # Provisioned with Entra's default SCIM mapping (externalId = mailNickname, userName = upn).
 IVY = account(ACME, "1e700000-93a4-4fc6-81d8-4c5d6e7f8009", "B6cJ4hF7dG0sAXq3kZ9vR2mT8pL5wN1y_ivyQ",
               "ivy@acme.com", "ivy@acme.com", "Ivy Example")
+# Ivy deleted in Entra and created again with the same upn: a new oid (login by oid).
+IVY_AGAIN = account(ACME, "1e700000-93a4-4fc6-81d8-4c5d6e7f80ff", "T8pL5wN1yB6cJ4hF7dG0sAXq3kZ9vR2m_ivy2Q",
+                    "ivy@acme.com", "ivy@acme.com", "Ivy Again")
 # A verified email (xms_edov true) is the only thing matching idgate's user.
 KIM = account(ACME, "c1300000-a4b5-40d7-92e9-5d6e7f80910a", "dG0sAXq3kZ9vR2mT8pL5wN1yB6cJ4hF7_kimQ",
               "kim.x@acmecorp.onmicrosoft.com", "kim@acme.com", "Kim Verified")
@@ -88,7 +91,7 @@ def provider_config(public_url):
             {"id": ACME, "domains": ["acmecorp.onmicrosoft.com"],
              "clients": [{"client_id": CLIENT_SECRET_APP[0], "client_secret": CLIENT_SECRET_APP[1],
                           "redirect_uris": redirect}],
-             "accounts": [ALICE, BOB, CAROL, ERIN, HAL, IVY, KIM]},
+             "accounts": [ALICE, BOB, CAROL, ERIN, HAL, IVY, KIM, IVY_AGAIN]},
             {"id": CONTOSO, "domains": ["contoso.onmicrosoft.com", "contoso.com"],
              "clients": [{"client_id": CLIENT_SECRET_APP[0], "client_secret": CLIENT_SECRET_APP[1],
                           "redirect_uris": redirect}],
@@ -108,6 +111,7 @@ class Failed(Exception):
 
 
 RESULTS = []
+IDGATE_LOG = None  # idgate's log file, when the scenarios run
 
 
 def check(name, ok, detail=""):
@@ -149,7 +153,12 @@ class Response:
 
     def __repr__(self):
         snippet = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", self.text)).strip()[:400]
-        return f"{self.status} {self.url} Location={self.headers.get('Location')} body={snippet!r}"
+        out = f"{self.status} {self.url} Location={self.headers.get('Location')} body={snippet!r}"
+        ref = reference(self)
+        if ref and IDGATE_LOG:  # idgate's reason for a refusal page, from its log
+            with open(IDGATE_LOG, encoding="utf-8", errors="replace") as f:
+                out += "".join(f"\n       idgate log: {l.strip()}" for l in f if f'reference="{ref}"' in l)
+        return out
 
 
 class _NoRaise(urllib.request.HTTPErrorProcessor):
@@ -605,6 +614,9 @@ def linking(idg, token, state):
     check("and the sign-in comes back to /reports", r.status == 303 and r.headers.get("Location") in
           ("/reports", idg.base + "/reports"), repr(r))
     check("/auth/verify", idg.verify(b) == (200, "ivy@acme.com", "acme"), idg.verify(b))
+    r, _ = idg.sign_in(Browser(), "acme", IVY_AGAIN["oid"])
+    idg.refused(r, "the same upn with another oid (the Entra user deleted and created again)",
+                {"linked_to_other_account"})
 
 
 def connect(idg, b, slug, admin, consent="accept"):
@@ -649,6 +661,48 @@ def key_rollover(idg, token, state):
           f"no 'signing keys fetched tenant=\"{ACME}\" keys=2 forced=true' in the log (new kid {kid})")
 
 
+def admin_login(idg, acct):
+    """/admin/login with the email only (an OIDC org's admins sign in through Entra): returns
+    the browser and idgate's answer to the callback."""
+    b = Browser()
+    page = b.get(idg.base + "/admin/login")
+    r = b.post(idg.base + "/admin/login", {"email": acct["email"], "password": "",
+                                            "csrf": form_fields(page.text).get("csrf", "")})
+    check(f"{acct['email']}: /admin/login (email only) goes to Entra", r.status in (302, 303)
+          and (r.location or "").startswith(f"{idg.authority}/{ACME}/oauth2/v2.0/authorize"), repr(r))
+    return b, b.get(provider_login(b, r.location, acct["upn"], idg.base + "/", []))
+
+
+@scenario
+def org_admin(idg, token, state):
+    """Roles: the token's through the org's mapping for the product; the admin UI only for a
+    user whose stored (SCIM) role is admin, through Entra. A user deleted and provisioned
+    again signs in again."""
+    idg.cli("org", "role-map", "acme", "Admin", "admin")
+    uid = idg.provision(token, ALICE, user_name="Alice@Acme.com")  # deleted in the first scenario
+    b = Browser()
+    idg.signed_in(b, "acme", ALICE["upn"], "alice@acme.com")
+    r = b.get(idg.base + "/auth/verify")
+    check("the token's roles [Admin] through the role map: X-Idgate-Role admin",
+          r.headers.get("X-Idgate-Role") == "admin", dict(r.headers))
+    _, r = admin_login(idg, ALICE)
+    idg.refused(r, "the admin UI for the token's role alone (SCIM gave none)", {"not_an_admin"})
+    r, _ = idg.scim(token, "PATCH", f"/Users/{uid}", {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Add", "path": "roles", "value": [
+            {"primary": False, "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"}]}]})
+    check("SCIM gives Alice the role Admin", r.status in (200, 204), repr(r))
+    b, r = admin_login(idg, ALICE)
+    check("the org admin lands in acme's admin UI", r.status in (302, 303)
+          and r.headers.get("Location") in ("/admin/orgs/acme", idg.base + "/admin/orgs/acme"), repr(r))
+    page = b.get(idg.base + "/admin/orgs/acme")
+    check("the org admin sees acme's admin page", page.status == 200, repr(page))
+    other = b.get(idg.base + "/admin/orgs/contoso")
+    check("and not another org's (404)", other.status == 404, repr(other))
+    _, r = admin_login(idg, IVY)
+    idg.refused(r, "a member at the admin sign-in", {"not_an_admin"})
+
+
 @scenario
 def idgate_app(idg, _token, state):
     """idgate's own multi-tenant app: admin consent binds the org to the consenting tenant."""
@@ -683,6 +737,8 @@ def idgate_app(idg, _token, state):
 
 
 def run_idgate(args):
+    global IDGATE_LOG
+    IDGATE_LOG = args.log
     idg = Idgate(args)
     token = idg.org("acme", "Acme", "acme.com")
     state = {}
@@ -692,6 +748,7 @@ def run_idgate(args):
     refusals(idg, token, state)
     linking(idg, token, state)
     key_rollover(idg, token, state)
+    org_admin(idg, token, state)
     idgate_app(idg, token, state)
     print("== summary")
     for name, ok in RESULTS:

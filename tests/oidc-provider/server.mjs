@@ -8,7 +8,7 @@
 // Per tenant GUID T (one Provider each, issuer A/T/v2.0, its own RS256 key, mounted at /T):
 //   GET  A/T/oauth2/v2.0/authorize   POST A/T/oauth2/v2.0/token   GET A/T/discovery/v2.0/keys
 //   GET  A/T/v2.0/.well-known/openid-configuration   (also A/{domain}/v2.0/... for its domains)
-//   GET|POST A/T/login/{uid}   the sign-in form: field `login` = an account's upn (or email);
+//   GET|POST A/T/login/{uid}   the sign-in form: field `login` = an account's upn, email or oid;
 //            consent is implied (every client is pre-consented). Every new authorization
 //            request asks who signs in (no silent SSO), so a test knows which account it gets.
 // Multi-tenant app (config "app"): A/organizations/oauth2/v2.0/{authorize,token} is one more
@@ -69,7 +69,7 @@ async function readBody(req) {
 }
 function findLogin(accounts, login) {
   const l = String(login ?? '').trim().toLowerCase();
-  return accounts.find((a) => a.upn.toLowerCase() === l || a.email?.toLowerCase() === l);
+  return accounts.find((a) => a.oid === l) ?? accounts.find((a) => a.upn.toLowerCase() === l || a.email?.toLowerCase() === l);
 }
 
 // One in-memory store per Provider (oidc-provider's MemoryAdapter is shared by all instances:
