@@ -35,6 +35,10 @@ CERTIFICATES = 3  # signing certificates in that fixture
 KNOWN_FINGERPRINT = "3C:B3:E2:A1"  # the start of one of them (SHA-256)
 FINGERPRINT = re.compile(KNOWN_FINGERPRINT.replace(":", ":?") + r"(:?[0-9A-F]{2})+", re.I)
 WIDTH, HEIGHT = 1280, 900
+# A customer-app OIDC connection (GUIDs: no network needed to save it).
+OIDC_TENANT = "3f1c6a2e-8d4b-4c1a-9e2f-5b7d8c9a0e11"
+OIDC_CLIENT = "6b2f1a3c-4d5e-4f60-8a9b-0c1d2e3f4a5b"
+OIDC_SECRET = "Qx8Q~e2e-secret-value.never-shown"
 
 
 class Failed(Exception):
@@ -416,6 +420,38 @@ class Run:
             raise Failed("the refused admin sign-in set an idgate_admin cookie")
 
 
+    def step_oidc_customer_app(self):
+        # The steps before ended on a refused admin sign-in: the operator signs in again.
+        self.open("/admin/login")
+        form = self.find('form[action="/admin/login"]')
+        self.fill(form, "email", OPERATOR[0])
+        self.fill(form, "password", OPERATOR[1])
+        self.submit(form, "Sign in")
+        self.expect_path("/admin/orgs", "operator sign-in")
+        self.open(f"/admin/orgs/{ORG}/sso")
+        form = self.find("form#oidc-form")
+        self.fill(form, "tenant", OIDC_TENANT)
+        self.fill(form, "client_id", OIDC_CLIENT)
+        self.find('input[type=radio][name="credential"][value="secret"]', within=form).click()
+        self.fill(form, "client_secret", OIDC_SECRET)
+        self.submit(form, "Save")
+        if self.status() != 200:
+            raise Failed(f"saving the OIDC form answered HTTP {self.status()}: {self.text()[:300]}")
+        tenant = self.find("#oidc-tenant").text.strip()
+        if tenant != OIDC_TENANT:
+            raise Failed(f"#oidc-tenant shows {tenant!r}, expected {OIDC_TENANT}")
+        mode = self.find("#oidc-mode").text
+        if "customer app" not in mode:
+            raise Failed(f"#oidc-mode shows {mode!r}")
+        if OIDC_SECRET in self.driver.page_source:
+            raise Failed("the client secret is shown on the page after saving")
+        # An org that signs in with SAML (its metadata is loaded) is not switched by saving.
+        active = self.find("#active-protocol").text
+        saml = self.driver.find_elements(By.CSS_SELECTOR, "table#certificates")
+        if saml and active != "SAML":
+            raise Failed(f"#active-protocol shows {active!r}, expected SAML")
+        self.screenshot("admin-oidc")
+
 # (key, what it shows, the steps it needs). A failed step skips only the steps that need it,
 # so one run tells every step that fails.
 STEPS = [
@@ -432,6 +468,7 @@ STEPS = [
     ("sso-only", "mark the domain SSO-only", Run.step_mark_sso_only, ["org"]),
     ("refused", "password sign-in refused (SSO-only)", Run.step_password_refused, ["account", "sso-only"]),
     ("admin-refused", "admin password sign-in refused", Run.step_admin_password_refused, ["account", "sso-only"]),
+    ("oidc", "configure Microsoft Entra OIDC (customer app), see its card", Run.step_oidc_customer_app, ["org"]),
 ]
 
 
