@@ -24,18 +24,23 @@ impl Fetcher {
         &self.authority
     }
 
+    /// This thread's client (its connection pool is reused across sign-ins), for a URL
+    /// under the authority only.
     fn client(&self, url: &str) -> Result<awc::Client, String> {
         if !url.starts_with(&format!("{}/", self.authority)) {
             return Err(format!("refused: {url} is not under the OIDC authority"));
         }
-        Ok(awc::Client::builder()
-            .disable_redirects()
-            .timeout(TIMEOUT)
-            .add_default_header((
-                "User-Agent",
-                concat!("idgate-oidc/", env!("CARGO_PKG_VERSION")),
-            ))
-            .finish())
+        thread_local! {
+            static CLIENT: awc::Client = awc::Client::builder()
+                .disable_redirects()
+                .timeout(TIMEOUT)
+                .add_default_header((
+                    "User-Agent",
+                    concat!("idgate-oidc/", env!("CARGO_PKG_VERSION")),
+                ))
+                .finish();
+        }
+        Ok(CLIENT.with(Clone::clone))
     }
 
     /// GETs a JSON document; any status but 200 is an error.
