@@ -44,7 +44,7 @@ APP = ("7e0b2a41-5c9d-4e3f-b8a6-2d1c0f9e8b7a", "idgate~multi~tenant~app~secret.0
 CERT_CLIENT = "4a8d2f6b-9e1c-4b7a-a3d5-8c2e0f6b9d17"  # registered with idgate's certificate
 
 
-def account(tenant_domain, oid, sub, upn, email, name, verified=True, roles=("User",), **extra):
+def account(oid, sub, upn, email, name, verified=True, roles=("User",), **extra):
     given, _, family = name.partition(" ")
     return {
         "sub": sub, "oid": oid, "upn": upn, "preferred_username": upn, "email": email,
@@ -53,34 +53,37 @@ def account(tenant_domain, oid, sub, upn, email, name, verified=True, roles=("Us
     }
 
 
-ALICE = account(ACME, "a11ce000-1b2c-4d3e-8f40-5a6b7c8d9e01", "Xq3kZ9vR2mT8pL5wN1yB6cJ4hF7dG0sA_aliceQ",
+ALICE = account("a11ce000-1b2c-4d3e-8f40-5a6b7c8d9e01", "Xq3kZ9vR2mT8pL5wN1yB6cJ4hF7dG0sA_aliceQ",
                 "Alice@Acme.com", "Alice@Acme.com", "Alice Example", roles=["Admin"])
-BOB = account(ACME, "b0b00000-2c3d-4e5f-9a61-7b8c9d0e1f02", "pL5wN1yB6cJ4hF7dG0sAXq3kZ9vR2mT8_bobQ",
+BOB = account("b0b00000-2c3d-4e5f-9a61-7b8c9d0e1f02", "pL5wN1yB6cJ4hF7dG0sAXq3kZ9vR2mT8_bobQ",
               "bob@acme.com", "bob@acme.com", "Bob Example")
-HAL = account(ACME, "4a100000-8293-4eb5-90c7-3b4c5d6e7f08", "wN1yB6cJ4hF7dG0sAXq3kZ9vR2mT8pL5_halQ",
+HAL = account("4a100000-8293-4eb5-90c7-3b4c5d6e7f08", "wN1yB6cJ4hF7dG0sAXq3kZ9vR2mT8pL5_halQ",
               "hal@acme.com", "hal@acme.com", "Hal Example")
 # Provisioned with Entra's default SCIM mapping (externalId = mailNickname, userName = upn).
-IVY = account(ACME, "1e700000-93a4-4fc6-81d8-4c5d6e7f8009", "B6cJ4hF7dG0sAXq3kZ9vR2mT8pL5wN1y_ivyQ",
+IVY = account("1e700000-93a4-4fc6-81d8-4c5d6e7f8009", "B6cJ4hF7dG0sAXq3kZ9vR2mT8pL5wN1y_ivyQ",
               "ivy@acme.com", "ivy@acme.com", "Ivy Example")
 # Ivy deleted in Entra and created again with the same upn: a new oid (login by oid).
-IVY_AGAIN = account(ACME, "1e700000-93a4-4fc6-81d8-4c5d6e7f80ff", "T8pL5wN1yB6cJ4hF7dG0sAXq3kZ9vR2m_ivy2Q",
+IVY_AGAIN = account("1e700000-93a4-4fc6-81d8-4c5d6e7f80ff", "T8pL5wN1yB6cJ4hF7dG0sAXq3kZ9vR2m_ivy2Q",
                     "ivy@acme.com", "ivy@acme.com", "Ivy Again")
 # A verified email (xms_edov true) is the only thing matching idgate's user.
-KIM = account(ACME, "c1300000-a4b5-40d7-92e9-5d6e7f80910a", "dG0sAXq3kZ9vR2mT8pL5wN1yB6cJ4hF7_kimQ",
+KIM = account("c1300000-a4b5-40d7-92e9-5d6e7f80910a", "dG0sAXq3kZ9vR2mT8pL5wN1yB6cJ4hF7_kimQ",
               "kim.x@acmecorp.onmicrosoft.com", "kim@acme.com", "Kim Verified")
+# Not assigned to the app in Entra (assignment required): Entra refuses with AADSTS50105.
+LEO = account("1e000000-b5c6-41e8-83fa-6e7f8091a20b", "sAXq3kZ9vR2mT8pL5wN1yB6cJ4hF7dG0_leoQ",
+              "leo@acme.com", "leo@acme.com", "Leo Unassigned", unassigned=True)
 # A B2B guest in Acme's tenant (another tenant's user): idgate has no user for them.
-CAROL = account(ACME, "ca201000-3d4e-4f60-8b72-8c9d0e1f2a03", "hF7dG0sAXq3kZ9vR2mT8pL5wN1yB6cJ4_carolQ",
+CAROL = account("ca201000-3d4e-4f60-8b72-8c9d0e1f2a03", "hF7dG0sAXq3kZ9vR2mT8pL5wN1yB6cJ4_carolQ",
                 "carol_contoso.com#EXT#@acmecorp.onmicrosoft.com", "carol@contoso.com", "Carol Guest",
                 idp=f"https://sts.windows.net/{CONTOSO}/", acct=1)
 # Email not verified by the tenant (xms_edov false); idgate's user for that email has another
 # externalId and another userName: linking by email would be an account takeover.
-ERIN = account(ACME, "e4140000-4e5f-4a71-9c83-9d0e1f2a3b04", "R2mT8pL5wN1yB6cJ4hF7dG0sAXq3kZ9v_erinQ",
+ERIN = account("e4140000-4e5f-4a71-9c83-9d0e1f2a3b04", "R2mT8pL5wN1yB6cJ4hF7dG0sAXq3kZ9v_erinQ",
                "erin.x@acmecorp.onmicrosoft.com", "erin@acme.com", "Erin Unverified", verified=False)
-DAN = account(CONTOSO, "da400000-5f60-4b82-8d94-0e1f2a3b4c05", "N1yB6cJ4hF7dG0sAXq3kZ9vR2mT8pL5w_danQ",
+DAN = account("da400000-5f60-4b82-8d94-0e1f2a3b4c05", "N1yB6cJ4hF7dG0sAXq3kZ9vR2mT8pL5w_danQ",
               "dan@contoso.com", "dan@contoso.com", "Dan Contoso")
-FAY = account(FABRIKAM, "fa700000-6071-4c93-9ea5-1f2a3b4c5d06", "cJ4hF7dG0sAXq3kZ9vR2mT8pL5wN1yB6_fayQ",
+FAY = account("fa700000-6071-4c93-9ea5-1f2a3b4c5d06", "cJ4hF7dG0sAXq3kZ9vR2mT8pL5wN1yB6_fayQ",
               "fay@fabrikam.com", "fay@fabrikam.com", "Fay Fabrikam", roles=["Admin"], admin=True)
-GIL = account(FABRIKAM, "61100000-7182-4da4-8fb6-2a3b4c5d6e07", "G0sAXq3kZ9vR2mT8pL5wN1yB6cJ4hF7d_gilQ",
+GIL = account("61100000-7182-4da4-8fb6-2a3b4c5d6e07", "G0sAXq3kZ9vR2mT8pL5wN1yB6cJ4hF7d_gilQ",
               "gil@fabrikam.com", "gil@fabrikam.com", "Gil Fabrikam")
 
 
@@ -91,7 +94,7 @@ def provider_config(public_url):
             {"id": ACME, "domains": ["acmecorp.onmicrosoft.com"],
              "clients": [{"client_id": CLIENT_SECRET_APP[0], "client_secret": CLIENT_SECRET_APP[1],
                           "redirect_uris": redirect}],
-             "accounts": [ALICE, BOB, CAROL, ERIN, HAL, IVY, KIM, IVY_AGAIN]},
+             "accounts": [ALICE, BOB, CAROL, ERIN, HAL, IVY, KIM, IVY_AGAIN, LEO]},
             {"id": CONTOSO, "domains": ["contoso.onmicrosoft.com", "contoso.com"],
              "clients": [{"client_id": CLIENT_SECRET_APP[0], "client_secret": CLIENT_SECRET_APP[1],
                           "redirect_uris": redirect}],
@@ -285,8 +288,8 @@ def provider_only(args):
         back = provider_login(b, f"{base}/oauth2/v2.0/authorize?" + urllib.parse.urlencode(params),
                               login, redirect_uri, [])
         q = query(back)
-        check("the callback has the state, a code and no iss (as Entra)",
-              q.get("state") == state and q.get("code") and "iss" not in q, back)
+        check("the callback has the state, a code, a session_state and no iss (as Entra)",
+              q.get("state") == state and q.get("code") and q.get("session_state") and "iss" not in q, back)
         form = {"grant_type": "authorization_code", "code": q["code"], "redirect_uri": redirect_uri,
                 "code_verifier": verifier, "client_id": client_id, **auth(f"{base}/oauth2/v2.0/token")}
         r = b.post(f"{base}/oauth2/v2.0/token", form)
@@ -308,6 +311,8 @@ def provider_only(args):
                   lambda aud: {"client_secret": CLIENT_SECRET_APP[1]})
     want = {k: v for k, v in ALICE.items()}
     want.update(tid=ACME, ver="2.0")
+    check("nbf, aio, rh, uti as Entra's; nothing that is not a claim", claims.get("nbf") and claims.get("aio")
+          and claims.get("rh") and claims.get("uti") and "admin" not in claims and "unassigned" not in claims, claims)
     check("the Entra-shaped claims (tid, oid, sub, upn, email, xms_edov, roles, ...)",
           all(claims.get(k) == v for k, v in want.items()), {k: (claims.get(k), v) for k, v in want.items() if claims.get(k) != v})
     b = Browser()
@@ -592,6 +597,9 @@ def refusals(idg, token, state):
     idg.provision(idg_token := token, ERIN, user_name="erin@acme.com", external_id="0e0e0e0e-0000-4000-8000-000000000e04")
     r, _ = idg.sign_in(Browser(), "acme", ERIN["upn"])
     idg.refused(r, "an unverified email (xms_edov false) matching a user's email only", {"not_provisioned"})
+    idg.provision(token, LEO)
+    r, _ = idg.sign_in(Browser(), "acme", LEO["upn"])
+    idg.refused(r, "Entra refuses a user not assigned to the app", {"idp_error"}, "AADSTS50105")
 
 
 @scenario
@@ -619,7 +627,7 @@ def linking(idg, token, state):
                 {"linked_to_other_account"})
 
 
-def connect(idg, b, slug, admin, consent="accept"):
+def connect(idg, b, slug, admin, consent="accept", forge_tenant=None):
     """Connect Microsoft Entra for `slug`, as the operator in the admin UI (the browser `b` is
     signed in): the SSO page's Connect button, the admin consent by `admin`, then every
     redirect (the sign-in at the provider included) until a page that is not a redirect."""
@@ -637,6 +645,8 @@ def connect(idg, b, slug, admin, consent="accept"):
     back = b.post(page.url.split("?")[0], {**form_fields(page.text), "login": admin["upn"], "consent": consent})
     check("consent redirects to idgate", back.status == 302 and back.location.startswith(idg.base + "/"), repr(back))
     url, trail = back.location, []
+    if forge_tenant:  # someone edits the redirect: only the verified ID token's tid may count
+        url = url.replace(f"tenant={query(url)['tenant']}", f"tenant={forge_tenant}")
     for _ in range(10):  # idgate's callback, then whatever it asks (a sign-in at the provider)
         if not url.startswith(idg.base + "/"):
             url = provider_login(b, url, admin["upn"], idg.base + "/", trail)
@@ -715,8 +725,8 @@ def idgate_app(idg, _token, state):
     r = connect(idg, b, "fabrikam", FAY, consent="decline")
     idg.refused(r, "consent declined", {"idp_error"}, "AADSTS65004")
     check("declined: still no tenant", idg.tenant_of("fabrikam") != FABRIKAM, idg.show("fabrikam"))
-    r = connect(idg, b, "fabrikam", FAY)
-    check("Connect ends on the org's SSO page, with the tenant", r.status == 200
+    r = connect(idg, b, "fabrikam", FAY, forge_tenant=CONTOSO)
+    check("Connect (the consent redirect's tenant forged to contoso's) ends on the org's SSO page, with the tenant", r.status == 200
           and r.url == f"{idg.base}/admin/orgs/fabrikam/sso" and FABRIKAM in r.text, repr(r))
     check(f"`org show fabrikam` prints the consenting tenant {FABRIKAM}", idg.tenant_of("fabrikam") == FABRIKAM,
           idg.show("fabrikam"))

@@ -27,7 +27,8 @@
 //   redirect_uris}], "accounts": [{sub, oid, upn, preferred_username, email, xms_edov, name,
 //   given_name, family_name, roles, idp?, acct?, admin?}]}],
 //   "app": {client_id, client_secret, redirect_uris, tenant: C}}
-// Every account field but `admin` goes into the ID token, with tid = T and ver = "2.0".
+// The ID token carries the account's claims with tid = T and ver = "2.0". An account with
+// "unassigned": true is refused as Entra refuses a user not assigned to the app (AADSTS50105).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -41,8 +42,10 @@ const { values: opts } = parseArgs({
   },
 });
 const config = JSON.parse(fs.readFileSync(opts.config, 'utf8'));
+// What goes into the ID token (an account's other fields, such as `admin`, do not); nbf, aio,
+// rh and uti as Entra's tokens carry them (the last three opaque).
 const CLAIMS = ['sub', 'tid', 'oid', 'ver', 'upn', 'preferred_username', 'email', 'xms_edov',
-  'name', 'given_name', 'family_name', 'roles', 'idp', 'acct'];
+  'name', 'given_name', 'family_name', 'roles', 'idp', 'acct', 'nbf', 'aio', 'rh', 'uti'];
 const tenants = new Map(); // GUID -> { id, accounts, clients, keys, provider }
 const domains = new Map(); // lower-case domain -> tenant
 const mounts = new Map(); // first path segment -> tenant-like mount (tenants and "organizations")
@@ -157,8 +160,11 @@ function makeProvider(mount) {
     async findAccount(ctx, sub) {
       const account = accounts.find((a) => a.sub === sub);
       if (!account) return undefined;
-      const { admin, ...claims } = account;
-      return { accountId: sub, claims: async () => ({ ...claims, tid: account.tid, ver: '2.0' }) };
+      const opaque = () => b64url(crypto.randomBytes(16));
+      return {
+        accountId: sub,
+        claims: async () => ({ ...account, ver: '2.0', nbf: Math.floor(Date.now() / 1000), aio: opaque(), rh: opaque(), uti: opaque() }),
+      };
     },
     async renderError(ctx, out) {
       ctx.type = 'html';
@@ -167,7 +173,8 @@ function makeProvider(mount) {
     },
   });
   // Entra's authorization response carries no RFC 9207 `iss` parameter.
-  provider.on('authorization.success', (ctx, out) => { delete out.iss; });
+  // Entra's authorization response: no RFC 9207 `iss`, a session_state.
+  provider.on('authorization.success', (ctx, out) => { delete out.iss; out.session_state = crypto.randomUUID(); });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
   mount.provider = provider;
   mount.handler = provider.callback();
@@ -190,7 +197,10 @@ async function interaction(mount, req, res, uid) {
   if (!account) {
     return form(`AADSTS50034: The user account ${login} does not exist in the ${mount.tenant} directory.`);
   }
-  return mount.provider.interactionFinished(req, res, { login: { accountId: account.sub }, select_account: {}, consent: {} }, { mergeWithLastSubmission: false });
+  const result = account.unassigned // Entra's "assignment required" and the account not assigned
+    ? { error: 'access_denied', error_description: `AADSTS50105: Your administrator has configured the application to block users unless they are specifically granted ('assigned') access to the application. The signed in user '${account.upn}' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator.` }
+    : { login: { accountId: account.sub }, select_account: {}, consent: {} };
+  return mount.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
 }
 
 // The multi-tenant app's admin consent (Entra's v2.0/adminconsent endpoint).
