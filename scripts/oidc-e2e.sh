@@ -3,7 +3,11 @@
 # tests/oidc-provider/server.mjs (the npm package oidc-provider, OpenID Certified, shaped like
 # Entra: tenant GUID paths, Entra's ID-token claims, client_secret_post, private_key_jwt found by
 # x5t, the multi-tenant admin consent). scripts/oidc_e2e.py drives a cookie-jar browser through
-# idgate's OIDC sign-in, SCIM, the CLI and the refusals; each scenario prints PASS or FAIL.
+# idgate's OIDC sign-in, SCIM, the CLI, the admin UI and the refusals; each scenario prints PASS
+# or FAIL: client_secret_post with the SCIM lifecycle, private_key_jwt with idgate's certificate,
+# tenant forms (domain, authority URL, admin UI form, Test sign-in), refusals (replayed and
+# raced state, browser binding, guest, unverified email, not assigned), linking rules, key
+# rollover, org admins, and Connect (the idgate app's admin consent).
 # Called by `make test` (after cargo test built target/debug/idgate). Needs node and npm; installs
 # the pinned provider (package-lock.json) into tests/oidc-provider/node_modules when missing.
 # PROVIDER_ONLY=1 checks the provider alone (no idgate). KEEP=1 keeps the temporary directory.

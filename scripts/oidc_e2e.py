@@ -8,11 +8,12 @@ urllib with a cookie jar that follows no redirect by itself, so each hop is chec
 
   oidc_e2e.py config --public-url URL              the provider's config (the test's accounts)
   oidc_e2e.py provider --authority A               the provider alone: authorize, PKCE, token
-  oidc_e2e.py idgate --authority A --idgate URL --bin BIN --config TOML   the scenarios
+  oidc_e2e.py idgate --authority A --idgate URL --bin BIN --config TOML --log LOG   the scenarios
 
 Each scenario is a function; each check prints PASS or FAIL with what was expected and seen.
-The run goes on after a failed scenario (the next ones use fresh orgs or users) and exits 1
-if anything failed.
+A refusal must be a 403 page with a reference, and idgate's log (LOG) must give the expected
+reason for that reference. The run goes on after a failed scenario and exits 1 if anything
+failed.
 """
 
 import argparse
@@ -27,6 +28,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -402,7 +404,8 @@ class Idgate:
     def cli(self, *argv, stdin=None, ok=True):
         p = subprocess.run([self.bin, "--config", self.config, *argv], input=stdin, capture_output=True, text=True)
         if ok and p.returncode != 0:
-            raise Failed(f"`idgate {' '.join(argv)}` exited {p.returncode}: {p.stderr.strip()} {p.stdout.strip()}")
+            err = " | ".join(l for l in p.stderr.splitlines() if l.strip())
+            raise Failed(f"`idgate {' '.join(argv)}` exited {p.returncode}: {err} {p.stdout.strip()}")
         return p
 
     def scim(self, token, method, path, body=None):
@@ -564,8 +567,9 @@ def customer_app_certificate(idg, token, state):
 
 @scenario
 def tenant_forms(idg, _token, state):
-    """The tenant given as a domain and as an authority URL resolve to the GUID."""
-    idg.org("contoso", "Contoso", "contoso.com")
+    """The tenant given as a domain and as an authority URL resolve to the GUID (CLI and admin
+    UI); the admin UI's Test sign-in; a sign-in at the tenant so resolved."""
+    scim = idg.org("contoso", "Contoso", "contoso.com")
     for given in ("contoso.onmicrosoft.com", f"{idg.authority}/{CONTOSO}/v2.0"):
         idg.cli("org", "oidc", "contoso", "--tenant", given, "--client-id", CLIENT_SECRET_APP[0],
                 "--client-secret-stdin", stdin=CLIENT_SECRET_APP[1] + "\n")
@@ -575,6 +579,34 @@ def tenant_forms(idg, _token, state):
                 "--client-secret-stdin", stdin=CLIENT_SECRET_APP[1] + "\n", ok=False)
     check("an unknown domain is refused, the tenant kept", p.returncode != 0 and idg.tenant_of("contoso") == CONTOSO,
           f"exit {p.returncode}: {p.stderr.strip()}")
+    # The admin UI's form: the tenant as a verified custom domain, the secret shown never again.
+    b = Browser()
+    idg.operator_sign_in(b)
+    page = b.get(idg.base + "/admin/orgs/contoso/sso")
+    form = re.search(r'<form method="post" action="(/admin/orgs/contoso/sso/oidc)" id="oidc-form">(.*?)</form>', page.text, re.S)
+    check("the SSO page has the customer-app form", page.status == 200 and form, repr(page))
+    secret = CLIENT_SECRET_APP[1]
+    r = b.post(idg.base + form.group(1), {**form_fields(form.group(2)), "tenant": "contoso.com",
+               "client_id": CLIENT_SECRET_APP[0], "credential": "secret", "client_secret": secret, "secret_expires": ""})
+    check("the form saves", r.status in (200, 303), repr(r))
+    page = b.get(idg.base + "/admin/orgs/contoso/sso")
+    check(f"the admin UI with the tenant contoso.com: {CONTOSO}", idg.tenant_of("contoso") == CONTOSO
+          and CONTOSO in page.text and secret not in page.text and secret not in r.text, idg.show("contoso"))
+    # The admin UI's Test sign-in: the real flow, and no session for the product.
+    test = re.search(r'<form method="post" action="(/admin/orgs/contoso/sso/oidc/test)" class="row">(.*?)</form>', page.text, re.S)
+    check("the SSO page has the Test sign-in button", test, repr(page))
+    r = b.post(idg.base + test.group(1), form_fields(test.group(2)))
+    check("Test sign-in goes to contoso's tenant", r.status in (302, 303)
+          and (r.location or "").startswith(f"{idg.authority}/{CONTOSO}/oauth2/v2.0/authorize"), repr(r))
+    check("Test sign-in asks to select the account", query(r.location).get("prompt") == "select_account", r.location)
+    r = b.get(provider_login(b, r.location, DAN["upn"], idg.base + "/", []))
+    check("the Test sign-in comes back to the admin UI", r.status in (302, 303)
+          and "/admin/" in (r.headers.get("Location") or ""), repr(r))
+    report = b.get(r.location)
+    check("its report shows the token's tenant", report.status == 200 and CONTOSO in report.text, repr(report))
+    check("the Test sign-in made no product session", idg.verify(b)[0] == 401, idg.verify(b))
+    idg.provision(scim, DAN)
+    idg.signed_in(Browser(), "contoso", DAN["upn"], "dan@contoso.com")
 
 
 @scenario
@@ -591,6 +623,15 @@ def refusals(idg, token, state):
     idg.refused(Browser().get(callback), "a callback URL opened in another browser first", {"browser_mismatch"})
     r = b.get(callback)
     check("the browser that started it still signs in with it", r.status == 303 and idg.verify(b)[0] == 200, repr(r))
+    # The same callback twice at the same moment (a double click): exactly one wins.
+    b = Browser()
+    callback = provider_login(b, idg.start(b, "acme"), HAL["upn"], idg.base + "/", [])
+    answers = [None, None]
+    threads = [threading.Thread(target=lambda i=i: answers.__setitem__(i, b.get(callback))) for i in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    check("the same callback twice at once: one 303, one 403", sorted(a.status for a in answers) == [303, 403], answers)
+    idg.refused(next(a for a in answers if a.status == 403), "the loser of the race", {"reused_state"})
     idg.refused(Browser().get(callback), "the same callback URL in another browser", {"reused_state", "browser_mismatch"})
     r, _ = idg.sign_in(Browser(), "acme", CAROL["upn"])
     idg.refused(r, "a guest from another tenant whom no user matches", {"email_outside_domains", "not_provisioned", "guest"})
