@@ -94,7 +94,7 @@ python3 scripts/oidc_e2e.py idgate --authority "$authority" --idgate "$base" --b
   --config "$dir/gateway.toml" --log "$dir/idgate.log" || status=$?
 if [ "$status" -ne 0 ]; then
   logs
-  say "FAIL (KEEP=1 keeps $dir with both logs)"
+  say "FAIL (KEEP=1 keeps the temporary directory with both logs)"
 else
   say "ok"
 fi
