@@ -86,6 +86,10 @@ pub fn signin_hint(reason: &str, org: &Org, public_url: &str) -> Option<String> 
                               objectidentifier that decides: give each user its own email, or \
                               delete the duplicates in Entra's provisioning."
             .into(),
+        "test_would_create_user" => "A test sign-in creates nobody: no user matches this \
+                                     account, and a real sign-in would create it just in time \
+                                     (JIT is on). Provision it over SCIM to match instead."
+            .into(),
         "linked_to_other_account" => "This user is already linked to another Entra account \
                                       (the tenant/object ID under Expected): the person was \
                                       recreated in Entra, or two Entra accounts share this \
@@ -295,6 +299,7 @@ mod tests {
         "no_local_account",
         // OIDC sign-in (signin::complete)
         "linked_to_other_account",
+        "test_would_create_user",
     ];
 
     #[test]

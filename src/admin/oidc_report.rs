@@ -132,6 +132,10 @@ pub fn hint(reason: &str) -> Option<&'static str> {
         "tenant_taken" => {
             "This Microsoft Entra tenant is connected to another organization already."
         }
+        "test_would_create_user" => {
+            "No user matches this account yet. A real sign-in would create it just in time \
+             (JIT is on); provision it over SCIM with externalId = the oid to match instead."
+        }
         _ => return None,
     })
 }

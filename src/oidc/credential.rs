@@ -82,6 +82,7 @@ pub fn client_assertion(
     private_key_pem: &str,
     now: OffsetDateTime,
 ) -> Result<String> {
+    crate::session::install_jwt_provider();
     let thumb = x5t(certificate_pem)?;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.x5t = Some(thumb.clone());
@@ -113,6 +114,7 @@ mod tests {
 
     #[test]
     fn generated_certificate_signs_assertions_that_verify() {
+        crate::session::install_jwt_provider();
         let g = generate("idgate test").unwrap();
         let now = OffsetDateTime::now_utc();
         let jwt = client_assertion(

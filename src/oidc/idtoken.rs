@@ -57,6 +57,7 @@ impl Unverified {
 
 /// Splits the token and checks the header: RS256 only (`none` and HS* refused), a `kid`.
 pub fn inspect(token: &str) -> Result<Unverified, Failure> {
+    crate::session::install_jwt_provider();
     let header = jsonwebtoken::decode_header(token).map_err(|e| {
         let alg = raw_alg(token);
         match alg.as_deref() {

@@ -37,10 +37,10 @@ pub fn parse(input: &str, authority: &str) -> Result<Tenant, String> {
         );
     }
     let segment = if s.contains("://") {
-        let rest = ["https://", "http://"]
-            .iter()
-            .find_map(|p| s.strip_prefix(p))
-            .ok_or_else(|| format!("{s:?} is not an https URL"))?;
+        let (scheme, rest) = s.split_once("://").unwrap_or_default();
+        if !["https", "http"].contains(&scheme.to_ascii_lowercase().as_str()) {
+            return Err(format!("{s:?} is not an https URL"));
+        }
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
         let host = host.to_ascii_lowercase();
         let configured = authority

@@ -22,6 +22,12 @@ use crate::error::{Error, Result};
 use crate::store::{Store, sessions};
 pub use keys::{KeyRing, TokenError};
 
+/// Installs idgate's jsonwebtoken provider (OpenSSL ES256); every user of jsonwebtoken calls
+/// it first, since the first use of jsonwebtoken fixes the provider for the process.
+pub fn install_jwt_provider() {
+    es256::install();
+}
+
 /// The cookie that carries the session JWT.
 pub const COOKIE: &str = "idgate_session";
 /// How long a remembered token is trusted without asking the store again.
