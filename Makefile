@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 SYSTEM_PACKAGES := libssl-dev libxml2-dev libxmlsec1-dev libclang-dev pkg-config xmlsec1 python3-venv
 # Only for `make test`: nginx runs the README's auth_request example; Chromium and its
-# WebDriver run the admin UI end-to-end test.
-TEST_PACKAGES := nginx curl chromium chromium-driver
+# WebDriver run the admin UI end-to-end test; Node.js runs the OpenID Provider of the OIDC
+# end-to-end test.
+TEST_PACKAGES := nginx curl chromium chromium-driver nodejs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOOLS_VENV := .tools/venv
 SCIM2_CLI_VERSION := 0.6.0
@@ -14,7 +15,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 FUZZ_SECONDS ?= 600
 CARGO_FLAGS ?=
 
-.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test e2e bench fuzz clean
+.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test e2e oidc-e2e bench fuzz clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(SYSTEM_PACKAGES)"
@@ -72,7 +73,14 @@ nginx-test: test-deps unit
 e2e: tools unit
 	SERVER_BIN=./target/debug/idgate PYTHON=$(TOOLS_VENV)/bin/python ./scripts/admin-e2e.sh
 
-test: lint unit scim2-tester api-fuzz nginx-test e2e
+# Sign in with Microsoft Entra over OIDC against a real, independent OpenID Provider (npm
+# oidc-provider, pinned by tests/oidc-provider/package-lock.json, shaped like Entra).
+# NodeSource's nodejs bundles npm; Debian's needs the npm package.
+oidc-e2e: tools unit
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory install-packages PACKAGES=npm
+	SERVER_BIN=./target/debug/idgate PYTHON=$(TOOLS_VENV)/bin/python ./scripts/oidc-e2e.sh
+
+test: lint unit scim2-tester api-fuzz nginx-test e2e oidc-e2e
 
 bench: build
 	cargo build --release --locked --example idgate-bench
