@@ -92,6 +92,16 @@ python3 -c "import urllib.request; urllib.request.urlopen('$base/healthz', timeo
 status=0
 python3 scripts/oidc_e2e.py idgate --authority "$authority" --idgate "$base" --bin "$BIN" \
   --config "$dir/gateway.toml" --log "$dir/idgate.log" || status=$?
+# The admin UI's Test sign-in once in Chromium, at the provider's own pages.
+if [ "$status" -eq 0 ]; then
+  PY=${PYTHON:-python3}
+  if "$PY" -c 'import selenium' 2>/dev/null; then
+    "$PY" scripts/oidc_chromium.py --idgate "$base" --operator "ops@example.com:a long operator password" \
+      --login dan@contoso.com --work-dir "$dir" || status=$?
+  else
+    say "FAIL: selenium is not installed for $PY (make tools installs it)"; status=1
+  fi
+fi
 if [ "$status" -ne 0 ]; then
   logs
   say "FAIL (KEEP=1 keeps the temporary directory with both logs)"

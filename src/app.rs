@@ -54,6 +54,9 @@ impl Application {
             .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", config.listen)))?;
         let port = listener.local_addr().map_err(Error::internal)?.port();
         let oidc = crate::oidc::Runtime::new(&config);
+        if config.oidc_authority.starts_with("http://") {
+            crate::admin::allow_form_target(&config.oidc_authority);
+        }
         let state = web::Data::new(AppState {
             config,
             store,

@@ -29,6 +29,7 @@ use crate::store::orgs::{self as org_store, Org, SettingsChange};
 pub use auth::{Admin, finish_signin, test_result_redirect};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+pub use view::allow_form_target;
     cfg.route("/admin", web::get().to(orgs::home))
         .route("/admin/", web::get().to(orgs::home))
         .route("/admin/login", web::get().to(auth::login_form))

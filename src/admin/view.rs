@@ -82,15 +82,36 @@ fn notice(code: &str) -> Option<&'static str> {
     })
 }
 
-const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// `form-action` must let a form's redirect reach the IdP: an org admin's SSO sign-in and
+/// the Test sign-in POST here and are sent on to Entra (Chromium enforces `form-action` on
+/// the redirects after a form submission). Any https origin, and a plain-http OIDC test
+/// authority when one is configured (`allow_form_target`).
+static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn csp() -> &'static str {
+    CSP.get_or_init(|| csp_with(None))
+}
+
+fn csp_with(extra: Option<&str>) -> String {
+    format!(
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+         form-action 'self' https:{}; frame-ancestors 'none'; base-uri 'none'",
+        extra.map(|e| format!(" {e}")).unwrap_or_default()
+    )
+}
+
+/// Lets admin forms lead to a plain-http origin too (a local OIDC test provider); the first
+/// call wins for the process.
+pub fn allow_form_target(origin: &str) {
+    let _ = CSP.set(csp_with(Some(origin)));
+}
 
 /// An admin page: never cached (they show settings and, once, secrets), never framed.
 pub fn page(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
         Ok(body) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
-            .insert_header(("Content-Security-Policy", CSP))
+            .insert_header(("Content-Security-Policy", csp()))
             .insert_header(("X-Frame-Options", "DENY"))
             .insert_header(("X-Content-Type-Options", "nosniff"))
             .insert_header(("Cache-Control", "no-store"))

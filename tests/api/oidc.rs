@@ -797,6 +797,11 @@ async fn org_admins_of_an_oidc_org_open_the_admin_ui_through_entra() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    // The admin pages' forms may lead to the IdP (Chromium applies form-action to the
+    // redirect after a form post): any https origin, and this test's plain-http authority.
+    let page = app.web("GET", "/admin/login", &[], None).await;
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("form-action 'self' https:"), "{csp}");
     // The admin sign-in page sends an address of an OIDC org to Entra.
     let r = crate::admin_helpers::admin_login_response(&app, "alice@acme.com", "").await;
     assert_eq!(r.status, 302, "{}", r.text);
