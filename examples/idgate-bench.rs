@@ -929,8 +929,13 @@ async fn run(args: Args) -> Result<(), String> {
         &["scim-token", "create", "--org", "bench", "--name", "bench"],
     )?;
     let port = free_port()?;
-    let mut server =
-        ServerProcess::start(&binary, &dir, port, &format!("http://127.0.0.1:{port}"))?;
+    let mut server = ServerProcess::start(
+        &binary,
+        &dir,
+        port,
+        &format!("http://127.0.0.1:{port}"),
+        &[],
+    )?;
     let target = Target::new(format!("http://127.0.0.1:{port}"), &token, c);
     wait_ready(&target).await?;
     let bench = Bench {

@@ -1,12 +1,16 @@
 //! `signin-bench`: verified SAML sign-ins per second through `POST /saml/{org}/acs` and
 //! forward-auth checks per second through `GET /auth/verify`, against a real idgate server (a
 //! subprocess on 127.0.0.1 with a temporary store), next to the in-process cost of
-//! `validate_response` (the floor under the ACS). See docs/PERFORMANCE.md.
+//! `validate_response` (the floor under the ACS); and OIDC sign-ins per second through
+//! `GET /oidc/{org}/login` + `GET /oidc/callback`, the code exchanged at a loopback provider in
+//! this process (bench_support/oidc.rs, bench_support/oidc_provider.rs). See
+//! docs/PERFORMANCE.md.
 //!
 //! ```text
 //! cargo build --release --locked && cargo build --release --locked --example signin-bench
 //! target/release/examples/signin-bench                      # 5,000 sign-ins, 200,000 verifies
 //! target/release/examples/signin-bench --phases acs-idp --signins 20000
+//! target/release/examples/signin-bench --phases oidc,oidc-ceiling,oidc-floor
 //! ```
 //!
 //! Responses are signed with the committed test key (tests/fixtures/saml-test-key/) through
@@ -29,6 +33,10 @@ use idgate::saml::test_idp::{self, Entra};
 use serde_json::json;
 use time::OffsetDateTime;
 
+#[path = "bench_support/oidc.rs"]
+mod oidc;
+#[path = "bench_support/oidc_provider.rs"]
+mod oidc_provider;
 #[path = "bench_support/mod.rs"]
 mod support;
 use support::{ServerProcess, drive, free_port, idgate_cli, memory};
@@ -38,11 +46,15 @@ const DOMAIN: &str = "acme.com";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 #[derive(Parser, Debug)]
-#[command(about = "Load generator for idgate's SAML ACS and /auth/verify")]
+#[command(about = "Load generator for idgate's SAML ACS, OIDC callback and /auth/verify")]
 struct Args {
     /// Sign-ins posted by each of `acs-idp` and `acs-sp` (and validated by `floor`).
     #[arg(long, default_value_t = 5_000)]
     signins: usize,
+    /// Sign-ins of each of `oidc` and `oidc-full` (and token POSTs of `oidc-ceiling`, ID
+    /// tokens of `oidc-floor`); default: --signins.
+    #[arg(long)]
+    oidc_signins: Option<usize>,
     /// Requests of `verify` (and of `ceiling`; a tenth of it for `verify-bad`).
     #[arg(long, default_value_t = 200_000)]
     verifies: usize,
@@ -59,7 +71,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "acs-idp,acs-sp,verify,verify-bad,ceiling,floor"
+        default_value = "acs-idp,acs-sp,verify,verify-bad,ceiling,floor,oidc,oidc-full,oidc-ceiling,oidc-floor"
     )]
     phases: Vec<Phase>,
     /// The idgate binary.
@@ -78,6 +90,10 @@ enum Phase {
     VerifyBad,
     Ceiling,
     Floor,
+    Oidc,
+    OidcFull,
+    OidcCeiling,
+    OidcFloor,
 }
 
 fn main() -> ExitCode {
@@ -293,9 +309,17 @@ struct Bench {
     /// The IdP-initiated responses of `acs-idp` (signed anew for `floor` if it did not run).
     idp_responses: RefCell<Vec<String>>,
     rows: RefCell<Vec<Row>>,
+    /// The loopback OpenID provider (oidc_provider.rs).
+    oidc: Option<oidc_provider::Provider>,
+    /// (ID token, nonce) pairs signed for `oidc`, reused by `oidc-ceiling` and `oidc-floor`.
+    oidc_tokens: RefCell<Vec<(String, String)>>,
 }
 
 impl Bench {
+    fn provider_base(&self) -> &str {
+        self.oidc.as_ref().map_or("", |p| p.base.as_str())
+    }
+
     fn push(&self, row: Row) {
         println!("  {}", row.markdown());
         self.rows.borrow_mut().push(row);
@@ -319,8 +343,8 @@ impl Bench {
             micros,
             secs: elapsed.as_secs_f64(),
             errors: rec.errors.get(),
-            // The in-memory ceiling runs in this process: the server's CPU is not its cost.
-            server_cpu: (phase != "ceiling").then_some(server1 - server0),
+            // Ceilings run in this process: the server's CPU is not their cost.
+            server_cpu: (!phase.ends_with("ceiling")).then_some(server1 - server0),
             bench_cpu: bench1 - bench0,
             other_cpu: (busy1 - busy0) - (server1 - server0) - (bench1 - bench0),
             rss: memory(self.pid).0,
@@ -572,8 +596,9 @@ fn configure(binary: &Path, dir: &Path) -> Result<String, String> {
     )
 }
 
-/// Provisions user0..user{users-1}@acme.com over SCIM (no externalId: found by email).
-async fn provision(bench: &Bench, token: &str) -> Result<(), String> {
+/// Provisions user0..user{users-1}@acme.com over SCIM (no externalId: found by email), or
+/// (`oidc`) user0..@globex.com with externalId = their Entra object id.
+async fn provision(bench: &Bench, token: &str, oidc: bool) -> Result<(), String> {
     let (url, auth) = (
         &format!("{}/scim/v2/Users", bench.base),
         &format!("Bearer {token}"),
@@ -585,13 +610,21 @@ async fn provision(bench: &Bench, token: &str) -> Result<(), String> {
         bench.limit,
         None,
         |i| {
-            let body = json!({
+            let address = if oidc {
+                oidc::email(i)
+            } else {
+                email(i, usize::MAX)
+            };
+            let mut body = json!({
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                "userName": email(i, usize::MAX),
+                "userName": address,
                 "displayName": format!("User {i}"),
                 "active": true,
-                "emails": [{"value": email(i, usize::MAX), "type": "work", "primary": true}],
+                "emails": [{"value": address, "type": "work", "primary": true}],
             });
+            if oidc {
+                body["externalId"] = json!(oidc::oid(i));
+            }
             let req = (bench
                 .client
                 .post(url)
@@ -620,8 +653,13 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let (dir, setup) = (temp.path(), Instant::now());
     let token = configure(&binary, dir)?;
+    // The OpenID provider first: idgate's authority names its port.
+    let redirect_uri = format!("{PUBLIC_URL}/oidc/callback");
+    let provider = oidc_provider::Provider::start(2, &redirect_uri).await?;
+    let oidc_token = oidc::configure(&binary, dir, &provider)?;
     let port = free_port()?;
-    let server = ServerProcess::start(&binary, dir, port, PUBLIC_URL)?;
+    let env = oidc::env(&provider);
+    let server = ServerProcess::start(&binary, dir, port, PUBLIC_URL, &env)?;
     let client = awc::Client::builder()
         // Idle connections are dropped before the server's 5 s keep-alive closes them: the
         // untimed signing between phases takes longer, and a stale one fails its next request.
@@ -640,14 +678,17 @@ async fn run(args: Args) -> Result<(), String> {
         sessions: RefCell::new(Vec::new()),
         idp_responses: RefCell::new(Vec::new()),
         rows: RefCell::new(Vec::new()),
+        oidc: Some(provider),
+        oidc_tokens: RefCell::new(Vec::new()),
         args,
     };
     let a = &bench.args;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "signin-bench: {} sign-ins per acs phase, {} verifies, concurrency {}, phases {:?}, \
-         server pid {}, store {}, load average at start {}",
+        "signin-bench: {} sign-ins per acs phase, {} per oidc phase, {} verifies, concurrency \
+         {}, phases {:?}, server pid {}, store {}, load average at start {}",
         a.signins,
+        bench.oidc_n(),
         a.verifies,
         a.concurrency,
         a.phases,
@@ -665,12 +706,18 @@ async fn run(args: Args) -> Result<(), String> {
         }
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
-    provision(&bench, &token).await?;
+    provision(&bench, &token, false).await?;
+    provision(&bench, &oidc_token, true).await?;
     println!(
-        "users: {} provisioned over SCIM (user0..user{}@{DOMAIN}, found by email at sign-in); \
-         sign-in k is user k % {0}; server VmRSS {:.1} MiB",
+        "users: {} provisioned over SCIM in each of acme (user0..user{}@{DOMAIN}, SAML, found by \
+         email at sign-in) and {} (@{}, OIDC, externalId = oid); sign-in k is user k % {0}; \
+         OpenID provider {} ({} threads); server VmRSS {:.1} MiB",
         a.users,
         a.users.saturating_sub(1),
+        oidc::ORG,
+        oidc::DOMAIN,
+        bench.provider_base(),
+        bench.oidc.as_ref().map_or(0, |p| p.thread_count()),
         memory(bench.pid).0
     );
     for phase in a.phases.clone() {
@@ -693,9 +740,16 @@ async fn run(args: Args) -> Result<(), String> {
             }
             Phase::Ceiling => bench.ceiling(bench.cookies().await).await?,
             Phase::Floor => bench.floor(),
+            Phase::Oidc => bench.oidc().await,
+            Phase::OidcFull => bench.oidc_full().await,
+            Phase::OidcCeiling => bench.oidc_ceiling().await,
+            Phase::OidcFloor => bench.oidc_floor(),
         }
     }
     drop(server);
+    if let Some(p) = &bench.oidc {
+        p.stop().await;
+    }
     println!("\n{TABLE_HEAD}");
     let rows = bench.rows.borrow();
     rows.iter().for_each(|r| println!("{}", r.markdown()));
@@ -711,6 +765,21 @@ async fn run(args: Args) -> Result<(), String> {
         rate("floor", "validate_response, 2"),
         rate("verify", "GET"),
         rate("ceiling", "in-memory"),
+        a.concurrency
+    );
+    println!(
+        "oidc {:.0} sign-ins/s (login + callback; callback alone {:.0}/s; full loop with the \
+         provider signing {:.0}/s; provider alone {:.0} token POSTs/s pooled, {:.0}/s with a new \
+         client each; floor on 2 threads {:.0}/s) at C={}",
+        rate("oidc", "sign-in"),
+        rate("oidc", "GET /oidc/callback"),
+        rate("oidc-full", "login"),
+        rate(
+            "oidc-ceiling",
+            "token POST straight to the provider, pooled"
+        ),
+        rate("oidc-ceiling", "token POST straight to the provider, a new"),
+        rate("oidc-floor", "inspect + verify_signature + check_claims, 2"),
         a.concurrency
     );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

@@ -5,14 +5,17 @@
 #   make bench                      ~20k users at C=32: create, steady, groups, paging, lookup,
 #                                   webhooks (delivery to a loopback receiver),
 #                                   ceiling (a few minutes on 2 cores); then sign-in: 5,000
-#                                   SAML sign-ins per ACS phase and 200,000 /auth/verify
+#                                   SAML sign-ins per ACS phase, 200,000 /auth/verify, and
+#                                   5,000 OIDC sign-ins per OIDC phase (code exchange at a
+#                                   loopback provider + ID-token validation)
 #   BENCH_USERS=100000 make bench   the full report run of docs/PERFORMANCE.md: the above at
 #                                   100k users, then lookup/paging on seeded 10k and 1M stores
 #
 # Knobs: BENCH_USERS, BENCH_CONCURRENCY (32), BENCH_SCALE (largest seeded store; default 1000000
 # when BENCH_USERS >= 100000, else none), BENCH_LOOKUPS (requests per lookup kind, 5000),
 # BENCH_PAGES (pages read on seeded stores, 2000), BENCH_SIGNINS (sign-ins per ACS phase, 5000),
-# BENCH_VERIFIES (/auth/verify requests, 200000), SERVER_BIN, BENCH_BIN, SIGNIN_BENCH_BIN,
+# BENCH_VERIFIES (/auth/verify requests, 200000), BENCH_OIDC_SIGNINS (sign-ins per OIDC phase,
+# BENCH_SIGNINS), SERVER_BIN, BENCH_BIN, SIGNIN_BENCH_BIN,
 # BENCH_OUT (a directory for the logs; default target/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +28,7 @@ LOOKUPS=${BENCH_LOOKUPS:-5000}
 PAGES=${BENCH_PAGES:-2000}
 SIGNINS=${BENCH_SIGNINS:-5000}
 VERIFIES=${BENCH_VERIFIES:-200000}
+OIDC_SIGNINS=${BENCH_OIDC_SIGNINS:-$SIGNINS}
 if [ "$USERS" -ge 100000 ]; then SCALE=${BENCH_SCALE:-1000000}; else SCALE=${BENCH_SCALE:-}; fi
 OUT=${BENCH_OUT:-target/bench}
 mkdir -p "$OUT"
@@ -47,6 +51,6 @@ if [ -n "$SCALE" ]; then
   done
 fi
 
-echo "== sign-in: $SIGNINS SAML sign-ins per ACS phase, $VERIFIES /auth/verify at C=$C (log: $OUT/$stamp-signin.txt)"
+echo "== sign-in: $SIGNINS SAML sign-ins per ACS phase, $VERIFIES /auth/verify, $OIDC_SIGNINS OIDC sign-ins per OIDC phase at C=$C (log: $OUT/$stamp-signin.txt)"
 "$SIGNIN" --binary "$SERVER" --signins "$SIGNINS" --verifies "$VERIFIES" --concurrency "$C" \
-  | tee "$OUT/$stamp-signin.txt"
+  --oidc-signins "$OIDC_SIGNINS" | tee "$OUT/$stamp-signin.txt"

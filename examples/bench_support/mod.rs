@@ -42,7 +42,14 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    pub fn start(binary: &Path, dir: &Path, port: u16, public_url: &str) -> Result<Self, String> {
+    /// `env`: more environment variables (signin-bench's OIDC authority).
+    pub fn start(
+        binary: &Path,
+        dir: &Path,
+        port: u16,
+        public_url: &str,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
         let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(binary)
@@ -52,6 +59,7 @@ impl ServerProcess {
             .current_dir(dir)
             .env("IDGATE_LOG_LEVEL", "warn")
             .env("IDGATE_OUTBOUND_ALLOW_NETWORKS", LOOPBACK)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
