@@ -5,17 +5,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::idtoken::{self, Check, Expect, Verified};
-use super::jwks::KeyError;
+use super::identity as person;
+use super::idtoken::Verified;
 use super::start::{self, CONNECT};
-use super::{aadsts_code, aadsts_hint, credential, tenant};
+use super::{aadsts_code, aadsts_hint, token};
 use crate::clock::timestamp;
-use crate::identity::normalize_email;
-use crate::signin::{self, Identity, Purpose, Refused};
+use crate::signin::{self, Purpose, Refused};
 use crate::state::AppState;
-use crate::store::oidc::{self as store, Claims, OidcConnection, Pending};
+use crate::store::oidc::{self as store, OidcConnection, Pending};
 use crate::store::orgs::{self, Org};
 use crate::store::signin::SigninLog;
 use crate::web::pages;
@@ -92,13 +90,14 @@ pub async fn callback(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
         );
         return refuse(&state, row, r, test).await;
     };
-    let id_token = match exchange(&state, &ctx, &code).await {
+    let id_token = match token::exchange(&state, &ctx.conn, &ctx.pending, &code).await {
         Ok(t) => t,
         Err(r) => return refuse(&state, row, r, test).await,
     };
-    let (checks, verified) = validate(&state, &ctx, &id_token).await;
+    let (checks, verified) =
+        token::validate(&state, &ctx.org, &ctx.conn, &ctx.pending, &id_token).await;
     if test.is_some() {
-        row.report = Some(report(&checks, &id_token, None).to_string());
+        row.report = Some(person::report(&checks, &id_token, None).to_string());
     }
     let verified = match verified {
         Ok(v) => v,
@@ -107,7 +106,7 @@ pub async fn callback(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
     if ctx.pending.purpose == CONNECT {
         return connect(&state, ctx, verified, row).await;
     }
-    let identity = match identity_of(&verified, &ctx.domains) {
+    let identity = match person::identity_of(&verified, &ctx.domains) {
         Ok(i) => i,
         Err(r) => return refuse(&state, row, r, test).await,
     };
@@ -117,8 +116,8 @@ pub async fn callback(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
     ));
     let purpose = Purpose::parse(&ctx.pending.purpose);
     if purpose == Purpose::Test {
-        let resolved = resolution(&state, ctx.org.id, identity.oidc.clone()).await;
-        row.report = Some(report(&checks, &id_token, Some(resolved)).to_string());
+        let resolved = person::resolution(&state, ctx.org.id, identity.oidc.clone()).await;
+        row.report = Some(person::report(&checks, &id_token, Some(resolved)).to_string());
     }
     match purpose {
         Purpose::Session => {
@@ -295,299 +294,6 @@ async fn connect(state: &AppState, ctx: Context, v: Verified, mut row: SigninLog
             pages::internal_error()
         }
     }
-}
-
-/// The code exchange: once, never retried; only the ID token is kept.
-async fn exchange(state: &AppState, ctx: &Context, code: &str) -> Result<String, Refused> {
-    let failed = |detail: String| Refused::new("token_endpoint_failed", detail);
-    let client_id =
-        start::client_id(state, &ctx.conn).ok_or_else(|| failed("no client id".into()))?;
-    let t = ctx.pending.tenant_id.as_deref().unwrap_or("organizations");
-    let endpoint = tenant::endpoints(&state.config.oidc_authority, t).token;
-    let redirect = super::redirect_uri(&state.config.public_url);
-    let mut form: Vec<(&str, String)> = vec![
-        ("grant_type", "authorization_code".into()),
-        ("code", code.to_string()),
-        ("redirect_uri", redirect),
-        ("client_id", client_id.clone()),
-        ("code_verifier", ctx.pending.verifier.clone()),
-    ];
-    let cred = client_credential(state, &ctx.conn).map_err(|e| {
-        tracing::error!(error = %e, "OIDC: the client credential cannot be used");
-        failed(format!("the client credential cannot be used: {e}"))
-    })?;
-    match cred {
-        Credential::Secret(s) => form.push(("client_secret", s)),
-        Credential::Certificate { cert, key } => {
-            let jwt =
-                credential::client_assertion(&client_id, &endpoint, &cert, &key, state.clock.now())
-                    .map_err(|e| failed(e.to_string()))?;
-            form.push((
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-            ));
-            form.push(("client_assertion", jwt));
-        }
-    }
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, body) = state
-        .oidc
-        .fetcher
-        .post_form(&endpoint, &pairs)
-        .await
-        .map_err(|e| failed(format!("the token endpoint cannot be reached: {e}")))?;
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if status != 200 {
-        let desc = json["error_description"].as_str().unwrap_or("");
-        let code = aadsts_code(desc);
-        return Err(Refused {
-            received: Some(code.clone().unwrap_or_else(|| {
-                json["error"]
-                    .as_str()
-                    .map_or(format!("HTTP {status}"), str::to_string)
-            })),
-            ..Refused::new(
-                "token_error",
-                format!(
-                    "the token endpoint refused the code (HTTP {status}): {}. {}",
-                    desc.lines()
-                        .next()
-                        .unwrap_or(json["error"].as_str().unwrap_or("")),
-                    code.as_deref().map_or("", aadsts_hint)
-                ),
-            )
-        });
-    }
-    json["id_token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| failed("the token response has no id_token (scope openid missing?)".into()))
-}
-
-enum Credential {
-    Secret(String),
-    Certificate { cert: String, key: String },
-}
-
-fn client_credential(state: &AppState, c: &OidcConnection) -> crate::error::Result<Credential> {
-    let open = |b: &Option<Vec<u8>>| -> crate::error::Result<String> {
-        let sealed = b
-            .as_ref()
-            .ok_or_else(|| crate::error::Error::Invalid("no credential stored".into()))?;
-        Ok(String::from_utf8_lossy(&state.sealer.open(sealed)?).into_owned())
-    };
-    match c.credential.as_str() {
-        "secret" => Ok(Credential::Secret(open(&c.secret)?)),
-        "certificate" => Ok(Credential::Certificate {
-            cert: c.certificate.clone().unwrap_or_default(),
-            key: open(&c.private_key)?,
-        }),
-        _ => {
-            let app =
-                state.config.oidc_app.as_ref().ok_or_else(|| {
-                    crate::error::Error::Invalid("oidc_app is not configured".into())
-                })?;
-            Ok(
-                match (
-                    &app.client_secret,
-                    &app.certificate_pem,
-                    &app.private_key_pem,
-                ) {
-                    (Some(s), _, _) => Credential::Secret(s.clone()),
-                    (None, Some(cert), Some(key)) => Credential::Certificate {
-                        cert: cert.clone(),
-                        key: key.clone(),
-                    },
-                    _ => {
-                        return Err(crate::error::Error::Invalid(
-                            "oidc_app has no credential".into(),
-                        ));
-                    }
-                },
-            )
-        }
-    }
-}
-
-/// Every check of the ID token, in order; the first failure is the refusal.
-async fn validate(
-    state: &AppState,
-    ctx: &Context,
-    token: &str,
-) -> (Vec<Check>, Result<Verified, Refused>) {
-    let refused = |f: idtoken::Failure| Refused {
-        reason: f.reason,
-        detail: f.detail,
-        expected: f.expected,
-        received: f.received,
-    };
-    let t = match idtoken::inspect(token) {
-        Ok(t) => t,
-        Err(f) => return (Vec::new(), Err(refused(f))),
-    };
-    let connecting = ctx.pending.purpose == CONNECT;
-    let bound = ctx.conn.tenant_id.clone().filter(|_| !connecting);
-    // The key set: the org's tenant, or (Connect) the token's own GUID `tid` — a fixed host
-    // and a GUID either way; the issuer check then ties the token to that tenant.
-    let Some(key_tenant) = bound.clone().or_else(|| t.tid()) else {
-        let r = Refused::new("wrong_issuer", "the ID token has no tenant (tid) GUID");
-        return (Vec::new(), Err(r));
-    };
-    let now = state.clock.now();
-    let key = match state
-        .oidc
-        .jwks
-        .key(&state.oidc.fetcher, &key_tenant, &t.kid, now)
-        .await
-    {
-        Ok(k) => k,
-        Err(KeyError::Unknown { refreshed }) => {
-            let r = Refused {
-                received: Some(t.kid.clone()),
-                ..Refused::new(
-                    "unknown_kid",
-                    if refreshed {
-                        "the ID token's key is not in the tenant's key set, also after a refresh"
-                    } else {
-                        "the ID token's key is not in the tenant's key set (refreshed recently; not again yet)"
-                    },
-                )
-            };
-            return (Vec::new(), Err(r));
-        }
-        Err(KeyError::Fetch(e)) => {
-            let r = Refused::new(
-                "keys_unavailable",
-                format!("the tenant's signing keys cannot be fetched: {e}"),
-            );
-            return (Vec::new(), Err(r));
-        }
-    };
-    let sig = Check {
-        name: "signature".into(),
-        ok: true,
-        expected: "RS256 by a key of the tenant".into(),
-        received: format!("kid {}", t.kid),
-    };
-    if let Err(f) = idtoken::verify_signature(&t, &key) {
-        return (vec![Check { ok: false, ..sig }], Err(refused(f)));
-    }
-    let client_id = start::client_id(state, &ctx.conn).unwrap_or_default();
-    let expect = Expect {
-        authority: &state.config.oidc_authority,
-        tenant: bound.as_deref(),
-        client_id: &client_id,
-        nonce: &ctx.pending.nonce,
-        skew_secs: ctx.org.clock_skew_secs.max(0),
-        now,
-    };
-    let (mut checks, verified) = idtoken::check_claims(&t.claims, &expect);
-    checks.insert(0, sig);
-    (checks, verified.map_err(refused))
-}
-
-/// The person a verified token names. The session's email: the email when Entra calls it
-/// verified, else a member's upn, else the email claim; it must be in the org's domains.
-/// Only the verified email and the member upn may ever link an account.
-pub fn identity_of(v: &Verified, domains: &[String]) -> Result<Identity, Refused> {
-    let in_domains = |e: &str| {
-        let d = e.rsplit_once('@').map_or("", |(_, d)| d);
-        domains.iter().any(|x| x == d)
-    };
-    let verified_email = v
-        .email
-        .as_deref()
-        .filter(|_| v.email_verified)
-        .and_then(normalize_email)
-        .filter(|e| in_domains(e));
-    let member_upn = v
-        .upn
-        .as_deref()
-        .filter(|_| !v.guest)
-        .and_then(normalize_email);
-    let email = verified_email
-        .clone()
-        .or_else(|| member_upn.clone().filter(|u| in_domains(u)))
-        .or_else(|| v.email.as_deref().and_then(normalize_email))
-        .or_else(|| v.preferred_username.as_deref().and_then(normalize_email));
-    let Some(email) = email else {
-        return Err(Refused::new(
-            "no_email",
-            "the ID token carries no email, upn or preferred_username that is an email address \
-             (add the optional claims email and upn in Entra's Token configuration)",
-        ));
-    };
-    if !in_domains(&email) {
-        return Err(Refused {
-            expected: Some(domains.join(", ")),
-            received: Some(email),
-            ..Refused::new(
-                "email_outside_domains",
-                "the email is not in one of this organization's domains",
-            )
-        });
-    }
-    Ok(Identity {
-        email,
-        object_id: Some(v.oid.clone()),
-        role_claim: v.roles.first().cloned(),
-        given_name: v.given_name.clone(),
-        surname: v.family_name.clone(),
-        display_name: v.name.clone(),
-        oidc: Some(Claims {
-            tenant_id: v.tid.clone(),
-            object_id: v.oid.clone(),
-            member_upn,
-            verified_email,
-        }),
-    })
-}
-
-/// For a Test sign-in: which user the token would reach, and by which rule.
-async fn resolution(state: &AppState, org_id: i64, claims: Option<Claims>) -> Value {
-    let Some(claims) = claims else {
-        return Value::Null;
-    };
-    let oid = claims.object_id.clone();
-    let found = state
-        .store
-        .read(move |c| store::find_user(c, org_id, &claims))
-        .await;
-    use crate::store::oidc::Match;
-    match found {
-        Ok(Match::Found(u, rule)) => json!({
-            "user": u.user_name, "user_id": u.id, "rule": rule,
-            "external_id": u.external_id,
-            "external_id_matches": u.external_id.as_deref() == Some(oid.as_str()),
-            "fix": (u.external_id.as_deref() != Some(oid.as_str())).then_some(
-                "In Entra's provisioning Attribute Mapping, map objectId to externalId so that \
-                 provisioned users and sign-ins meet by the object ID."),
-        }),
-        Ok(Match::LinkedElsewhere(u, other)) => {
-            json!({"user": u.user_name, "rule": "refused: linked to another account", "linked_to": other})
-        }
-        Ok(Match::Ambiguous(n)) => json!({"rule": format!("refused: {n} users match")}),
-        Ok(Match::NotFound) => {
-            json!({"rule": "no user matches (just-in-time creation applies when on)"})
-        }
-        Err(e) => json!({"error": e.to_string()}),
-    }
-}
-
-/// The Test sign-in report: each check, the decoded claims, the resolution.
-fn report(checks: &[Check], token: &str, resolved: Option<Value>) -> Value {
-    let claims = token
-        .split('.')
-        .nth(1)
-        .and_then(|p| {
-            use base64::Engine as _;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .unwrap_or(Value::Null);
-    json!({"checks": checks, "claims": claims, "resolution": resolved})
 }
 
 /// Logs the refusal, then shows "Sign-in failed (reference R)" — or sends the admin of a

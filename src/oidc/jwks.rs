@@ -6,8 +6,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use jsonwebtoken::DecodingKey;
+use base64::Engine as _;
 use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm, PublicKeyUse};
+use openssl::bn::BigNum;
+use openssl::pkey::{PKey, Public};
+use openssl::rsa::Rsa;
 use time::{Duration, OffsetDateTime};
 
 use super::http::Fetcher;
@@ -18,9 +21,13 @@ pub const MAX_AGE: Duration = Duration::hours(24);
 /// At most one forced refresh (unknown kid) per tenant this often.
 pub const FORCED_EVERY: Duration = Duration::minutes(5);
 
+/// A tenant's RSA public key, parsed once (OpenSSL verifies RS256 in ~40 µs, jsonwebtoken's
+/// pure-Rust backend in ~450 µs: measured by the sign-in bench).
+pub type Key = PKey<Public>;
+
 #[derive(Default)]
 struct Entry {
-    keys: HashMap<String, Arc<DecodingKey>>,
+    keys: HashMap<String, Arc<Key>>,
     fetched: Option<OffsetDateTime>,
     forced: Option<OffsetDateTime>,
 }
@@ -29,6 +36,8 @@ struct Entry {
 #[derive(Default, Clone)]
 pub struct Jwks {
     tenants: Arc<Mutex<HashMap<String, Entry>>>,
+    /// One fetch at a time: the sign-ins that find the cache cold wait for it.
+    fetching: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Why no key was found.
@@ -47,7 +56,7 @@ impl Jwks {
         tid: &str,
         kid: &str,
     ) -> (
-        Option<Arc<DecodingKey>>,
+        Option<Arc<Key>>,
         Option<OffsetDateTime>,
         Option<OffsetDateTime>,
     ) {
@@ -65,7 +74,15 @@ impl Jwks {
         tid: &str,
         kid: &str,
         now: OffsetDateTime,
-    ) -> Result<Arc<DecodingKey>, KeyError> {
+    ) -> Result<Arc<Key>, KeyError> {
+        let fresh = |(key, fetched, _): (Option<Arc<Key>>, Option<OffsetDateTime>, _)| {
+            key.filter(|_| fetched.is_some_and(|f| now - f <= MAX_AGE))
+        };
+        if let Some(k) = fresh(self.cached(tid, kid)) {
+            return Ok(k);
+        }
+        let _one = self.fetching.lock().await;
+        // Another sign-in may have fetched while this one waited.
         let (key, fetched, forced) = self.cached(tid, kid);
         let stale = fetched.is_none_or(|f| now - f > MAX_AGE);
         if let Some(k) = key
@@ -132,7 +149,7 @@ impl Jwks {
 }
 
 /// The RSA signing keys of a JWKS document, by key id (others ignored).
-pub fn parse(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, String> {
+pub fn parse(body: &[u8]) -> Result<HashMap<String, Arc<Key>>, String> {
     let set: JwkSet =
         serde_json::from_slice(body).map_err(|e| format!("the key set is not a JWKS: {e}"))?;
     let mut keys = HashMap::new();
@@ -153,7 +170,7 @@ pub fn parse(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, String> {
             continue;
         }
         if let jsonwebtoken::jwk::AlgorithmParameters::RSA(p) = &jwk.algorithm
-            && let Ok(k) = DecodingKey::from_rsa_components(&p.n, &p.e)
+            && let Some(k) = rsa_key(&p.n, &p.e)
         {
             keys.insert(kid, Arc::new(k));
         }
@@ -162,4 +179,17 @@ pub fn parse(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, String> {
         return Err("the key set has no RSA signing key".into());
     }
     Ok(keys)
+}
+
+/// An RSA public key from a JWK's base64url modulus and exponent.
+fn rsa_key(n: &str, e: &str) -> Option<Key> {
+    let b = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.trim_end_matches('='))
+            .ok()
+            .and_then(|v| BigNum::from_slice(&v).ok())
+    };
+    let rsa = Rsa::from_public_components(b(n)?, b(e)?).ok()?;
+    (rsa.size() >= 256).then_some(())?;
+    PKey::from_rsa(rsa).ok()
 }

@@ -6,11 +6,13 @@
 pub mod callback;
 pub mod credential;
 pub mod http;
+pub mod identity;
 pub mod idtoken;
 pub mod jwks;
 pub mod setup;
 pub mod start;
 pub mod tenant;
+pub mod token;
 
 use actix_web::web;
 

@@ -22,6 +22,7 @@ mod hostile_world;
 mod logs;
 mod oauth;
 mod oidc;
+mod oidc_identity;
 mod product_directory;
 mod product_feed;
 mod raw_http;
