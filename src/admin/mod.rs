@@ -16,6 +16,7 @@ mod oidc_report;
 mod orgs;
 mod scim;
 mod sso;
+mod sso_sp_keys;
 mod view;
 mod webhooks;
 
@@ -62,6 +63,7 @@ pub use view::allow_form_target;
             web::post().to(sso::settings),
         )
         .route("/admin/orgs/{slug}/sso/test", web::post().to(sso::test))
+        .configure(sso_sp_keys::routes)
         .configure(oidc::routes)
         .route("/admin/orgs/{slug}/scim", web::get().to(scim::show))
         .route(

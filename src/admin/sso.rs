@@ -46,6 +46,7 @@ struct SsoPage {
     certs: Vec<CertView>,
     none_valid: bool,
     oidc: OidcCard,
+    sp_keys: super::sso_sp_keys::SpKeysCard,
 }
 
 /// What a POST shows on the page it answers with: the form as typed (after an error), the
@@ -110,10 +111,19 @@ pub async fn render_with(
         })
         .collect();
     let sp = crate::saml::sp_settings(&state.config.public_url, &row.org);
+    let sp_keys = match state
+        .store
+        .read(move |c| super::sso_sp_keys::load(c, id, now))
+        .await
+    {
+        Ok(card) => card,
+        Err(e) => return view::store_failed(&e),
+    };
     view::page(
         code,
         &SsoPage {
             nav,
+            sp_keys,
             none_valid: !certs.is_empty()
                 && certs
                     .iter()

@@ -40,6 +40,10 @@ pub enum OrgCommand {
     /// Sign in with Microsoft Entra over OpenID Connect: the customer's own app (tenant,
     /// client id, secret or certificate) or the operator's multi-tenant app.
     Oidc(super::oidc::OidcArgs),
+    /// The org's SAML SP key pairs (signed AuthnRequests, encrypted assertions): list,
+    /// rotate, print a certificate.
+    #[command(subcommand, name = "saml-keys")]
+    SamlKeys(super::saml_keys::SamlKeysCommand),
     /// Choose how the org signs in: saml or oidc (users are kept).
     Sso {
         slug: String,
@@ -93,6 +97,10 @@ pub struct SetArgs {
     /// Allowed clock difference for SAML time checks, in seconds (0–600).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..=600))]
     pub clock_skew: Option<i64>,
+    /// Sign SAML AuthnRequests (RSA-SHA256) with an SP key idgate generates; upload its
+    /// certificate as Entra's "verification certificate".
+    #[arg(long)]
+    pub sign_requests: Option<OnOff>,
 }
 
 pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i32> {
@@ -158,10 +166,16 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
             })?;
             print_org(config, &org, &domains, &maps, &tokens);
             print_idp(config, &org, idp.as_ref());
+            super::saml_keys::show(store, org.id)?;
             super::oidc::print(config, oidc.as_ref());
             Ok(0)
         }
-        OrgCommand::Set(args) => set_org(store, args),
+        OrgCommand::Set(args) => {
+            let code = set_org(store, args)?;
+            super::saml_keys::switches(store, config, &args.slug, args.sign_requests, None)?;
+            Ok(code)
+        }
+        OrgCommand::SamlKeys(cmd) => super::saml_keys::command(store, config, cmd),
         OrgCommand::Saml(args) => super::saml::configure(store, config, args),
         OrgCommand::Oidc(args) => super::oidc::configure(store, config, args),
         OrgCommand::Sso { slug, protocol } => super::oidc::switch(store, slug, *protocol),

@@ -141,6 +141,13 @@ pub async fn start_signin(
         created: timestamp(now),
         expires: timestamp(now + PENDING_FOR),
     };
+    let signer = match super::sp_keys::request_signer(state, org.id).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, org = %org.slug, "SAML: no key to sign the AuthnRequest");
+            return pages::internal_error();
+        }
+    };
     let url = match authn::redirect_url(
         &idp.sso_url,
         &sp.entity_id,
@@ -148,6 +155,7 @@ pub async fn start_signin(
         &pending.id,
         &pending.relay_state,
         now,
+        signer.as_ref(),
     ) {
         Ok(u) => u,
         Err(e) => {

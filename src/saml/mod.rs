@@ -7,6 +7,7 @@ pub mod authn;
 pub mod metadata;
 mod routes;
 pub mod sp;
+pub mod sp_keys;
 #[doc(hidden)]
 pub mod test_idp;
 

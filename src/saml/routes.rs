@@ -20,15 +20,18 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// SAML 2.0 SP metadata: entity ID `{public_url}/saml/{org}`, one HTTP-POST ACS, the NameID
-/// formats Entra sends, unsigned AuthnRequests, signed assertions wanted.
-pub fn sp_metadata(public_url: &str, slug: &str) -> String {
+/// formats Entra sends, signed assertions wanted; with the org's live SP certificates
+/// (`keys`: signed AuthnRequests and encrypted assertions, when on).
+pub fn sp_metadata(public_url: &str, slug: &str, keys: &super::sp_keys::Published) -> String {
+    let signed = keys.sign_requests;
+    let key_descriptors = keys.key_descriptors();
     let entity = xml_escape(&format!("{public_url}/saml/{slug}"));
     let acs = xml_escape(&format!("{public_url}/saml/{slug}/acs"));
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
-  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
+  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+{key_descriptors}    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified</md:NameIDFormat>
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
@@ -41,12 +44,19 @@ pub fn sp_metadata(public_url: &str, slug: &str) -> String {
 async fn metadata(state: web::Data<AppState>, slug: web::Path<String>) -> HttpResponse {
     let slug = slug.into_inner();
     let lookup = slug.clone();
+    let now = crate::clock::timestamp(state.clock.now());
     match state
         .store
-        .read(move |c| orgs::org_by_slug(c, &lookup))
+        .read(move |c| {
+            let Some(org) = orgs::org_by_slug(c, &lookup)? else {
+                return Ok(None);
+            };
+            let keys = super::sp_keys::published(c, org.id, &now)?;
+            Ok(Some((org, keys)))
+        })
         .await
     {
-        Ok(Some(org)) => HttpResponse::Ok()
+        Ok(Some((org, keys))) => HttpResponse::Ok()
             .content_type("application/samlmetadata+xml")
             .insert_header((
                 "Content-Disposition",
@@ -55,7 +65,7 @@ async fn metadata(state: web::Data<AppState>, slug: web::Path<String>) -> HttpRe
                     org.slug
                 ),
             ))
-            .body(sp_metadata(&state.config.public_url, &org.slug)),
+            .body(sp_metadata(&state.config.public_url, &org.slug, &keys)),
         Ok(None) => page(StatusCode::NOT_FOUND, "No such organization."),
         Err(e) => {
             tracing::error!(error = %e, "SP metadata: store read failed");
@@ -83,7 +93,8 @@ mod tests {
 
     #[test]
     fn metadata_is_well_formed_and_escaped() {
-        let xml = sp_metadata("https://login.example.com", "acme");
+        let none = crate::saml::sp_keys::Published::default();
+        let xml = sp_metadata("https://login.example.com", "acme", &none);
         assert!(xml.contains(r#"entityID="https://login.example.com/saml/acme""#));
         assert!(xml.contains(r#"Location="https://login.example.com/saml/acme/acs""#));
         // Our own metadata parser recognises it as SP metadata, not an IdP's.
@@ -94,6 +105,6 @@ mod tests {
             matches!(err, crate::saml::metadata::MetadataError::SpMetadata),
             "{err}"
         );
-        assert!(sp_metadata("https://a.example/x\"<", "s").contains("x&quot;&lt;/saml/s"));
+        assert!(sp_metadata("https://a.example/x\"<", "s", &none).contains("x&quot;&lt;/saml/s"));
     }
 }

@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0008_webhooks.sql"),
     ),
     (9, "oidc", include_str!("../../migrations/0009_oidc.sql")),
+    (
+        12,
+        "sp_keys",
+        include_str!("../../migrations/0012_sp_keys.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -22,6 +22,7 @@ pub mod saml;
 pub mod server;
 pub mod sessions;
 pub mod signin;
+pub mod sp_keys;
 pub mod webhooks;
 mod writer;
 
