@@ -123,18 +123,23 @@ pub async fn callback(app: &TestApp, query: &[(&str, &str)], cookie: Option<&str
         .await
 }
 
+/// Redeems `code` for the sign-in `s` started (its state, the browser's cookie).
+pub async fn redeem(app: &TestApp, s: &Started, code: &str) -> Resp {
+    callback(app, &[("code", code), ("state", &s.state)], Some(&s.cookie)).await
+}
+
+/// The newest sign-in log row's detail.
+fn last_detail(app: &TestApp) -> String {
+    app.signin_log()[0].detail.clone().unwrap_or_default()
+}
+
 /// A whole sign-in whose ID token carries `adjust`ed claims.
 pub async fn signin(app: &TestApp, entra: &FakeEntra, adjust: impl FnOnce(&mut Value)) -> Resp {
     let s = start(app, "acme").await;
     let mut claims = entra.claims(&s.nonce);
     adjust(&mut claims);
     let code = entra.code_for(entra.id_token(&claims), &s.challenge);
-    callback(
-        app,
-        &[("code", &code), ("state", &s.state)],
-        Some(&s.cookie),
-    )
-    .await
+    redeem(app, &s, &code).await
 }
 
 /// Signs in with a raw ID token.
@@ -145,12 +150,7 @@ pub async fn signin_raw(
 ) -> Resp {
     let s = start(app, "acme").await;
     let code = entra.code_for(token(&s.nonce), &s.challenge);
-    callback(
-        app,
-        &[("code", &code), ("state", &s.state)],
-        Some(&s.cookie),
-    )
-    .await
+    redeem(app, &s, &code).await
 }
 
 pub const OID: &str = "1d2c3b4a-5f6e-4d7c-8b9a-0f1e2d3c4b5a";
@@ -489,13 +489,7 @@ async fn state_is_single_use_bound_to_the_browser_and_errors_are_explained() {
         (reason.as_str(), received.as_deref()),
         ("idp_error", Some("AADSTS65004"))
     );
-    assert!(
-        app.signin_log()[0]
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("consent")
-    );
+    assert!(last_detail(&app).contains("consent"));
     // The token endpoint refuses the secret: its AADSTS code and the Value-vs-Secret-ID hint.
     let s = start(&app, "acme").await;
     entra.lock().token_error = Some((
@@ -503,24 +497,13 @@ async fn state_is_single_use_bound_to_the_browser_and_errors_are_explained() {
         json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}),
     ));
     let code = entra.code_for(entra.id_token(&entra.claims(&s.nonce)), &s.challenge);
-    let r = callback(
-        &app,
-        &[("code", &code), ("state", &s.state)],
-        Some(&s.cookie),
-    )
-    .await;
+    let r = redeem(&app, &s, &code).await;
     let (reason, _, received) = refusal(&app, &r);
     assert_eq!(
         (reason.as_str(), received.as_deref()),
         ("token_error", Some("AADSTS7000215"))
     );
-    assert!(
-        app.signin_log()[0]
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("Secret ID")
-    );
+    assert!(last_detail(&app).contains("Secret ID"));
     // A token response without an ID token.
     let s = start(&app, "acme").await;
     entra.lock().token_error = Some((200, json!({"access_token": "x", "token_type": "Bearer"})));

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::browser::{reference_of, session_of};
 use crate::fake_entra::{CLIENT_ID, FakeEntra, OTHER_TENANT, SECRET, TENANT};
 use crate::helpers::{Resp, TestApp, spawn_app_with};
-use crate::oidc::{OID, callback, oidc_app, provision, refusal, signin, start};
+use crate::oidc::{OID, callback, oidc_app, provision, redeem, refusal, signin, start};
 
 #[actix_web::test]
 async fn no_account_is_ever_linked_by_an_unverified_email() {
@@ -270,12 +270,7 @@ async fn connect_binds_the_verified_tenant_never_the_consent_redirects() {
         s.url
     );
     let code = entra.code_for(entra.id_token(&entra.claims(&s.nonce)), &s.challenge);
-    let r = callback(
-        &app,
-        &[("code", &code), ("state", &s.state)],
-        Some(&s.cookie),
-    )
-    .await;
+    let r = redeem(&app, &s, &code).await;
     assert_eq!(r.status, 303, "{}", r.text);
     // A token of another tenant for acme's sign-in: wrong_tenant.
     let r = signin(&app, &entra, |c| {
