@@ -12,10 +12,11 @@ SCIM2_CLI_VERSION := 0.6.0
 SELENIUM_VERSION := 4.51.0
 CARGO_FUZZ_VERSION := 0.13.2
 SCHEMATHESIS_VERSION := 4.32.5
+PYSAML2_VERSION := 7.5.5
 FUZZ_SECONDS ?= 600
 CARGO_FLAGS ?=
 
-.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test e2e oidc-e2e bench fuzz clean
+.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test e2e oidc-e2e pysaml2-idp bench fuzz clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(SYSTEM_PACKAGES)"
@@ -32,7 +33,7 @@ install-packages:
 	fi
 
 # Python tools in a venv, each pinned: scim2-cli (scim2-tester), selenium (the admin UI e2e test),
-# schemathesis (the product API fuzzer).
+# schemathesis (the product API fuzzer), pysaml2 (a generic SAML IdP; uses xmlsec1).
 tools: test-deps
 	@[ -x $(TOOLS_VENV)/bin/python ] || python3 -m venv $(TOOLS_VENV)
 	@[ -x $(TOOLS_VENV)/bin/scim2 ] || $(TOOLS_VENV)/bin/pip install -q 'scim2-cli==$(SCIM2_CLI_VERSION)'
@@ -40,6 +41,8 @@ tools: test-deps
 	  || $(TOOLS_VENV)/bin/pip install -q 'selenium==$(SELENIUM_VERSION)'
 	@$(TOOLS_VENV)/bin/st --version 2>/dev/null | grep -q ' $(SCHEMATHESIS_VERSION)$$' \
 	  || $(TOOLS_VENV)/bin/pip install -q 'schemathesis==$(SCHEMATHESIS_VERSION)'
+	@$(TOOLS_VENV)/bin/python -c 'import sys, importlib.metadata as m; sys.exit(m.version("pysaml2") != "$(PYSAML2_VERSION)")' 2>/dev/null \
+	  || $(TOOLS_VENV)/bin/pip install -q 'pysaml2==$(PYSAML2_VERSION)'
 
 build: deps
 	cargo build --release --locked $(CARGO_FLAGS)
@@ -80,7 +83,12 @@ oidc-e2e: tools unit
 	@command -v npm >/dev/null || $(MAKE) --no-print-directory install-packages PACKAGES=npm
 	SERVER_BIN=./target/debug/idgate PYTHON=$(TOOLS_VENV)/bin/python ./scripts/oidc-e2e.sh
 
-test: lint unit scim2-tester api-fuzz nginx-test e2e oidc-e2e
+# Any SAML 2.0 IdP: pysaml2 as the IdP with its default attribute map (urn:oid names,
+# persistent NameID) signs in through the real endpoints, then with an org's own mapping.
+pysaml2-idp: tools unit
+	SERVER_BIN=./target/debug/idgate PYTHON=$(TOOLS_VENV)/bin/python ./scripts/pysaml2-idp.sh
+
+test: lint unit scim2-tester api-fuzz nginx-test e2e oidc-e2e pysaml2-idp
 
 bench: build
 	cargo build --release --locked --example idgate-bench

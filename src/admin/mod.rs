@@ -16,6 +16,7 @@ mod oidc_report;
 mod orgs;
 mod scim;
 mod sso;
+mod sso_attributes;
 mod sso_sp_keys;
 mod view;
 mod webhooks;
@@ -29,8 +30,9 @@ use crate::store::orgs::{self as org_store, Org, SettingsChange};
 
 pub use auth::{Admin, finish_signin, test_result_redirect};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
 pub use view::allow_form_target;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(orgs::home))
         .route("/admin/", web::get().to(orgs::home))
         .route("/admin/login", web::get().to(auth::login_form))
@@ -91,6 +93,7 @@ pub use view::allow_form_target;
         .configure(events::routes)
         .configure(api_keys::routes)
         .configure(webhooks::routes)
+        .configure(sso_attributes::routes)
         .route("/static/admin.css", web::get().to(stylesheet))
         .route("/static/admin.js", web::get().to(script));
 }

@@ -42,6 +42,7 @@ struct SsoPage {
     entity_id: String,
     acs_url: String,
     sign_on_url: String,
+    attributes: super::sso_attributes::AttributesCard,
     idp: Option<IdpRecord>,
     certs: Vec<CertView>,
     none_valid: bool,
@@ -111,6 +112,14 @@ pub async fn render_with(
         })
         .collect();
     let sp = crate::saml::sp_settings(&state.config.public_url, &row.org);
+    let attributes = match state
+        .store
+        .read(move |c| crate::store::saml_attributes::get(c, id))
+        .await
+    {
+        Ok(map) => super::sso_attributes::card(&map),
+        Err(e) => return view::store_failed(&e),
+    };
     let sp_keys = match state
         .store
         .read(move |c| super::sso_sp_keys::load(c, id, now))
@@ -124,6 +133,7 @@ pub async fn render_with(
         &SsoPage {
             nav,
             sp_keys,
+            attributes,
             none_valid: !certs.is_empty()
                 && certs
                     .iter()

@@ -40,6 +40,9 @@ pub enum OrgCommand {
     /// Sign in with Microsoft Entra over OpenID Connect: the customer's own app (tenant,
     /// client id, secret or certificate) or the operator's multi-tenant app.
     Oidc(super::oidc::OidcArgs),
+    /// Which SAML attributes carry the email, names and role (any SAML 2.0 IdP); with no
+    /// flag, show them.
+    SamlAttributes(super::saml_attributes::SamlAttributesArgs),
     /// The org's SAML SP key pairs (signed AuthnRequests, encrypted assertions): list,
     /// rotate, print a certificate.
     #[command(subcommand, name = "saml-keys")]
@@ -178,6 +181,7 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
         OrgCommand::SamlKeys(cmd) => super::saml_keys::command(store, config, cmd),
         OrgCommand::Saml(args) => super::saml::configure(store, config, args),
         OrgCommand::Oidc(args) => super::oidc::configure(store, config, args),
+        OrgCommand::SamlAttributes(args) => super::saml_attributes::command(store, args),
         OrgCommand::Sso { slug, protocol } => super::oidc::switch(store, slug, *protocol),
         OrgCommand::Domain(cmd) => domain_command(store, cmd),
         OrgCommand::RoleMap {

@@ -10,13 +10,13 @@ use rand::RngExt as _;
 use serde::Deserialize;
 
 use super::authn;
-use super::sp::{self, Expectation, Failure, IdpSettings, SpSettings, Verified};
+use super::sp::{self, Expectation, Failure, IdpSettings, SpSettings};
 use crate::clock::timestamp;
-use crate::identity::normalize_email;
-use crate::signin::{self, Identity, Refused, SamlUse};
+use crate::signin::{self, Refused, SamlUse};
 use crate::state::AppState;
 use crate::store::orgs::{self, Org};
 use crate::store::saml::IdpRecord;
+use crate::store::saml_attributes::AttributeMap;
 use crate::store::signin::{self as signin_store, PendingRequest, SigninLog};
 use crate::web::pages;
 
@@ -25,15 +25,6 @@ const MAX_ACS_FORM: usize = sp::MAX_RESPONSE_BYTES * 4 / 3 * 3 / 2 + 4096;
 
 /// How long an AuthnRequest may wait for its answer.
 const PENDING_FOR: time::Duration = time::Duration::minutes(10);
-
-const CLAIM_EMAIL: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
-const CLAIM_NAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name";
-const CLAIM_GIVEN: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname";
-const CLAIM_SURNAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname";
-const CLAIM_OID: &str = "http://schemas.microsoft.com/identity/claims/objectidentifier";
-const CLAIM_DISPLAY: &str = "http://schemas.microsoft.com/identity/claims/displayname";
-const CLAIM_ROLE: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role";
-const NAMEID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 
 /// The SP side of an org: entity ID and ACS URL under `public_url`.
 pub fn sp_settings(public_url: &str, org: &Org) -> SpSettings {
@@ -54,7 +45,7 @@ pub struct LoginQuery {
 async fn org_and_idp(
     state: &AppState,
     slug: String,
-) -> Result<(Org, Option<IdpRecord>, Vec<String>), HttpResponse> {
+) -> Result<(Org, Option<IdpRecord>, (Vec<String>, AttributeMap)), HttpResponse> {
     let found = state
         .store
         .read(move |c| {
@@ -66,7 +57,8 @@ async fn org_and_idp(
                 .into_iter()
                 .map(|d| d.domain)
                 .collect();
-            Ok(Some((org, idp, domains)))
+            let attributes = crate::store::saml_attributes::get(c, org.id)?;
+            Ok(Some((org, idp, (domains, attributes))))
         })
         .await;
     match found {
@@ -188,7 +180,7 @@ pub async fn acs(
     slug: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let (org, idp, domains) = match org_and_idp(&state, slug.into_inner()).await {
+    let (org, idp, (domains, attributes)) = match org_and_idp(&state, slug.into_inner()).await {
         Ok(v) => v,
         Err(page) => return page,
     };
@@ -269,7 +261,7 @@ pub async fn acs(
             return pages::internal_error();
         }
     };
-    let identity = match identity_of(&verified, &domains) {
+    let identity = match super::attributes::identity_of(&verified, &attributes, &domains) {
         Ok(i) => i,
         Err(refused) => return refuse(&state, row, refused, test).await,
     };
@@ -324,53 +316,4 @@ fn from_failure(f: Failure) -> Refused {
         expected: f.expected,
         received: f.received,
     }
-}
-
-fn first<'a>(v: &'a Verified, claim: &str) -> Option<&'a str> {
-    v.attribute(claim)?
-        .iter()
-        .map(|s| s.trim())
-        .find(|s| !s.is_empty())
-}
-
-/// The identity a verified assertion names: the email claim (else an email-format NameID,
-/// else the name claim), trimmed and lowercased, inside one of the org's domains.
-pub fn identity_of(v: &Verified, domains: &[String]) -> Result<Identity, Refused> {
-    let raw = first(v, CLAIM_EMAIL)
-        .or_else(|| {
-            (v.name_id_format.as_deref() == Some(NAMEID_EMAIL)).then_some(v.name_id.as_str())
-        })
-        .or_else(|| first(v, CLAIM_NAME));
-    let Some(raw) = raw else {
-        return Err(Refused::new(
-            "no_email",
-            "the assertion carries no email claim (emailaddress), email NameID or name claim",
-        ));
-    };
-    let Some(email) = normalize_email(raw) else {
-        return Err(Refused {
-            received: Some(raw.to_string()),
-            ..Refused::new("no_email", "the email claim is not an email address")
-        });
-    };
-    let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
-    if !domains.iter().any(|d| d == domain) {
-        return Err(Refused {
-            expected: Some(domains.join(", ")),
-            received: Some(email.clone()),
-            ..Refused::new(
-                "email_outside_domains",
-                "the email is not in one of this organization's domains",
-            )
-        });
-    }
-    Ok(Identity {
-        email,
-        object_id: first(v, CLAIM_OID).map(str::to_string),
-        role_claim: first(v, CLAIM_ROLE).map(str::to_string),
-        given_name: first(v, CLAIM_GIVEN).map(str::to_string),
-        surname: first(v, CLAIM_SURNAME).map(str::to_string),
-        display_name: first(v, CLAIM_DISPLAY).map(str::to_string),
-        oidc: None,
-    })
 }

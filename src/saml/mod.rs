@@ -3,6 +3,7 @@
 //! samael is used only inside this module.
 
 mod acs;
+pub mod attributes;
 pub mod authn;
 pub mod metadata;
 mod routes;

@@ -22,6 +22,8 @@ pub const ASSERTION_ID: &str = "_5a1f0c3e-8d2b-4b7a-9e61-0f2c3d4e5f60";
 pub const RESPONSE_ID: &str = "_9b2e1d4f-7c3a-4e8b-a1f2-3c4d5e6f7081";
 pub const OID: &str = "6f2b8c1e-3d4a-4b5c-8e9f-0a1b2c3d4e5f";
 pub const EMAIL: &str = "alice@acme.com";
+pub const NAMEID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+pub const NAMEID_PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
 
 pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 pub const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
@@ -82,6 +84,11 @@ pub struct Entra {
     /// The emailaddress claim.
     pub email: String,
     pub name_id: String,
+    /// The NameID's Format (Entra: emailAddress).
+    pub name_id_format: String,
+    /// When set, these attributes (name, values) replace Entra's claims: the shape of
+    /// another IdP's response (`urn:oid:` names are sent with NameFormat `uri`).
+    pub attributes: Option<Vec<(String, Vec<String>)>>,
     pub issuer: String,
     pub response_issuer: String,
     pub audience: String,
@@ -104,6 +111,8 @@ impl Entra {
             assertion_id: ASSERTION_ID.into(),
             email: EMAIL.into(),
             name_id: EMAIL.into(),
+            name_id_format: NAMEID_EMAIL.into(),
+            attributes: None,
             issuer: IDP.into(),
             response_issuer: IDP.into(),
             audience: SP.into(),
@@ -150,7 +159,23 @@ impl Entra {
                 r#"<Attribute Name="{name}"><AttributeValue>{value}</AttributeValue></Attribute>"#
             )
         };
-        let attributes = [
+        let custom = self.attributes.as_ref().map(|list| {
+            list.iter()
+                .map(|(name, values)| {
+                    let format = if name.starts_with("urn:oid:") {
+                        r#" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri""#
+                    } else {
+                        ""
+                    };
+                    let values: String = values
+                        .iter()
+                        .map(|v| format!("<AttributeValue>{v}</AttributeValue>"))
+                        .collect();
+                    format!(r#"<Attribute Name="{name}"{format}>{values}</Attribute>"#)
+                })
+                .collect::<String>()
+        });
+        let entra = [
             attr(
                 &format!("{MS_CLAIMS}/tenantid"),
                 "00000000-1111-2222-3333-444444444444",
@@ -166,11 +191,13 @@ impl Entra {
             ),
         ]
         .concat();
+        let attributes = custom.unwrap_or(entra);
         let xml = format!(
-            r#"<Assertion ID="{assertion_id}" IssueInstant="{t}" Version="2.0" xmlns="urn:oasis:names:tc:SAML:2.0:assertion"><Issuer>{issuer}</Issuer>{signature}<Subject><NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</NameID><SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><SubjectConfirmationData{irt} NotOnOrAfter="{until}" Recipient="{recipient}"/></SubjectConfirmation></Subject><Conditions NotBefore="{before}" NotOnOrAfter="{until}"><AudienceRestriction><Audience>{audience}</Audience></AudienceRestriction></Conditions><AttributeStatement>{attributes}</AttributeStatement><AuthnStatement AuthnInstant="{t}" SessionIndex="{assertion_id}"><AuthnContext><AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</AuthnContextClassRef></AuthnContext></AuthnStatement></Assertion>"#,
+            r#"<Assertion ID="{assertion_id}" IssueInstant="{t}" Version="2.0" xmlns="urn:oasis:names:tc:SAML:2.0:assertion"><Issuer>{issuer}</Issuer>{signature}<Subject><NameID Format="{name_id_format}">{name_id}</NameID><SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><SubjectConfirmationData{irt} NotOnOrAfter="{until}" Recipient="{recipient}"/></SubjectConfirmation></Subject><Conditions NotBefore="{before}" NotOnOrAfter="{until}"><AudienceRestriction><Audience>{audience}</Audience></AudienceRestriction></Conditions><AttributeStatement>{attributes}</AttributeStatement><AuthnStatement AuthnInstant="{t}" SessionIndex="{assertion_id}"><AuthnContext><AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</AuthnContextClassRef></AuthnContext></AuthnStatement></Assertion>"#,
             assertion_id = self.assertion_id,
             issuer = self.issuer,
             name_id = self.name_id,
+            name_id_format = self.name_id_format,
             recipient = self.recipient,
             audience = self.audience,
         );

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (9, "oidc", include_str!("../../migrations/0009_oidc.sql")),
     (
+        10,
+        "saml_attributes",
+        include_str!("../../migrations/0010_saml_attributes.sql"),
+    ),
+    (
         12,
         "sp_keys",
         include_str!("../../migrations/0012_sp_keys.sql"),

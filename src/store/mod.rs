@@ -19,6 +19,7 @@ pub mod pages;
 pub mod requests;
 pub mod resources;
 pub mod saml;
+pub mod saml_attributes;
 pub mod server;
 pub mod sessions;
 pub mod signin;

@@ -60,6 +60,10 @@ fn fields_of(path: &str) -> &'static [&'static str] {
         "idp_initiated",
         "jit",
         "clock_skew",
+        "email",
+        "given_name",
+        "surname",
+        "display_name",
         "csrf",
         "done",
     ];
