@@ -115,10 +115,11 @@ impl Application {
 
     /// Serves until the server stops (SIGINT/SIGTERM). Every minute it re-reads the signing
     /// keys (`idgate keys rotate` from the command line); every hour it prunes old log rows,
-    /// expired sessions, SAML requests and remembered assertion IDs. Webhooks are delivered
-    /// all along.
+    /// expired sessions, SAML requests and remembered assertion IDs; every day it warns of
+    /// expiring credentials. Webhooks are delivered and IdP metadata URLs refreshed all along.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let dispatcher = actix_web::rt::spawn(crate::webhooks::deliver::run(self.state.clone()));
+        let metadata = actix_web::rt::spawn(crate::saml::metadata_url::run(self.state.clone()));
         let state = self.state.clone();
         let housekeeping = actix_web::rt::spawn(async move {
             for minute in 0u64.. {
@@ -127,6 +128,7 @@ impl Application {
                 }
                 if minute % 1440 == 0 {
                     crate::oidc::watch_expiry(&state, true).await;
+                    crate::saml::expiry::watch_expiry(&state, true).await;
                 }
                 if let Err(e) = state.sessions.reload(&state.store).await {
                     tracing::warn!(error = %e, "reloading the signing keys failed");
@@ -137,6 +139,7 @@ impl Application {
         let out = self.server.await;
         housekeeping.abort();
         dispatcher.abort();
+        metadata.abort();
         out
     }
 }
@@ -199,6 +202,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
     // Expiry dates change when an admin saves a connection: read them at each scrape.
     crate::oidc::watch_expiry(&state, false).await;
+    crate::saml::expiry::watch_expiry(&state, false).await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -38,6 +38,11 @@ pub struct Config {
     /// Networks idgate may send webhooks to although they are private or loopback (the SSRF
     /// guard refuses them otherwise); plain http is allowed only to IP literals inside them.
     pub outbound_allow_networks: Vec<ipnet::IpNet>,
+    /// CA certificates (PEM, read from `outbound_ca_file`) trusted when fetching IdP metadata
+    /// URLs, besides the system's roots: an internal CA, or a test's own.
+    pub outbound_ca_pem: Option<String>,
+    /// Hours between two fetches of an org's IdP metadata URL (±10 % jitter).
+    pub metadata_refresh_hours: u32,
     /// The Microsoft host OIDC URLs are built from (with the tenant GUID after it); never an
     /// address an admin typed.
     pub oidc_authority: String,
@@ -96,6 +101,8 @@ impl Default for Config {
             workers: 0,
             event_retention_days: 30,
             outbound_allow_networks: Vec::new(),
+            outbound_ca_pem: None,
+            metadata_refresh_hours: 12,
             oidc_authority: MICROSOFT_AUTHORITY.into(),
             oidc_allow_insecure_authority: false,
             oidc_app: None,
@@ -123,6 +130,8 @@ struct FileConfig {
     workers: Option<usize>,
     event_retention_days: Option<u32>,
     outbound_allow_networks: Option<Vec<String>>,
+    outbound_ca_file: Option<PathBuf>,
+    metadata_refresh_hours: Option<u32>,
     oidc_authority: Option<String>,
     oidc_allow_insecure_authority: Option<bool>,
     oidc_app_client_id: Option<String>,
@@ -158,6 +167,8 @@ pub const KEYS: &[&str] = &[
     "workers",
     "event_retention_days",
     "outbound_allow_networks",
+    "outbound_ca_file",
+    "metadata_refresh_hours",
     "oidc_authority",
     "oidc_allow_insecure_authority",
     "oidc_app_client_id",
@@ -260,6 +271,8 @@ impl RawValues {
             workers,
             event_retention_days,
             outbound_allow_networks,
+            outbound_ca_file,
+            metadata_refresh_hours,
             oidc_authority,
             oidc_allow_insecure_authority,
             oidc_app_client_id,
@@ -298,6 +311,14 @@ impl RawValues {
             (
                 "outbound_allow_networks",
                 outbound_allow_networks.map(|v| v.join(",")),
+            ),
+            (
+                "outbound_ca_file",
+                outbound_ca_file.map(|p| p.display().to_string()),
+            ),
+            (
+                "metadata_refresh_hours",
+                metadata_refresh_hours.map(|v| v.to_string()),
             ),
             ("oidc_authority", oidc_authority),
             (
@@ -395,6 +416,17 @@ impl RawValues {
                         }
                     }
                 }
+                "outbound_ca_file" => match std::fs::read_to_string(&value)
+                    .map_err(|e| format!("cannot read: {e}"))
+                    .and_then(|pem| crate::outbound::parse_roots(&pem).map(|_| pem))
+                {
+                    Ok(pem) => c.outbound_ca_pem = Some(pem),
+                    Err(e) => problems.push(bad(&e)),
+                },
+                "metadata_refresh_hours" => match value.parse() {
+                    Ok(v) if (1..=168).contains(&v) => c.metadata_refresh_hours = v,
+                    _ => problems.push(bad("expected 1 to 168 hours")),
+                },
                 "verify_redirect" => match parse_bool(&value) {
                     Some(v) => c.verify_redirect = v,
                     None => problems.push(bad("expected true or false")),

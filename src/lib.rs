@@ -16,6 +16,7 @@ pub mod identity;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
+pub mod outbound;
 pub mod saml;
 pub mod scim;
 pub mod seal;

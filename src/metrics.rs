@@ -39,6 +39,8 @@ pub struct Metrics {
     webhook_stalled: AtomicU64,
     /// Per org slug: days until its OIDC client secret or certificate expires.
     oidc_credential_days: Mutex<BTreeMap<String, i64>>,
+    /// Per org slug: days until its earliest IdP signing certificate expires.
+    saml_certificate_days: Mutex<BTreeMap<String, i64>>,
 }
 
 fn surface(path: &str) -> &'static str {
@@ -167,9 +169,32 @@ impl Metrics {
         }
     }
 
+    /// Replaces the SAML certificate expiry gauge (org slug → days left).
+    pub fn set_saml_certificate_days(&self, days: BTreeMap<String, i64>) {
+        if let Ok(mut m) = self.saml_certificate_days.lock() {
+            *m = days;
+        }
+    }
+
+    fn render_saml(&self, out: &mut String) {
+        out.push_str(
+            "# HELP idgate_saml_certificate_expiry_days Days until an org's earliest IdP signing certificate expires.\n",
+        );
+        out.push_str("# TYPE idgate_saml_certificate_expiry_days gauge\n");
+        if let Ok(map) = self.saml_certificate_days.lock() {
+            for (org, d) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "idgate_saml_certificate_expiry_days{{org=\"{org}\"}} {d}"
+                );
+            }
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         self.render_webhooks(&mut out);
+        self.render_saml(&mut out);
         out.push_str(
             "# HELP idgate_oidc_credential_expiry_days Days until an org's OIDC client secret or certificate expires.\n",
         );

@@ -16,6 +16,7 @@ mod oidc_report;
 mod orgs;
 mod scim;
 mod sso;
+mod sso_metadata_url;
 mod sso_attributes;
 mod sso_sp_keys;
 mod view;
@@ -65,6 +66,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(sso::settings),
         )
         .route("/admin/orgs/{slug}/sso/test", web::post().to(sso::test))
+        .route(
+            "/admin/orgs/{slug}/sso/metadata-url",
+            web::post().to(sso_metadata_url::set),
+        )
+        .route(
+            "/admin/orgs/{slug}/sso/metadata-url/refresh",
+            web::post().to(sso_metadata_url::refresh),
+        )
+        .route(
+            "/admin/orgs/{slug}/sso/metadata-url/remove",
+            web::post().to(sso_metadata_url::remove),
+        )
         .configure(sso_sp_keys::routes)
         .configure(oidc::routes)
         .route("/admin/orgs/{slug}/scim", web::get().to(scim::show))

@@ -23,6 +23,25 @@ pub struct OrgRow {
     pub users: i64,
     pub groups: i64,
     pub sso: bool,
+    /// The earliest `not_after` of the IdP's signing certificates.
+    pub cert_expiry: Option<String>,
+}
+
+impl OrgRow {
+    /// "certificate expired …" / "certificate expires …" when the earliest IdP signing
+    /// certificate has expired or expires within 30 days of `now`.
+    pub fn cert_warning(&self, now: &time::OffsetDateTime) -> Option<String> {
+        let expiry = self.cert_expiry.as_deref()?;
+        let left = crate::saml::expiry::days_left(expiry, now.date())?;
+        let date = expiry.get(..10).unwrap_or(expiry);
+        if expiry < timestamp(*now).as_str() {
+            Some(format!("certificate expired {date}"))
+        } else if left <= crate::saml::metadata::EXPIRY_WARNING_DAYS {
+            Some(format!("certificate expires {date}"))
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Template)]
@@ -30,6 +49,7 @@ pub struct OrgRow {
 struct OrgsPage {
     nav: Nav,
     rows: Vec<OrgRow>,
+    now: time::OffsetDateTime,
 }
 
 /// `/admin`: the operator's org list, or the org admin's own org (via the list).
@@ -39,9 +59,15 @@ pub async fn home(_admin: Admin) -> HttpResponse {
 
 pub(super) fn row(c: &rusqlite::Connection, org: Org) -> crate::error::Result<OrgRow> {
     let (users, groups) = admin_store::counts(c, org.id)?;
+    let idp = idp_store::idp(c, org.id)?;
     Ok(OrgRow {
         domains: orgs::domains(c, org.id)?,
-        sso: idp_store::idp(c, org.id)?.is_some_and(|i| !i.certificates.is_empty()),
+        sso: idp.as_ref().is_some_and(|i| !i.certificates.is_empty()),
+        cert_expiry: idp
+            .iter()
+            .flat_map(|i| i.certificates.iter())
+            .map(|c| c.not_after.clone())
+            .min(),
         users,
         groups,
         org,
@@ -73,6 +99,7 @@ pub async fn list(state: web::Data<AppState>, admin: Admin, q: DoneQuery) -> Htt
         Ok(rows) => view::ok(&OrgsPage {
             nav: Nav::new(&admin, None, "orgs").done(q.done.as_deref()),
             rows,
+            now: state.clock.now(),
         }),
         Err(e) => view::store_failed(&e),
     }
@@ -159,6 +186,7 @@ pub async fn create(state: web::Data<AppState>, admin: Admin, body: web::Bytes) 
                 problems.join("; ")
             )),
             rows,
+            now: state.clock.now(),
         },
     )
 }

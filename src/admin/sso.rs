@@ -47,6 +47,7 @@ struct SsoPage {
     certs: Vec<CertView>,
     none_valid: bool,
     oidc: OidcCard,
+    metadata_url: Option<super::sso_metadata_url::UrlView>,
     sp_keys: super::sso_sp_keys::SpKeysCard,
 }
 
@@ -92,9 +93,16 @@ pub async fn render_with(
     let id = org.id;
     let found = state
         .store
-        .read(move |c| Ok((row(c, org)?, idp_store::idp(c, id)?, oidc::load(c, id)?)))
+        .read(move |c| {
+            Ok((
+                row(c, org)?,
+                idp_store::idp(c, id)?,
+                oidc::load(c, id)?,
+                super::sso_metadata_url::load(c, id)?,
+            ))
+        })
         .await;
-    let (row, idp, loaded) = match found {
+    let (row, idp, loaded, metadata_url) = match found {
         Ok(v) => v,
         Err(e) => return view::store_failed(&e),
     };
@@ -145,6 +153,7 @@ pub async fn render_with(
             idp,
             certs,
             oidc: oidc::card(state, loaded, flash),
+            metadata_url,
         },
     )
 }

@@ -63,6 +63,14 @@ fn notice(code: &str) -> Option<&'static str> {
         "created" => "Organization created.",
         "saved" => "Saved.",
         "metadata" => "Federation Metadata XML loaded: the IdP below is now in use.",
+        "metadata-url" => {
+            "Metadata URL set: fetched now, the IdP below is in use, and it is fetched again \
+             periodically."
+        }
+        "refreshed" => "Metadata URL fetched again: the last refresh below shows the outcome.",
+        "metadata-url-removed" => {
+            "Metadata URL removed: the IdP below stays in use and is no longer refreshed."
+        }
         "oidc-saved" => "Microsoft Entra connection saved.",
         "protocol-oidc" => "The organization now signs in with Microsoft Entra (OpenID Connect).",
         "protocol-saml" => "The organization now signs in with SAML.",

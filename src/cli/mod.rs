@@ -13,6 +13,7 @@ mod api_key;
 mod oidc;
 mod org;
 mod saml;
+mod saml_url;
 mod saml_attributes;
 mod saml_keys;
 mod token;

@@ -15,12 +15,16 @@ use crate::saml::metadata::{self, IdpConfig, Warning};
 use crate::store::{Store, orgs, saml as saml_store};
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["metadata", "cert"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["metadata", "metadata_url", "cert"])))]
 pub struct SamlArgs {
     pub slug: String,
     /// Entra's "Federation Metadata XML" (or "federated certificate XML") file.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["idp_entity_id", "sso_url"])]
     pub metadata: Option<PathBuf>,
+    /// Entra's "App Federation Metadata Url" (https): fetched now and then periodically by
+    /// the server (`metadata_refresh_hours`).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["idp_entity_id", "sso_url"])]
+    pub metadata_url: Option<String>,
     /// The IdP's signing certificate (PEM, Base64 `.cer` or DER), for hand entry.
     #[arg(long, value_name = "FILE", requires_all = ["idp_entity_id", "sso_url"])]
     pub cert: Option<PathBuf>,
@@ -59,6 +63,9 @@ fn parse(args: &SamlArgs) -> Result<(IdpConfig, Vec<Warning>, &'static str)> {
 }
 
 pub fn configure(store: &Store, config: &Config, args: &SamlArgs) -> Result<i32> {
+    if let Some(url) = &args.metadata_url {
+        return super::saml_url::configure(store, config, &args.slug, url);
+    }
     let (idp, warnings, source) = parse(args)?;
     let record = crate::saml::idp_record(&idp, source, &now());
     store.write_now(|c| {

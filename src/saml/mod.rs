@@ -5,7 +5,9 @@
 mod acs;
 pub mod attributes;
 pub mod authn;
+pub mod expiry;
 pub mod metadata;
+pub mod metadata_url;
 mod routes;
 pub mod sp;
 pub mod sp_keys;

@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0010_saml_attributes.sql"),
     ),
     (
+        11,
+        "metadata_url",
+        include_str!("../../migrations/0011_metadata_url.sql"),
+    ),
+    (
         12,
         "sp_keys",
         include_str!("../../migrations/0012_sp_keys.sql"),

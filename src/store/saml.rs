@@ -25,8 +25,12 @@ pub struct IdpRecord {
     pub certificates: Vec<CertRecord>,
 }
 
-/// Replaces the org's IdP configuration as a whole (call inside one transaction).
+/// Replaces the org's IdP configuration as a whole (call inside one transaction). Any other
+/// source than a metadata URL (an upload, hand entry) also stops that URL's refreshes.
 pub fn set_idp(conn: &Connection, org_id: i64, idp: &IdpRecord) -> Result<()> {
+    if idp.source != "metadata_url" {
+        super::metadata_url::remove(conn, org_id)?;
+    }
     conn.execute(
         "INSERT INTO idp_configs (org_id, entity_id, sso_url, source, updated)
          VALUES (?1, ?2, ?3, ?4, ?5)

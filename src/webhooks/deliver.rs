@@ -15,7 +15,7 @@ use actix_web::web;
 use futures_util::StreamExt;
 use time::OffsetDateTime;
 
-use super::guard::{Allow, Guarded};
+use super::guard::Allow;
 use super::sign;
 use crate::clock::timestamp;
 use crate::error::Result;
@@ -37,19 +37,12 @@ const EXCERPT: usize = 1024;
 
 /// The HTTP client for receivers: guarded resolver, no redirects, 15 s per request.
 pub fn client(allow: &Allow) -> awc::Client {
-    let resolver = actix_tls::connect::Resolver::custom(Guarded(allow.clone()));
-    let connector = awc::Connector::new()
-        .connector(actix_tls::connect::Connector::new(resolver).service())
-        .timeout(Duration::from_secs(5));
-    awc::Client::builder()
-        .connector(connector)
-        .disable_redirects()
-        .timeout(TIMEOUT)
-        .add_default_header((
-            "User-Agent",
-            concat!("idgate-webhooks/", env!("CARGO_PKG_VERSION")),
-        ))
-        .finish()
+    crate::outbound::client(
+        allow,
+        None,
+        concat!("idgate-webhooks/", env!("CARGO_PKG_VERSION")),
+        TIMEOUT,
+    )
 }
 
 /// What one request achieved.
