@@ -13,9 +13,9 @@ mod api_key;
 mod oidc;
 mod org;
 mod saml;
-mod saml_url;
 mod saml_attributes;
 mod saml_keys;
+mod saml_url;
 mod token;
 mod webhook;
 
