@@ -68,7 +68,7 @@ impl Kind {
 }
 
 /// Where a change came from: `scim` (with the provisioning log's request id), `admin` (with
-/// the admin's email), `cli` or `signin`.
+/// the admin's email), `cli`, `signin` or `metadata_refresh` (`saml::metadata_url`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub kind: &'static str,

@@ -147,7 +147,7 @@ pub struct EventOrg {
 
 #[derive(Serialize, ToSchema)]
 pub struct EventSource {
-    /// scim, admin, cli or signin.
+    /// scim, admin, cli, signin, or metadata_refresh (an IdP metadata URL fetched on schedule).
     #[serde(rename = "type")]
     pub type_: String,
     /// The provisioning log's request id, for SCIM.
