@@ -131,6 +131,8 @@ struct UserDetail {
     user: UserRow,
     groups: Vec<(String, String)>,
     signins: Vec<SigninLog>,
+    /// Its provisioning history, newest first.
+    provisioning: Vec<super::log_pages::ProvisioningRow>,
     scim: String,
 }
 
@@ -150,16 +152,33 @@ async fn user(
     let (slug, id) = path.into_inner();
     let org = or_page!(admin.org(&state, &slug).await);
     let (org_id, base) = (org.id, state.config.scim_base_url());
+    let slug = org.slug.clone();
     let found = state
         .store
         .read(move |c| {
             let Some(user) = admin_store::user_summary(c, org_id, &id)? else {
                 return Ok(None);
             };
-            let scim = resources::get(c, ResourceKind::User, org_id, &id, false)?
+            let stored = resources::get(c, ResourceKind::User, org_id, &id, false)?;
+            let external = stored
+                .as_ref()
+                .and_then(|s| s.data["externalId"].as_str().map(str::to_string));
+            let scim = stored
                 .map(|s| pretty(&render::resource(ResourceKind::User, &s, &base)))
                 .unwrap_or_default();
+            let history = crate::store::log_pages::user_requests(
+                c,
+                org_id,
+                &id,
+                &user.user_name,
+                external.as_deref(),
+                USER_SIGNINS,
+            )?;
             Ok(Some(UserDetail {
+                provisioning: history
+                    .into_iter()
+                    .map(|(n, r)| super::log_pages::ProvisioningRow::new(&slug, n, r))
+                    .collect(),
                 groups: admin_store::user_groups(c, org_id, &id)?,
                 signins: signin_store::user_signins(c, org_id, &id, &user.user_name, USER_SIGNINS)?,
                 user,

@@ -3,7 +3,6 @@
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 
 use super::auth::Admin;
 use super::directory::pretty;
@@ -20,13 +19,16 @@ use crate::store::signin::{self as signin_store, SigninLog};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/admin/orgs/{slug}/provisioning",
-        web::get().to(provisioning),
+        web::get().to(super::log_pages::provisioning),
     )
     .route(
         "/admin/orgs/{slug}/provisioning/{id}",
         web::get().to(provisioning_entry),
     )
-    .route("/admin/orgs/{slug}/signins", web::get().to(signins))
+    .route(
+        "/admin/orgs/{slug}/signins",
+        web::get().to(super::log_pages::signins),
+    )
     .route(
         "/admin/orgs/{slug}/signins/{reference}",
         web::get().to(signin),
@@ -35,19 +37,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/admin/audit", web::get().to(all_audit));
 }
 
-/// Rows a log page shows at most (the newest).
+/// Rows the audit log shows at most (the newest).
 const LIMIT: u32 = 200;
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct LogQuery {
-    status: String,
-    outcome: String,
-    since: String,
-}
-
 /// `?since=`: its canonical code and the timestamp it stands for (None: any time).
-fn since(state: &AppState, code: &str) -> (&'static str, Option<String>) {
+pub(super) fn since(state: &AppState, code: &str) -> (&'static str, Option<String>) {
     let (code, back) = match code {
         "1h" => ("1h", time::Duration::hours(1)),
         "24h" => ("24h", time::Duration::hours(24)),
@@ -59,7 +53,7 @@ fn since(state: &AppState, code: &str) -> (&'static str, Option<String>) {
 }
 
 /// At most `max` characters of `s`, with "…" when cut.
-fn shorten(s: &str, max: usize) -> String {
+pub(super) fn shorten(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_string(),
@@ -76,7 +70,7 @@ fn body(raw: Option<&str>) -> Option<String> {
     )
 }
 
-fn status_badge(status: u16) -> &'static str {
+pub(super) fn status_badge(status: u16) -> &'static str {
     match status {
         200..=299 => "ok",
         300..=399 => "muted",
@@ -84,89 +78,8 @@ fn status_badge(status: u16) -> &'static str {
     }
 }
 
-/// A provisioning-log row as the list shows it.
-struct ProvisioningRow {
-    id: i64,
-    at: String,
-    method: String,
-    path: String,
-    status: u16,
-    badge: &'static str,
-    problem: String,
-    token: String,
-    duration: String,
-}
-
-fn millis(us: i64) -> String {
+pub(super) fn millis(us: i64) -> String {
     format!("{:.1} ms", us as f64 / 1000.0)
-}
-
-impl ProvisioningRow {
-    fn new(id: i64, r: RequestLog) -> Self {
-        let problem = match (&r.scim_type, &r.detail) {
-            (Some(t), Some(d)) => format!("{t}: {d}"),
-            (Some(t), None) => t.clone(),
-            (None, Some(d)) => d.clone(),
-            (None, None) => String::new(),
-        };
-        Self {
-            id,
-            badge: status_badge(r.status),
-            problem: shorten(&problem, 100),
-            token: r.token_name.unwrap_or_default(),
-            duration: millis(r.duration_us),
-            at: r.at,
-            method: r.method,
-            path: r.path,
-            status: r.status,
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "admin/provisioning.html")]
-struct ProvisioningPage {
-    nav: Nav,
-    slug: String,
-    status: &'static str,
-    since: &'static str,
-    rows: Vec<ProvisioningRow>,
-    limit: u32,
-}
-
-async fn provisioning(
-    state: web::Data<AppState>,
-    admin: Admin,
-    slug: web::Path<String>,
-    query: web::Query<LogQuery>,
-) -> HttpResponse {
-    let org = or_page!(admin.org(&state, &slug).await);
-    let (status, class) = match query.status.as_str() {
-        "2" => ("2", Some(2)),
-        "4" => ("4", Some(4)),
-        "5" => ("5", Some(5)),
-        _ => ("all", None),
-    };
-    let (since_code, from) = since(&state, &query.since);
-    let id = org.id;
-    let found = state
-        .store
-        .read(move |c| admin_store::provisioning_log(c, id, class, from.as_deref(), LIMIT))
-        .await;
-    match found {
-        Ok(rows) => view::ok(&ProvisioningPage {
-            nav: Nav::new(&admin, Some(&org), "provisioning"),
-            slug: org.slug,
-            status,
-            since: since_code,
-            rows: rows
-                .into_iter()
-                .map(|(id, r)| ProvisioningRow::new(id, r))
-                .collect(),
-            limit: LIMIT,
-        }),
-        Err(e) => view::store_failed(&e),
-    }
 }
 
 #[derive(Template)]
@@ -198,7 +111,7 @@ async fn provisioning_entry(
     let found = state
         .store
         .read(move |c| {
-            let Some(entry) = admin_store::provisioning_entry(c, org_id, id)? else {
+            let Some(entry) = crate::store::requests::entry(c, org_id, id)? else {
                 return Ok(None);
             };
             let caused = caused_by(c, org_id, &entry.request_id, &entry.at, entry.duration_us)?;
@@ -224,48 +137,6 @@ async fn provisioning_entry(
             caused,
         }),
         Ok(None) => view::not_found(),
-        Err(e) => view::store_failed(&e),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "admin/signins.html")]
-struct SigninsPage {
-    nav: Nav,
-    slug: String,
-    outcome: &'static str,
-    since: &'static str,
-    rows: Vec<SigninLog>,
-    limit: u32,
-}
-
-async fn signins(
-    state: web::Data<AppState>,
-    admin: Admin,
-    slug: web::Path<String>,
-    query: web::Query<LogQuery>,
-) -> HttpResponse {
-    let org = or_page!(admin.org(&state, &slug).await);
-    let (outcome, success) = match query.outcome.as_str() {
-        "success" => ("success", Some(true)),
-        "failure" => ("failure", Some(false)),
-        _ => ("all", None),
-    };
-    let (since_code, from) = since(&state, &query.since);
-    let id = org.id;
-    let found = state
-        .store
-        .read(move |c| signin_store::signin_log(c, id, success, from.as_deref(), LIMIT))
-        .await;
-    match found {
-        Ok(rows) => view::ok(&SigninsPage {
-            nav: Nav::new(&admin, Some(&org), "signins"),
-            slug: org.slug,
-            outcome,
-            since: since_code,
-            rows,
-            limit: LIMIT,
-        }),
         Err(e) => view::store_failed(&e),
     }
 }

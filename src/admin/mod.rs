@@ -10,6 +10,7 @@ mod auth;
 mod directory;
 mod events;
 mod hints;
+mod log_pages;
 mod logs;
 mod oidc;
 mod oidc_report;

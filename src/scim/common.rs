@@ -72,7 +72,7 @@ pub async fn delete<E: Endpoint>(
 ) -> Result<HttpResponse, ScimError> {
     auth.authorize(E::KIND)?;
     let actor = format!("scim token {:?}", auth.token_name);
-    service::delete(
+    let deleted = service::delete(
         &ctx,
         auth.org,
         super::handlers::source(&req),
@@ -82,5 +82,7 @@ pub async fn delete<E: Endpoint>(
         actor,
     )
     .await?;
-    Ok(HttpResponse::NoContent().finish())
+    let mut res = HttpResponse::NoContent().finish();
+    super::log_target::note_target(&mut res, E::KIND, &deleted);
+    Ok(res)
 }

@@ -76,6 +76,7 @@ pub async fn patch(
             .insert_header(("ETag", render::etag(written.stored.version)))
             .finish();
         super::handlers::note_ignored(&mut res, &written.ignored);
+        super::log_target::note_target(&mut res, KIND, &written.stored);
         Ok(res)
     }
 }

@@ -132,6 +132,7 @@ impl Ctx {
             &proj.excluded,
         );
         let mut res = json_response(status, &body);
+        super::log_target::note_target(&mut res, kind, stored);
         let headers = res.headers_mut();
         if let Ok(v) = header::HeaderValue::from_str(&render::etag(stored.version)) {
             headers.insert(header::ETAG, v);

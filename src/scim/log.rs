@@ -1,5 +1,6 @@
 //! One provisioning-log row per SCIM request (method, path, status, scimType, detail,
-//! duration, token name, bodies with secrets redacted), written in the background.
+//! duration, token name, bodies with secrets redacted, the action and its target as Entra
+//! names them), written in the background.
 
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use serde_json::Value;
 
+use super::log_target::{LoggedTarget, describe};
 use super::{ErrorInfo, LoggedBody, LoggedRequest, ScimAuth};
 use crate::clock::timestamp;
 use crate::state::AppState;
@@ -24,9 +26,10 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
-    let path = match req.query_string() {
-        "" => req.path().to_string(),
-        q => format!("{}?{q}", req.path()),
+    let (bare_path, query) = (req.path().to_string(), req.query_string().to_string());
+    let path = match query.as_str() {
+        "" => bare_path.clone(),
+        q => format!("{bare_path}?{q}"),
     };
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
@@ -38,18 +41,26 @@ pub async fn log_request(
             ext.get::<RequestId>()
                 .map(|r| r.0.clone())
                 .unwrap_or_default(),
-            ext.get::<LoggedRequest>().map(|b| redact(&b.0)),
+            ext.get::<LoggedRequest>()
+                .map(|b| serde_json::from_str::<Value>(&b.0).map_err(|_| b.0.len())),
         )
     };
-    let (error, response_body) = {
+    let (error, response_body, noted) = {
         let ext = res.response().extensions();
         (
             ext.get::<ErrorInfo>().cloned(),
             // Only failures carry their response body (see `ScimError`): a success returns
             // the resource, which can be read again.
             ext.get::<LoggedBody>().map(|b| truncate(b.0.clone())),
+            ext.get::<LoggedTarget>().cloned(),
         )
     };
+    let json = request_body.as_ref().and_then(|b| b.as_ref().ok());
+    let described = describe(&method, &bare_path, &query, json, noted);
+    let request_body = request_body.map(|b| match b {
+        Ok(v) => redact(v),
+        Err(len) => format!("({len} bytes, not JSON)"),
+    });
     let row = RequestLog {
         org_id: auth.as_ref().map(|a| a.org.id),
         at: timestamp(state.clock.now()),
@@ -63,6 +74,10 @@ pub async fn log_request(
         token_name: auth.map(|a| a.token_name),
         request_body,
         response_body,
+        action: described.action,
+        target_id: described.target.id,
+        target_name: described.target.name,
+        target_external: described.target.external_id,
     };
     state.metrics.scim_op(&row.method, row.status);
     state.store.log_request(row);
@@ -82,8 +97,7 @@ fn truncate(mut s: String) -> String {
 }
 
 /// Replaces the value of every `password` attribute (any case, any depth) with "[redacted]".
-/// A body that is not JSON is logged only by its size.
-fn redact(body: &str) -> String {
+fn redact(mut v: Value) -> String {
     fn walk(v: &mut Value) {
         match v {
             Value::Object(map) => {
@@ -101,22 +115,17 @@ fn redact(body: &str) -> String {
             _ => {}
         }
     }
-    match serde_json::from_str::<Value>(body) {
-        Ok(mut v) => {
-            walk(&mut v);
-            truncate(v.to_string())
-        }
-        Err(_) => format!("({} bytes, not JSON)", body.len()),
-    }
+    walk(&mut v);
+    truncate(v.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn redacts_passwords_at_any_depth() {
-        let out = super::redact(r#"{"userName":"a","PassWord":"x","v":[{"password":"y"}]}"#);
+        let body = r#"{"userName":"a","PassWord":"x","v":[{"password":"y"}]}"#;
+        let out = super::redact(serde_json::from_str(body).unwrap());
         assert!(!out.contains("\"x\"") && !out.contains("\"y\""), "{out}");
         assert!(out.contains("[redacted]"));
-        assert_eq!(super::redact("nope"), "(4 bytes, not JSON)");
     }
 }

@@ -8,6 +8,7 @@ mod groups;
 mod handlers;
 mod list;
 mod log;
+mod log_target;
 pub(crate) mod render;
 mod search;
 mod service;

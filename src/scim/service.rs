@@ -259,10 +259,10 @@ pub async fn delete(
     id: String,
     if_match: Option<String>,
     actor: String,
-) -> Result<()> {
+) -> Result<Stored> {
     let now = timestamp(state.clock.now());
     let deleted = id.clone();
-    state
+    let last = state
         .store
         .write(move |c| {
             let last =
@@ -291,7 +291,8 @@ pub async fn delete(
                 }
             }
             let action = format!("scim.{}.delete", kind.name().to_lowercase());
-            orgs::audit(c, Some(org.id), &now, &actor, &action, Some(&id), None)
+            orgs::audit(c, Some(org.id), &now, &actor, &action, Some(&id), None)?;
+            Ok(last)
         })
         .await?;
     // After the commit: positions in lists may have shifted; the user's sessions are gone.
@@ -299,7 +300,7 @@ pub async fn delete(
     if kind == ResourceKind::User {
         state.sessions.forget_user(&deleted);
     }
-    Ok(())
+    Ok(last)
 }
 
 /// The one place where a user's deactivation or deletion ends their live sessions, inside

@@ -352,6 +352,7 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RequestLog)> {
             token_name: r.get(10)?,
             request_body: r.get(11)?,
             response_body: r.get(12)?,
+            ..RequestLog::default()
         },
     ))
 }

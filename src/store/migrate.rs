@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sp_keys",
         include_str!("../../migrations/0012_sp_keys.sql"),
     ),
+    (
+        13,
+        "log_search",
+        include_str!("../../migrations/0013_log_search.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -12,6 +12,7 @@ pub mod api_keys;
 mod cursors;
 pub mod events;
 pub mod filter_sql;
+pub mod log_pages;
 pub mod metadata_url;
 mod migrate;
 pub mod oidc;

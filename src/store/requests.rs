@@ -5,7 +5,7 @@ use rusqlite::{Connection, params};
 use crate::error::Result;
 
 /// One SCIM request as logged.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RequestLog {
     pub org_id: Option<i64>,
     pub at: String,
@@ -19,13 +19,61 @@ pub struct RequestLog {
     pub token_name: Option<String>,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
+    /// What the request did, as Entra's provisioning log names it ("Create user" …).
+    pub action: Option<String>,
+    /// Whom: the idgate id, the userName or displayName, the externalId, when known.
+    pub target_id: Option<String>,
+    pub target_name: Option<String>,
+    pub target_external: Option<String>,
+}
+
+/// The columns of a row, in the order `from_row` reads them (after the row id).
+pub(crate) const COLUMNS: &str = "id, org_id, at, request_id, method, path, status, scim_type, \
+     detail, duration_us, token_name, request_body, response_body, action, target_id, \
+     target_name, target_external";
+
+/// (row id, row) from a `SELECT {COLUMNS}`.
+pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RequestLog)> {
+    Ok((
+        r.get(0)?,
+        RequestLog {
+            org_id: r.get(1)?,
+            at: r.get(2)?,
+            request_id: r.get(3)?,
+            method: r.get(4)?,
+            path: r.get(5)?,
+            status: r.get(6)?,
+            scim_type: r.get(7)?,
+            detail: r.get(8)?,
+            duration_us: r.get(9)?,
+            token_name: r.get(10)?,
+            request_body: r.get(11)?,
+            response_body: r.get(12)?,
+            action: r.get(13)?,
+            target_id: r.get(14)?,
+            target_name: r.get(15)?,
+            target_external: r.get(16)?,
+        },
+    ))
+}
+
+/// One row of an org by its row id.
+pub fn entry(conn: &Connection, org_id: i64, id: i64) -> Result<Option<RequestLog>> {
+    use rusqlite::OptionalExtension;
+    let sql = format!("SELECT {COLUMNS} FROM scim_requests WHERE org_id = ?1 AND id = ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![org_id, id], from_row)
+        .optional()?
+        .map(|(_, r)| r))
 }
 
 pub fn insert(conn: &Connection, r: &RequestLog) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO scim_requests (org_id, at, request_id, method, path, status, scim_type,
-             detail, duration_us, token_name, request_body, response_body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             detail, duration_us, token_name, request_body, response_body, action, target_id,
+             target_name, target_external)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         r.org_id,
@@ -40,6 +88,10 @@ pub fn insert(conn: &Connection, r: &RequestLog) -> Result<()> {
         r.token_name,
         r.request_body,
         r.response_body,
+        r.action,
+        r.target_id,
+        r.target_name,
+        r.target_external,
     ])?;
     Ok(())
 }
@@ -52,27 +104,13 @@ pub fn recent(
     limit: u32,
     status_class: Option<u16>,
 ) -> Result<Vec<RequestLog>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT org_id, at, request_id, method, path, status, scim_type, detail, duration_us,
-                token_name, request_body, response_body
-         FROM scim_requests WHERE org_id = ?1 AND (?2 IS NULL OR status / 100 = ?2)
-         ORDER BY id DESC LIMIT ?3",
-    )?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM scim_requests
+         WHERE org_id = ?1 AND (?2 IS NULL OR status / 100 = ?2) ORDER BY id DESC LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![org_id, status_class, limit], |r| {
-        Ok(RequestLog {
-            org_id: r.get(0)?,
-            at: r.get(1)?,
-            request_id: r.get(2)?,
-            method: r.get(3)?,
-            path: r.get(4)?,
-            status: r.get(5)?,
-            scim_type: r.get(6)?,
-            detail: r.get(7)?,
-            duration_us: r.get(8)?,
-            token_name: r.get(9)?,
-            request_body: r.get(10)?,
-            response_body: r.get(11)?,
-        })
+        from_row(r).map(|(_, row)| row)
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -285,7 +285,7 @@ pub fn log_signin(conn: &Connection, row: &SigninLog) -> Result<()> {
     Ok(())
 }
 
-const LOG_COLUMNS: &str = "org_id, at, reference, method, outcome, reason, detail, expected, \
+pub(crate) const LOG_COLUMNS: &str = "org_id, at, reference, method, outcome, reason, detail, expected, \
                            received, email, user_id, ip, user_agent, report";
 
 /// The sign-in log rows with `reference` (normally one).
@@ -348,7 +348,7 @@ pub fn user_signins(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigninLog> {
+pub(crate) fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigninLog> {
     let method: String = r.get(3)?;
     Ok(SigninLog {
         org_id: r.get(0)?,

@@ -254,6 +254,7 @@ async fn admin_provisioning_log_with_hints() {
                     token_name: Some("test".into()),
                     request_body: Some("not json".into()),
                     response_body: None,
+                    ..RequestLog::default()
                 },
             )
         })

@@ -19,6 +19,7 @@ mod fake_entra;
 mod helpers;
 mod hostile;
 mod hostile_world;
+mod log_search;
 mod logs;
 mod metadata_url;
 mod oauth;

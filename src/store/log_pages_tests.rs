@@ -1,0 +1,220 @@
+use rusqlite::Connection;
+
+use super::*;
+use crate::store::migrate;
+
+fn db() -> Connection {
+    let mut c = Connection::open_in_memory().unwrap();
+    migrate(&mut c).unwrap();
+    c.execute_batch(
+        "INSERT INTO orgs (id, slug, name, created) VALUES (1, 'acme', 'Acme', 'x'), \
+         (2, 'other', 'Other', 'x')",
+    )
+    .ok();
+    c
+}
+
+fn request(org: i64, status: u16, id: Option<&str>, name: Option<&str>) -> RequestLog {
+    RequestLog {
+        org_id: Some(org),
+        at: "2026-01-01T00:00:00Z".into(),
+        request_id: "r".into(),
+        method: "POST".into(),
+        path: "/scim/v2/Users".into(),
+        status,
+        target_id: id.map(str::to_string),
+        target_name: name.map(str::to_string),
+        target_external: name.map(|n| format!("ext-{n}")),
+        ..RequestLog::default()
+    }
+}
+
+fn ids<T>(rows: &[(i64, T)]) -> Vec<i64> {
+    rows.iter().map(|(id, _)| *id).collect()
+}
+
+#[test]
+fn pages_go_back_without_gaps_or_repeats() {
+    let c = db();
+    for i in 0..25 {
+        requests::insert(&c, &request(1 + i % 2, 200, None, None)).unwrap();
+    }
+    let all = RequestSearch::default();
+    let first = requests(&c, 1, &all, Cursor::Newest, 5).unwrap();
+    assert_eq!(ids(&first), vec![25, 23, 21, 19, 17]);
+    let second = requests(&c, 1, &all, Cursor::Before(17), 5).unwrap();
+    assert_eq!(ids(&second), vec![15, 13, 11, 9, 7]);
+    // Back again: the rows just newer, oldest first.
+    let back = requests(&c, 1, &all, Cursor::After(15), 5).unwrap();
+    assert_eq!(ids(&back), vec![17, 19, 21, 23, 25]);
+    let last = requests(&c, 1, &all, Cursor::Before(3), 5).unwrap();
+    assert_eq!(ids(&last), vec![1]);
+}
+
+#[test]
+fn searches_by_user_and_status() {
+    let c = db();
+    requests::insert(&c, &request(1, 201, Some("u1"), Some("Ann@x"))).unwrap(); // 1
+    requests::insert(&c, &request(1, 409, None, Some("ann@X"))).unwrap(); // 2
+    requests::insert(&c, &request(1, 200, Some("u2"), Some("bob@x"))).unwrap(); // 3
+    requests::insert(&c, &request(1, 500, Some("u1"), None)).unwrap(); // 4
+    requests::insert(&c, &request(2, 201, Some("u1"), Some("ann@x"))).unwrap(); // 5
+    requests::insert(&c, &request(1, 404, None, None)).unwrap(); // 6
+    let find = |user: Option<&str>, status| {
+        let s = RequestSearch {
+            user: user.map(str::to_string),
+            status,
+            since: None,
+        };
+        ids(&requests(&c, 1, &s, Cursor::Newest, 10).unwrap())
+    };
+    assert_eq!(find(Some("u1"), StatusFilter::Any), vec![4, 1]);
+    assert_eq!(find(Some("ANN@x"), StatusFilter::Any), vec![2, 1]);
+    assert_eq!(find(Some("ext-bob@x"), StatusFilter::Any), vec![3]);
+    assert_eq!(find(Some("u1"), StatusFilter::Failure), vec![4]);
+    assert_eq!(find(None, StatusFilter::Failure), vec![6, 4, 2]);
+    assert_eq!(find(None, StatusFilter::Success), vec![3, 1]);
+    assert_eq!(find(None, StatusFilter::Class(4)), vec![6, 2]);
+    assert_eq!(find(None, StatusFilter::Exact(409)), vec![2]);
+    assert_eq!(find(Some("nobody"), StatusFilter::Any), Vec::<i64>::new());
+    let history = user_requests(&c, 1, "u1", "ann@x", Some("ext-Ann@x"), 10).unwrap();
+    assert_eq!(ids(&history), vec![4, 2, 1]);
+}
+
+/// The plan of every query a search runs: each one an index search, never a scan of the
+/// log or a sort of all its matches.
+fn assert_indexed(c: &Connection, queries: Vec<(String, Vec<SqlValue>)>) {
+    assert!(!queries.is_empty());
+    for (sql, values) in queries {
+        let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let text = plan.join(" | ");
+        assert!(text.contains("USING INDEX"), "{sql}: {text}");
+        assert!(!text.contains("SCAN"), "{sql}: {text}");
+        assert!(!text.contains("TEMP B-TREE"), "{sql}: {text}");
+    }
+}
+
+#[test]
+fn every_search_uses_an_index() {
+    let c = db();
+    let statuses = [
+        StatusFilter::Any,
+        StatusFilter::Success,
+        StatusFilter::Failure,
+        StatusFilter::Class(4),
+        StatusFilter::Exact(409),
+    ];
+    for user in [None, Some("ann@x".to_string())] {
+        for status in statuses {
+            for since in [None, Some("2026-01-01T00:00:00Z".to_string())] {
+                for cursor in [Cursor::Newest, Cursor::Before(5), Cursor::After(5)] {
+                    let s = RequestSearch {
+                        user: user.clone(),
+                        status,
+                        since: since.clone(),
+                    };
+                    let (drivers, filters) = request_parts(&s);
+                    assert_indexed(
+                        &c,
+                        queries(
+                            "scim_requests",
+                            requests::COLUMNS,
+                            1,
+                            &drivers,
+                            &filters,
+                            cursor,
+                            200,
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let history = vec![
+        Part::new("target_id = ?", vec![text("u1")]),
+        Part::new("target_name = ? COLLATE NOCASE", vec![text("ann")]),
+        Part::new("target_external = ?", vec![text("e")]),
+    ];
+    let q = queries(
+        "scim_requests",
+        requests::COLUMNS,
+        1,
+        &history,
+        &[],
+        Cursor::Newest,
+        20,
+    );
+    assert_indexed(&c, q);
+    for user in [None, Some("ann@x".to_string())] {
+        for success in [None, Some(true), Some(false)] {
+            for reason in [None, Some("no_email".to_string())] {
+                let s = SigninSearch {
+                    user: user.clone(),
+                    success,
+                    reason: reason.clone(),
+                    since: Some("2026-01-01T00:00:00Z".into()),
+                };
+                let (drivers, filters) = signin_parts(&s, &["u9".to_string()]);
+                assert_indexed(
+                    &c,
+                    queries(
+                        "signin_log",
+                        &signin_columns(),
+                        1,
+                        &drivers,
+                        &filters,
+                        Cursor::Before(9),
+                        200,
+                    ),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sign_ins_by_user_email_outcome_and_reason() {
+    let c = db();
+    let log = |email: &str, user: Option<&str>, reason: Option<&str>| {
+        let row = SigninLog {
+            org_id: Some(1),
+            at: "2026-01-01T00:00:00Z".into(),
+            reference: "ref".into(),
+            method: "saml",
+            success: reason.is_none(),
+            reason: reason.map(str::to_string),
+            email: Some(email.into()),
+            user_id: user.map(str::to_string),
+            ..SigninLog::default()
+        };
+        signin::log_signin(&c, &row).unwrap();
+    };
+    log("ann@x", Some("u1"), None); // 1
+    log("Ann@X", None, Some("not_provisioned")); // 2
+    log("bob@x", Some("u2"), Some("user_inactive")); // 3
+    log("bob@x", Some("u2"), None); // 4
+    let find = |user: Option<&str>, success, reason: Option<&str>| {
+        let s = SigninSearch {
+            user: user.map(str::to_string),
+            success,
+            reason: reason.map(str::to_string),
+            since: None,
+        };
+        ids(&signins(&c, 1, &s, Cursor::Newest, 10).unwrap())
+    };
+    assert_eq!(find(Some("ann@x"), None, None), vec![2, 1]);
+    assert_eq!(find(Some("u2"), Some(true), None), vec![4]);
+    assert_eq!(find(None, Some(false), None), vec![3, 2]);
+    assert_eq!(find(None, None, Some("user_inactive")), vec![3]);
+    assert_eq!(
+        find(Some("ann@x"), Some(false), Some("user_inactive")),
+        Vec::<i64>::new()
+    );
+    let page = signins(&c, 1, &SigninSearch::default(), Cursor::Before(4), 2).unwrap();
+    assert_eq!(ids(&page), vec![3, 2]);
+}
