@@ -120,8 +120,25 @@ pub fn signin_hint(reason: &str, org: &Org, public_url: &str) -> Option<String> 
                                   refused because it is a way to smuggle one in: Entra sends \
                                   one, so look at what sits between Entra and this server."
             .into(),
-        "encrypted_assertion" => "Entra encrypts the assertion, which this server does not \
-                                  support: turn off Token encryption in the app in Entra."
+        "encrypted_assertion" => "Entra encrypts the assertion but encrypted assertions are \
+                                  off here: turn them on in SSO setup (SP certificates) and \
+                                  upload that encryption certificate in Entra (Token \
+                                  encryption), or turn off Token encryption in Entra."
+            .into(),
+        "not_encrypted" => "Encrypted assertions are on here but the assertion came \
+                            unencrypted: in Entra, upload this org's encryption certificate \
+                            (SSO setup → SP certificates) under Token encryption and activate \
+                            it, or turn encrypted assertions off here."
+            .into(),
+        "decryption_failed" => "The assertion is encrypted for a certificate this org does \
+                                not hold (any more): download the current encryption \
+                                certificate from SSO setup (SP certificates), upload it in \
+                                Entra under Token encryption and activate it."
+            .into(),
+        "unsupported_encryption" => "The assertion is encrypted with an algorithm this \
+                                     server does not accept (AES-CBC or AES-GCM data, RSA-OAEP \
+                                     key transport): Entra's defaults are accepted; check the \
+                                     IdP's encryption settings."
             .into(),
         "doctype" => "The response contains a DOCTYPE, which Entra never sends: it was refused \
                       as an XML entity attack. Nothing to fix if you did not send it."
@@ -284,6 +301,9 @@ mod tests {
         "unsolicited",
         "no_subject",
         "not_configured",
+        "not_encrypted",
+        "decryption_failed",
+        "unsupported_encryption",
         // saml::acs, signin, web::login
         "no_email",
         "email_outside_domains",

@@ -1,4 +1,5 @@
-//! The SSO page's "SP certificates" card: the switch for signed AuthnRequests, the org's SP
+//! The SSO page's "SP certificates" card: the switches for signed AuthnRequests and
+//! encrypted assertions, the org's SP
 //! key pairs with their expiry, the certificate download for Entra's upload, and rotation
 //! (the replaced key stays live for the grace period). Same rules as `idgate org set
 //! --sign-requests` and `idgate org saml-keys`.
@@ -41,6 +42,7 @@ pub struct KeyView {
 /// What the SSO page shows of the org's SP keys.
 pub struct SpKeysCard {
     pub sign_requests: bool,
+    pub encrypt_assertions: bool,
     pub keys: Vec<KeyView>,
     pub grace_days: i64,
 }
@@ -56,9 +58,11 @@ pub fn load(
     for u in KeyUse::ALL {
         live.extend(store::live_keys(conn, org_id, u, &stamp)?);
     }
+    let options = store::options(conn, org_id)?;
     let day = |s: &str| s.get(..10).unwrap_or_default().to_string();
     Ok(SpKeysCard {
-        sign_requests: store::options(conn, org_id)?.sign_requests,
+        sign_requests: options.sign_requests,
+        encrypt_assertions: options.encrypt_assertions,
         keys: live
             .iter()
             .map(|k| KeyView {
@@ -77,6 +81,7 @@ pub fn load(
 #[derive(Deserialize)]
 struct SwitchForm {
     sign_requests: Option<String>,
+    encrypt_assertions: Option<String>,
 }
 
 async fn switches(
@@ -87,30 +92,32 @@ async fn switches(
 ) -> HttpResponse {
     let (org, form): (_, SwitchForm) = or_page!(admin.org_form(&state, &slug, &body).await);
     let sign = form.sign_requests.is_some();
+    let encrypt = form.encrypt_assertions.is_some();
     let now = state.clock.now();
-    let fresh = if sign {
-        match keys::generate(&state.sealer, &org.slug, KeyUse::Signing, now) {
-            Ok(k) => Some(k),
-            Err(e) => return view::store_failed(&e),
+    let mut fresh = Vec::new();
+    for (on, u) in [(sign, KeyUse::Signing), (encrypt, KeyUse::Encryption)] {
+        if on {
+            match keys::generate(&state.sealer, &org.slug, u, now) {
+                Ok(k) => fresh.push(k),
+                Err(e) => return view::store_failed(&e),
+            }
         }
-    } else {
-        None
-    };
+    }
     let entry = admin.audit(
         &state,
         Some(org.id),
         "org.saml-keys.options",
         Some(&org.slug),
-        Some(format!("sign_requests={sign}")),
+        Some(format!("sign_requests={sign} encrypt_assertions={encrypt}")),
     );
     let id = org.id;
     match state
         .store
         .write(move |c| {
-            if let Some(k) = &fresh {
+            for k in &fresh {
                 keys::ensure(c, id, k, now)?;
             }
-            store::set_options(c, id, Some(sign), None)?;
+            store::set_options(c, id, Some(sign), Some(encrypt))?;
             admin_store::audit(c, &entry)
         })
         .await

@@ -104,6 +104,10 @@ pub struct SetArgs {
     /// certificate as Entra's "verification certificate".
     #[arg(long)]
     pub sign_requests: Option<OnOff>,
+    /// Require encrypted assertions (Entra's "Token encryption") with an SP key idgate
+    /// generates; upload its certificate in Entra.
+    #[arg(long)]
+    pub encrypt_assertions: Option<OnOff>,
 }
 
 pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i32> {
@@ -175,7 +179,13 @@ pub fn org_command(store: &Store, config: &Config, cmd: &OrgCommand) -> Result<i
         }
         OrgCommand::Set(args) => {
             let code = set_org(store, args)?;
-            super::saml_keys::switches(store, config, &args.slug, args.sign_requests, None)?;
+            super::saml_keys::switches(
+                store,
+                config,
+                &args.slug,
+                args.sign_requests,
+                args.encrypt_assertions,
+            )?;
             Ok(code)
         }
         OrgCommand::SamlKeys(cmd) => super::saml_keys::command(store, config, cmd),

@@ -245,12 +245,19 @@ pub async fn acs(
     };
     let (allow_unsolicited, expected_id) =
         (org.idp_initiated, pending.as_ref().map(|p| p.0.clone()));
+    let decryption = match super::sp_keys::decryption(&state, org.id).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, org = %org.slug, "ACS: the decryption keys do not load");
+            return pages::internal_error();
+        }
+    };
     let verified = web::block(move || {
         let expect = Expectation {
             in_response_to: expected_id.as_deref(),
             allow_unsolicited,
         };
-        sp::validate_response(&response, &sp, &idp_settings, &expect, now)
+        sp::validate_response_decrypting(&response, &sp, &idp_settings, &expect, now, &decryption)
     })
     .await;
     let verified = match verified {

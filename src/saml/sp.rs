@@ -19,6 +19,8 @@ use time::OffsetDateTime;
 
 #[path = "sp_checks.rs"]
 mod checks;
+#[path = "sp_decrypt.rs"]
+mod decrypt;
 #[path = "sp_dsig.rs"]
 mod dsig;
 #[path = "sp_xml.rs"]
@@ -125,6 +127,12 @@ pub enum FailureCode {
     NoSubject,
     /// The organisation has no usable signing certificate configured.
     NotConfigured,
+    /// Encrypted assertions are required and this one is not encrypted.
+    NotEncrypted,
+    /// No live encryption key opens the EncryptedAssertion.
+    DecryptionFailed,
+    /// An encryption or key-transport algorithm we do not accept.
+    UnsupportedEncryption,
 }
 
 impl FailureCode {
@@ -157,6 +165,9 @@ impl FailureCode {
             Self::Unsolicited => "unsolicited",
             Self::NoSubject => "no_subject",
             Self::NotConfigured => "not_configured",
+            Self::NotEncrypted => "not_encrypted",
+            Self::DecryptionFailed => "decryption_failed",
+            Self::UnsupportedEncryption => "unsupported_encryption",
         }
     }
 }
@@ -251,6 +262,14 @@ fn throwaway_certificate() -> Result<Vec<u8>, openssl::error::ErrorStack> {
     cert.build().to_der()
 }
 
+/// The organisation's encrypted-assertion setting: its live decryption keys (none while
+/// encryption is off), and whether an unencrypted assertion is refused.
+#[derive(Default)]
+pub struct Decryption {
+    pub keys: Vec<openssl::pkey::PKey<openssl::pkey::Private>>,
+    pub required: bool,
+}
+
 /// Validates a base64 `SAMLResponse` (HTTP-POST binding) for one organisation at `now`.
 pub fn validate_response(
     saml_response_b64: &str,
@@ -259,7 +278,38 @@ pub fn validate_response(
     expect: &Expectation,
     now: OffsetDateTime,
 ) -> Result<Verified, Failure> {
-    let xml_text = decode(saml_response_b64)?;
+    let none = Decryption::default();
+    validate_response_decrypting(saml_response_b64, sp, idp, expect, now, &none)
+}
+
+/// `validate_response` for an organisation that may receive an `EncryptedAssertion`: it is
+/// decrypted first, then the result passes every usual check.
+pub fn validate_response_decrypting(
+    saml_response_b64: &str,
+    sp: &SpSettings,
+    idp: &IdpSettings,
+    expect: &Expectation,
+    now: OffsetDateTime,
+    decryption: &Decryption,
+) -> Result<Verified, Failure> {
+    let mut xml_text = decode(saml_response_b64)?;
+    if decryption.required || !decryption.keys.is_empty() {
+        let raw = xml::parse(&xml_text).map_err(xml_failure)?;
+        if !decrypt::is_encrypted(&raw) {
+            if decryption.required {
+                return Err(Failure::new(
+                    FailureCode::NotEncrypted,
+                    Some("an EncryptedAssertion".into()),
+                    Some("an unencrypted Assertion".into()),
+                    "this organisation requires encrypted assertions",
+                ));
+            }
+        } else {
+            let spliced = decrypt::decrypt_response(&xml_text, &raw, &decryption.keys)?;
+            drop(raw);
+            xml_text = spliced;
+        }
+    }
     let raw = xml::parse(&xml_text).map_err(xml_failure)?;
     if !raw.is(NS_P, "Response") {
         return Err(Failure::new(
@@ -466,7 +516,8 @@ fn single_assertion<'s, 'a>(response: &'s Element<'a>) -> Result<&'s Element<'a>
             FailureCode::EncryptedAssertion,
             Some("an unencrypted Assertion".into()),
             Some("EncryptedAssertion".into()),
-            "encrypted assertions are not supported: turn off token encryption in Entra",
+            "the assertion is encrypted but encrypted assertions are off for this \
+             organisation: turn them on in idgate, or turn off token encryption in Entra",
         ));
     }
     if nested_response {

@@ -164,6 +164,34 @@ pub async fn request_signer(
     key.map(|k| private_key(&state.sealer, &k)).transpose()
 }
 
+/// The org's decryption keys for the ACS: every live encryption key (two during a
+/// rollover) while encrypted assertions are on; none, and nothing required, while off.
+pub async fn decryption(
+    state: &crate::state::AppState,
+    org_id: i64,
+) -> Result<super::sp::Decryption> {
+    let now = timestamp(state.clock.now());
+    let keys = state
+        .store
+        .read(move |c| {
+            if !store::options(c, org_id)?.encrypt_assertions {
+                return Ok(None);
+            }
+            store::live_keys(c, org_id, KeyUse::Encryption, &now).map(Some)
+        })
+        .await?;
+    let Some(keys) = keys else {
+        return Ok(super::sp::Decryption::default());
+    };
+    Ok(super::sp::Decryption {
+        keys: keys
+            .iter()
+            .map(|k| private_key(&state.sealer, k))
+            .collect::<Result<_>>()?,
+        required: true,
+    })
+}
+
 /// The certificate as Base64 PEM (Entra's ".cer (Base64)"), for upload into Entra.
 pub fn certificate_pem(key: &SpKey) -> String {
     use base64::Engine as _;

@@ -30,6 +30,7 @@ mod product_feed;
 mod raw_http;
 mod receiver;
 mod saml;
+mod saml_encryption;
 mod saml_attributes;
 mod saml_sp_keys;
 mod scim_auth;

@@ -329,12 +329,23 @@ async fn the_sso_page_switches_signing_on_offers_the_certificate_and_rotates() {
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(certificates(&app.sp_metadata().await, "signing").len(), 2);
 
-    // Off: the checkbox left out.
-    let r = ops.post("/admin/orgs/acme/sso/sp-keys", &[]).await;
+    // Encrypted assertions on, signing off (its checkbox left out): the encryption
+    // certificate is published, the signing ones no more.
+    let r = ops
+        .post(
+            "/admin/orgs/acme/sso/sp-keys",
+            &[("encrypt_assertions", "on")],
+        )
+        .await;
     assert_eq!(r.status, 303);
+    let md = app.sp_metadata().await;
+    assert!(md.contains(r#"AuthnRequestsSigned="false""#), "{md}");
+    assert!(certificates(&md, "signing").is_empty(), "{md}");
+    assert_eq!(certificates(&md, "encryption").len(), 1, "{md}");
+    assert!(md.contains("xmlenc11#aes256-gcm"), "{md}");
+    let page = ops.get("/admin/orgs/acme/sso").await;
     assert!(
-        app.sp_metadata()
-            .await
-            .contains(r#"AuthnRequestsSigned="false""#)
+        page.text
+            .contains("name=\"encrypt_assertions\" value=\"on\" checked")
     );
 }
