@@ -37,6 +37,8 @@ pub struct KeyView {
     pub status: &'static str,
     /// `None` for the current key; else the day its grace period ends.
     pub retire_after: Option<String>,
+    /// The signing key that signs requests now (the oldest live one).
+    pub signs: bool,
 }
 
 /// What the SSO page shows of the org's SP keys.
@@ -59,6 +61,13 @@ pub fn load(
         live.extend(store::live_keys(conn, org_id, u, &stamp)?);
     }
     let options = store::options(conn, org_id)?;
+    let signer = keys::signing_key(
+        live.iter()
+            .filter(|k| k.key_use == KeyUse::Signing)
+            .cloned()
+            .collect(),
+    )
+    .map(|k| k.id);
     let day = |s: &str| s.get(..10).unwrap_or_default().to_string();
     Ok(SpKeysCard {
         sign_requests: options.sign_requests,
@@ -72,6 +81,7 @@ pub fn load(
                 not_after: day(&k.not_after),
                 status: keys::status(k, now),
                 retire_after: k.retire_after.as_deref().map(day),
+                signs: Some(k.id) == signer,
             })
             .collect(),
         grace_days: keys::DEFAULT_GRACE_DAYS,

@@ -97,8 +97,9 @@ pub fn command(store: &Store, config: &Config, cmd: &SamlKeysCommand) -> Result<
                 );
             }
             eprintln!(
-                "the replaced keys stay live for {grace_days} days. Upload the new certificate \
-                 to Entra (idgate org saml-keys cert {slug} --use …, or the SSO page)"
+                "the replaced keys stay live for {grace_days} days (a replaced signing key signs \
+                 until then). Upload the new certificate to Entra now (idgate org saml-keys cert \
+                 {slug} --use …, or the SSO page)"
             );
             Ok(0)
         }
@@ -137,11 +138,21 @@ pub fn print_keys(options: &store::SpOptions, live: &[store::SpKey], now: time::
     let on = |b: bool| if b { "on" } else { "off" };
     println!("sign requests:     {}", on(options.sign_requests));
     println!("encrypt assertions: {}", on(options.encrypt_assertions));
+    let signer = keys::signing_key(
+        live.iter()
+            .filter(|k| k.key_use == KeyUse::Signing)
+            .cloned()
+            .collect(),
+    )
+    .map(|k| k.id);
     for k in live {
-        let role = match &k.retire_after {
+        let mut role = match &k.retire_after {
             None => "current".to_string(),
             Some(until) => format!("previous, live until {until}"),
         };
+        if Some(k.id) == signer {
+            role.push_str(", signs requests");
+        }
         println!(
             "sp {} key:{} {} (until {}, {}; {role})",
             k.key_use.as_str(),

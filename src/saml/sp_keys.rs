@@ -140,18 +140,27 @@ pub fn published(conn: &Connection, org_id: i64, now: &str) -> Result<Published>
     })
 }
 
+/// Of the live signing keys (current first, then the replaced ones, newest first), the one
+/// that signs: the oldest, so that a rotation is staged — the new certificate is published
+/// at once and the replaced key keeps signing until its grace period ends, which leaves
+/// the admin that long to upload the new certificate to the IdP.
+pub fn signing_key(live: Vec<SpKey>) -> Option<SpKey> {
+    live.into_iter().last()
+}
+
 /// The key that signs this org's AuthnRequests: `None` while signed requests are off.
 pub async fn request_signer(
     state: &crate::state::AppState,
     org_id: i64,
 ) -> Result<Option<PKey<Private>>> {
+    let now = timestamp(state.clock.now());
     let key = state
         .store
         .read(move |c| {
             if !store::options(c, org_id)?.sign_requests {
                 return Ok(None);
             }
-            store::current_key(c, org_id, KeyUse::Signing)?
+            signing_key(store::live_keys(c, org_id, KeyUse::Signing, &now)?)
                 .map(Some)
                 .ok_or_else(|| {
                     Error::internal(
@@ -305,6 +314,11 @@ mod tests {
         assert_eq!(
             live[1].retire_after.as_deref(),
             Some("2026-03-18T10:00:00.000Z")
+        );
+        // The replaced key is the one that signs (for the signing use) until its grace ends.
+        assert_eq!(
+            signing_key(live.clone()).unwrap().fingerprint,
+            first.fingerprint
         );
         // The signing use is separate; after the grace only the new key is live.
         assert!(

@@ -164,31 +164,7 @@ async fn signed_authn_requests_verify_with_the_published_certificate_through_a_r
     assert_eq!(r.status, 303, "{}", r.text);
     assert!(!session_of(&r).is_empty());
 
-    // Rotation: a new key signs at once; the old certificate stays published for the grace.
-    app.idgate(&["org", "saml-keys", "rotate", "acme", "--use", "signing"]);
-    let md = app.sp_metadata().await;
-    let rotated = certificates(&md, "signing");
-    assert_eq!(rotated.len(), 2, "{md}");
-    assert_eq!(rotated[1], first[0], "the previous key is listed second");
-    let (signed, _, signature) = signed_parts(&app.login_location().await);
-    assert!(openssl_verifies(
-        work.path(),
-        &rotated[0],
-        &signed,
-        &signature
-    ));
-    assert!(!openssl_verifies(
-        work.path(),
-        &first[0],
-        &signed,
-        &signature
-    ));
-    let shown = app.idgate(&["org", "show", "acme"]);
-    assert!(shown.contains("sign requests:     on"), "{shown}");
-    assert!(shown.contains("; current)"), "{shown}");
-    assert!(shown.contains("previous, live until"), "{shown}");
-    // A rotation with no grace drops the key it replaces at once (the first key keeps
-    // the rest of its own grace period).
+    // A rotation with no grace: the new key signs at once, the old one is gone.
     app.idgate(&[
         "org",
         "saml-keys",
@@ -200,10 +176,50 @@ async fn signed_authn_requests_verify_with_the_published_certificate_through_a_r
         "0",
     ]);
     let md = app.sp_metadata().await;
-    let third = certificates(&md, "signing");
-    assert_eq!(third.len(), 2, "{md}");
-    assert!(!third.contains(&rotated[0]), "{md}");
-    assert_eq!(third[1], first[0]);
+    let second = certificates(&md, "signing");
+    assert_eq!(second.len(), 1, "{md}");
+    assert_ne!(second[0], first[0]);
+    let (signed, _, signature) = signed_parts(&app.login_location().await);
+    assert!(openssl_verifies(
+        work.path(),
+        &second[0],
+        &signed,
+        &signature
+    ));
+    assert!(!openssl_verifies(
+        work.path(),
+        &first[0],
+        &signed,
+        &signature
+    ));
+
+    // A staged rotation (the default grace): the new certificate is published at once,
+    // listed first; the replaced key keeps signing until its grace period ends.
+    app.idgate(&["org", "saml-keys", "rotate", "acme", "--use", "signing"]);
+    let md = app.sp_metadata().await;
+    let staged = certificates(&md, "signing");
+    assert_eq!(staged.len(), 2, "{md}");
+    assert_eq!(staged[1], second[0], "the replaced key is listed second");
+    let (signed, _, signature) = signed_parts(&app.login_location().await);
+    assert!(openssl_verifies(
+        work.path(),
+        &second[0],
+        &signed,
+        &signature
+    ));
+    assert!(!openssl_verifies(
+        work.path(),
+        &staged[0],
+        &signed,
+        &signature
+    ));
+    let shown = app.idgate(&["org", "show", "acme"]);
+    assert!(shown.contains("sign requests:     on"), "{shown}");
+    assert!(shown.contains("; current)"), "{shown}");
+    assert!(
+        shown.contains("; previous, live until ") && shown.contains(", signs requests)"),
+        "{shown}"
+    );
 
     // Off again: unsigned, nothing published; the key is kept for the next time.
     app.idgate(&["org", "set", "acme", "--sign-requests", "off"]);
@@ -319,6 +335,7 @@ async fn the_sso_page_switches_signing_on_offers_the_certificate_and_rotates() {
     assert_eq!(both[1], cert);
     let page = ops.get("/admin/orgs/acme/sso").await;
     assert!(page.text.contains("previous, live until"), "{}", page.text);
+    assert_eq!(page.text.matches("signs requests</span>").count(), 1);
     // A bad use changes nothing.
     let r = ops
         .post(
