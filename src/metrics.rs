@@ -41,6 +41,9 @@ pub struct Metrics {
     oidc_credential_days: Mutex<BTreeMap<String, i64>>,
     /// Per org slug: days until its earliest IdP signing certificate expires.
     saml_certificate_days: Mutex<BTreeMap<String, i64>>,
+    /// Per (org slug, use): days until the SP's current certificate of a switched-on use
+    /// (signed requests, encrypted assertions) expires.
+    saml_sp_certificate_days: Mutex<BTreeMap<(String, String), i64>>,
 }
 
 fn surface(path: &str) -> &'static str {
@@ -176,7 +179,26 @@ impl Metrics {
         }
     }
 
+    /// Replaces the SP certificate expiry gauge ((org slug, use) → days left).
+    pub fn set_saml_sp_certificate_days(&self, days: BTreeMap<(String, String), i64>) {
+        if let Ok(mut m) = self.saml_sp_certificate_days.lock() {
+            *m = days;
+        }
+    }
+
     fn render_saml(&self, out: &mut String) {
+        out.push_str(
+            "# HELP idgate_saml_sp_certificate_expiry_days Days until an org's current SP certificate (signed requests, encrypted assertions) expires.\n",
+        );
+        out.push_str("# TYPE idgate_saml_sp_certificate_expiry_days gauge\n");
+        if let Ok(map) = self.saml_sp_certificate_days.lock() {
+            for ((org, key_use), d) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "idgate_saml_sp_certificate_expiry_days{{org=\"{org}\",use=\"{key_use}\"}} {d}"
+                );
+            }
+        }
         out.push_str(
             "# HELP idgate_saml_certificate_expiry_days Days until an org's earliest IdP signing certificate expires.\n",
         );

@@ -41,6 +41,7 @@ pub async fn watch_expiry(state: &AppState, log: bool) {
         days.insert(slug, left);
     }
     state.metrics.set_saml_certificate_days(days);
+    super::sp_keys::watch_expiry(state, log).await;
 }
 
 #[cfg(test)]

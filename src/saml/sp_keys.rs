@@ -201,6 +201,33 @@ pub async fn decryption(
     })
 }
 
+/// Sets the SP certificate expiry gauge; with `log`, warns of every current SP certificate
+/// (of a switched-on use) that expires within `WARN_DAYS` or has expired.
+pub async fn watch_expiry(state: &crate::state::AppState, log: bool) {
+    let list = match state.store.read(store::current_expiries).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "SAML: cannot read the SP certificate expiry dates");
+            return;
+        }
+    };
+    let today = state.clock.now().date();
+    let mut days = std::collections::BTreeMap::new();
+    for (slug, key_use, not_after) in list {
+        let Some(left) = super::expiry::days_left(&not_after, today) else {
+            continue;
+        };
+        if log && left <= WARN_DAYS {
+            tracing::warn!(org = %slug, key_use = key_use.as_str(), expires = %not_after,
+                days_left = left,
+                "SAML: the org's SP certificate expires soon: idgate org saml-keys rotate {slug} \
+                 --use {}, then upload the new certificate to the IdP", key_use.as_str());
+        }
+        days.insert((slug, key_use.as_str().to_string()), left);
+    }
+    state.metrics.set_saml_sp_certificate_days(days);
+}
+
 /// The certificate as Base64 PEM (Entra's ".cer (Base64)"), for upload into Entra.
 pub fn certificate_pem(key: &SpKey) -> String {
     use base64::Engine as _;

@@ -199,3 +199,25 @@ pub fn add_key(
     )?;
     Ok(conn.last_insert_rowid())
 }
+
+/// (org slug, use, not_after) of the current key of every switched-on use, every org.
+pub fn current_expiries(conn: &Connection) -> Result<Vec<(String, KeyUse, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT o.slug, k.key_use, k.not_after FROM saml_sp_keys k
+         JOIN orgs o ON o.id = k.org_id
+         JOIN saml_sp_options p ON p.org_id = k.org_id
+         WHERE k.retire_after IS NULL
+           AND ((k.key_use = 'signing' AND p.sign_requests)
+             OR (k.key_use = 'encryption' AND p.encrypt_assertions))
+         ORDER BY o.slug, k.key_use",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let key_use: String = r.get(1)?;
+        Ok((
+            r.get(0)?,
+            KeyUse::parse(&key_use).unwrap_or(KeyUse::Signing),
+            r.get(2)?,
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -136,6 +136,15 @@ async fn signed_authn_requests_verify_with_the_published_certificate_through_a_r
         first[0]
     );
 
+    // Its expiry reaches /metrics like the IdP's (3 years out; nothing for encryption).
+    let metrics = app.web("GET", "/metrics", &[], None).await.text;
+    assert!(
+        metrics
+            .contains("idgate_saml_sp_certificate_expiry_days{org=\"acme\",use=\"signing\"} 109"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("use=\"encryption\""), "{metrics}");
+
     let location = app.login_location().await;
     let (signed, alg, signature) = signed_parts(&location);
     assert_eq!(alg, SIG_ALG);
