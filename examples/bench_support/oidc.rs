@@ -476,7 +476,9 @@ impl Bench {
         let inspected: Vec<idtoken::Unverified> = (tokens.iter())
             .filter_map(|(t, _)| idtoken::inspect(t).ok())
             .collect();
-        let series = "RS256 signature only: idgate's verify_signature (OpenSSL since 0a6ac6b), 1 thread".to_string();
+        let series =
+            "RS256 signature only: idgate's verify_signature (OpenSSL since 0a6ac6b), 1 thread"
+                .to_string();
         self.in_process(series, &inspected, 1, |t| {
             idtoken::verify_signature(t, &key).is_ok()
         });
