@@ -159,9 +159,10 @@ async fn a_rollover_at_the_url_is_picked_up_by_the_schedule() {
     // Nothing is due before the interval (12 h ± 10 %).
     assert_eq!(refresh_due(&state).await, 0);
     server.set(Reply::ok(entra_metadata(true)));
-    clock.advance(time::Duration::hours(11));
+    // The jitter puts the next refresh between 10.8 h and 13.2 h from now.
+    clock.advance(time::Duration::hours(10));
     assert_eq!(refresh_due(&state).await, 0);
-    clock.advance(time::Duration::hours(3));
+    clock.advance(time::Duration::hours(4));
     assert_eq!(refresh_due(&state).await, 1);
     let (_, fps) = fingerprints(&app).unwrap();
     assert!(fps.contains(&ATTACKER_FP.to_string()), "{fps:?}");
