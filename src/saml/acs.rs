@@ -286,6 +286,9 @@ pub async fn acs(
         in_response_to: verified.in_response_to.clone(),
         assertion_id: verified.assertion_id.clone(),
         assertion_expires: timestamp(verified.not_on_or_after),
+        name_id: Some(verified.name_id.clone()),
+        name_id_format: verified.name_id_format.clone(),
+        session_index: verified.session_index.clone(),
     };
     match purpose {
         signin::Purpose::Session => {

@@ -23,6 +23,7 @@ fn verified(name_id: (&str, &str), attributes: &[(&str, &[&str])]) -> Verified {
             .collect(),
         signed_parts: SignedParts::Assertion,
         certificate_fingerprint: "AA".into(),
+        session_index: None,
     }
 }
 

@@ -47,6 +47,8 @@ pub struct IdpConfig {
     pub entity_id: String,
     /// `Location` of the HTTP-Redirect `SingleSignOnService`.
     pub sso_url: String,
+    /// `Location` of the HTTP-Redirect `SingleLogoutService`, if any (single logout).
+    pub slo_url: Option<String>,
     /// Every signing certificate, in document order, without duplicates.
     pub certificates: Vec<Certificate>,
 }
@@ -154,10 +156,16 @@ pub fn parse_metadata(
     }
     let certificates = signing_certificates(&entity.keys)?;
     let sso_url = redirect_sso_url(&entity.sso)?;
+    let slo_url = entity
+        .slo
+        .iter()
+        .find(|(binding, _)| binding.trim() == HTTP_REDIRECT)
+        .and_then(|(_, location)| checked_url("SingleLogoutService Location", location).ok());
     let warnings = validity_warnings(&certificates, now)?;
     let config = IdpConfig {
         entity_id,
         sso_url,
+        slo_url,
         certificates,
     };
     Ok((config, warnings))
@@ -179,6 +187,7 @@ pub fn from_parts(
     let config = IdpConfig {
         entity_id,
         sso_url,
+        slo_url: None,
         certificates,
     };
     Ok((config, warnings))
@@ -196,6 +205,8 @@ struct RawEntity {
     keys: Vec<RawKey>,
     /// `(Binding, Location)` of each `SingleSignOnService`.
     sso: Vec<(String, String)>,
+    /// `(Binding, Location)` of each `SingleLogoutService`.
+    slo: Vec<(String, String)>,
 }
 
 struct RawKey {
@@ -403,6 +414,14 @@ fn open(
             let location = attribute(element, "Location")?.unwrap_or_default();
             if let Some(entity) = entities.last_mut() {
                 entity.sso.push((binding, location));
+            }
+            Frame::Skip
+        }
+        Some(Frame::Idp) if md && local == "SingleLogoutService" => {
+            let binding = attribute(element, "Binding")?.unwrap_or_default();
+            let location = attribute(element, "Location")?.unwrap_or_default();
+            if let Some(entity) = entities.last_mut() {
+                entity.slo.push((binding, location));
             }
             Frame::Skip
         }

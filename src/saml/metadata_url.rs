@@ -347,6 +347,7 @@ mod tests {
         IdpRecord {
             entity_id: "https://sts.windows.net/t/".into(),
             sso_url: "https://login.microsoftonline.com/t/saml2".into(),
+            slo_url: None,
             source: SOURCE.into(),
             updated: String::new(),
             certificates: fps

@@ -9,6 +9,8 @@ pub mod expiry;
 pub mod metadata;
 pub mod metadata_url;
 mod routes;
+pub mod slo;
+mod slo_routes;
 pub mod sp;
 pub mod sp_keys;
 #[doc(hidden)]
@@ -16,6 +18,7 @@ pub mod test_idp;
 
 pub use acs::{sp_settings, start_signin};
 pub use routes::{routes, sp_metadata};
+pub use slo_routes::logout_redirect;
 
 /// What the store keeps of a parsed IdP configuration (`source`: `metadata` or `manual`).
 pub fn idp_record(
@@ -27,6 +30,7 @@ pub fn idp_record(
     crate::store::saml::IdpRecord {
         entity_id: idp.entity_id.clone(),
         sso_url: idp.sso_url.clone(),
+        slo_url: idp.slo_url.clone(),
         source: source.to_string(),
         updated: updated.to_string(),
         certificates: idp

@@ -11,7 +11,8 @@ use crate::store::orgs;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/saml/{org}/metadata", web::get().to(metadata))
         .route("/saml/{org}/login", web::get().to(acs::login))
-        .route("/saml/{org}/acs", web::post().to(acs::acs));
+        .route("/saml/{org}/acs", web::post().to(acs::acs))
+        .route("/saml/{org}/slo", web::get().to(super::slo_routes::slo));
 }
 
 /// Escapes text for an XML attribute value or element content.
@@ -27,11 +28,13 @@ pub fn sp_metadata(public_url: &str, slug: &str, keys: &super::sp_keys::Publishe
     let key_descriptors = keys.key_descriptors();
     let entity = xml_escape(&format!("{public_url}/saml/{slug}"));
     let acs = xml_escape(&format!("{public_url}/saml/{slug}/acs"));
+    let slo = xml_escape(&super::slo_routes::slo_url(public_url, slug));
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
   <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-{key_descriptors}    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
+{key_descriptors}    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{slo}"/>
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified</md:NameIDFormat>
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
@@ -97,6 +100,7 @@ mod tests {
         let xml = sp_metadata("https://login.example.com", "acme", &none);
         assert!(xml.contains(r#"entityID="https://login.example.com/saml/acme""#));
         assert!(xml.contains(r#"Location="https://login.example.com/saml/acme/acs""#));
+        assert!(xml.contains(r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://login.example.com/saml/acme/slo"/>"#));
         // Our own metadata parser recognises it as SP metadata, not an IdP's.
         let err =
             crate::saml::metadata::parse_metadata(xml.as_bytes(), time::OffsetDateTime::now_utc())

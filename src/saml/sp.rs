@@ -85,6 +85,8 @@ pub struct Verified {
     pub signed_parts: SignedParts,
     /// SHA-256 of the DER certificate that verified the signature(s), `AA:BB:…` uppercase.
     pub certificate_fingerprint: String,
+    /// The AuthnStatement's SessionIndex (single logout names the IdP session by it).
+    pub session_index: Option<String>,
 }
 
 impl Verified {

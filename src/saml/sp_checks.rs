@@ -200,6 +200,10 @@ pub(super) fn check_assertion(
         attributes,
         signed_parts: SignedParts::Assertion,
         certificate_fingerprint: String::new(),
+        session_index: a
+            .children_named(NS_A, "AuthnStatement")
+            .find_map(|s| s.attr("SessionIndex"))
+            .map(str::to_string),
     })
 }
 

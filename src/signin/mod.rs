@@ -78,6 +78,10 @@ pub struct SamlUse {
     pub in_response_to: Option<String>,
     pub assertion_id: String,
     pub assertion_expires: String,
+    /// The NameID and SessionIndex, kept with the session for single logout.
+    pub name_id: Option<String>,
+    pub name_id_format: Option<String>,
+    pub session_index: Option<String>,
 }
 
 /// A short reference the browser shows and the sign-in log is searched by: `ABCD-EFGH`.
@@ -248,6 +252,7 @@ pub async fn complete(
                             user_agent: row.user_agent.clone(),
                         },
                     )
+                    .and_then(|()| saml_session(c, &sid, saml.as_ref()))
                     .map(|()| None),
                     Purpose::Admin => {
                         admin_session(c, &org, user, &row, &admin_hash, &stamp, &expires)
@@ -586,6 +591,20 @@ fn create_jit(
     )?;
     signin::user(c, org.id, &user_id)?
         .ok_or_else(|| crate::error::Error::internal("user vanished after insert"))
+}
+
+/// Keeps what the IdP said about a SAML session with it, for single logout.
+fn saml_session(c: &Connection, sid: &str, saml: Option<&SamlUse>) -> Result<()> {
+    match saml.and_then(|s| Some((s, s.name_id.as_deref()?))) {
+        Some((s, name_id)) => crate::store::saml_slo::set_saml_session(
+            c,
+            sid,
+            name_id,
+            s.name_id_format.as_deref(),
+            s.session_index.as_deref(),
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Ends a session (logout); the verified-session memory forgets it after the commit.

@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "log_search",
         include_str!("../../migrations/0013_log_search.sql"),
     ),
+    (
+        14,
+        "saml_slo",
+        include_str!("../../migrations/0014_saml_slo.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -22,6 +22,7 @@ pub mod requests;
 pub mod resources;
 pub mod saml;
 pub mod saml_attributes;
+pub mod saml_slo;
 pub mod server;
 pub mod sessions;
 pub mod signin;

@@ -19,6 +19,8 @@ pub struct CertRecord {
 pub struct IdpRecord {
     pub entity_id: String,
     pub sso_url: String,
+    /// `Location` of the HTTP-Redirect `SingleLogoutService`, when the metadata has one.
+    pub slo_url: Option<String>,
     /// `metadata` (uploaded Federation Metadata XML) or `manual` (hand entry).
     pub source: String,
     pub updated: String,
@@ -32,11 +34,19 @@ pub fn set_idp(conn: &Connection, org_id: i64, idp: &IdpRecord) -> Result<()> {
         super::metadata_url::remove(conn, org_id)?;
     }
     conn.execute(
-        "INSERT INTO idp_configs (org_id, entity_id, sso_url, source, updated)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO idp_configs (org_id, entity_id, sso_url, source, updated, slo_url)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (org_id) DO UPDATE SET entity_id = excluded.entity_id,
-             sso_url = excluded.sso_url, source = excluded.source, updated = excluded.updated",
-        params![org_id, idp.entity_id, idp.sso_url, idp.source, idp.updated],
+             sso_url = excluded.sso_url, source = excluded.source, updated = excluded.updated,
+             slo_url = excluded.slo_url",
+        params![
+            org_id,
+            idp.entity_id,
+            idp.sso_url,
+            idp.source,
+            idp.updated,
+            idp.slo_url
+        ],
     )?;
     conn.execute("DELETE FROM idp_certificates WHERE org_id = ?1", [org_id])?;
     let mut ins = conn.prepare_cached(
@@ -58,15 +68,17 @@ pub fn set_idp(conn: &Connection, org_id: i64, idp: &IdpRecord) -> Result<()> {
 
 /// The org's IdP, if one is configured.
 pub fn idp(conn: &Connection, org_id: i64) -> Result<Option<IdpRecord>> {
-    let head: Option<(String, String, String, String)> = conn
+    type Head = (String, String, String, String, Option<String>);
+    let head: Option<Head> = conn
         .prepare_cached(
-            "SELECT entity_id, sso_url, source, updated FROM idp_configs WHERE org_id = ?1",
+            "SELECT entity_id, sso_url, source, updated, slo_url FROM idp_configs
+             WHERE org_id = ?1",
         )?
         .query_row([org_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?;
-    let Some((entity_id, sso_url, source, updated)) = head else {
+    let Some((entity_id, sso_url, source, updated, slo_url)) = head else {
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached(
@@ -87,6 +99,7 @@ pub fn idp(conn: &Connection, org_id: i64) -> Result<Option<IdpRecord>> {
     Ok(Some(IdpRecord {
         entity_id,
         sso_url,
+        slo_url,
         source,
         updated,
         certificates,

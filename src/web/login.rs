@@ -341,20 +341,24 @@ pub async fn finish(
     }
 }
 
+/// Ends the session here first; a SAML session then goes on to the IdP's logout endpoint
+/// with a LogoutRequest (single logout), whose answer lands on the sign-in page.
 pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let mut to = None;
     if let Some(token) = pages::session_token(&req) {
         let claims: Result<crate::session::SessionClaims, _> = state
             .sessions
             .verify_token(&state.store, &token, state.sessions.session_audience())
             .await;
-        if let Ok(c) = claims
-            && let Err(e) = signin::end_session(&state, &c.sid).await
-        {
-            tracing::error!(error = %e, "logout: store write failed");
-            return pages::internal_error();
+        if let Ok(c) = claims {
+            if let Err(e) = signin::end_session(&state, &c.sid).await {
+                tracing::error!(error = %e, "logout: store write failed");
+                return pages::internal_error();
+            }
+            to = crate::saml::logout_redirect(&state, &c.sid).await;
         }
     }
-    let mut res = pages::redirect(StatusCode::SEE_OTHER, "/login");
+    let mut res = pages::redirect(StatusCode::SEE_OTHER, to.as_deref().unwrap_or("/login"));
     pages::add_cookie(&mut res, &pages::clear_cookie(&state.config));
     res
 }

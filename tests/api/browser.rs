@@ -14,6 +14,9 @@ use serde_json::Value;
 use crate::helpers::{Resp, TestApp, spawn_app_with};
 
 pub const PUBLIC_URL: &str = "https://login.example.com";
+/// The test IdP's logout endpoint (its `SingleLogoutService`).
+pub const SLO_URL: &str =
+    "https://login.microsoftonline.com/00000000-1111-2222-3333-444444444444/saml2/logout";
 
 /// An app whose public URL matches the test IdP's audience, with acme's IdP configured.
 pub async fn spawn_sso_app() -> TestApp {
@@ -35,6 +38,7 @@ pub fn configure_idp(store: &Store, slug: &str) {
                 &IdpRecord {
                     entity_id: test_idp::IDP.into(),
                     sso_url: "https://login.microsoftonline.com/00000000-1111-2222-3333-444444444444/saml2".into(),
+                    slo_url: Some(SLO_URL.into()),
                     source: "manual".into(),
                     updated: now.clone(),
                     certificates: vec![CertRecord {

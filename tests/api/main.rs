@@ -32,6 +32,7 @@ mod receiver;
 mod saml;
 mod saml_attributes;
 mod saml_encryption;
+mod saml_slo;
 mod saml_sp_keys;
 mod scim_auth;
 mod scim_basics;
