@@ -40,6 +40,14 @@ impl Clock {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`: fixed width, so stored timestamps sort as text.
+/// Whole days from `today` to the date a stored value starts with (`YYYY-MM-DD…`: a date, or
+/// a timestamp); negative once past. `None` when it is not a date.
+pub fn days_until(date: &str, today: time::Date) -> Option<i64> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(date.get(..10)?, &fmt).ok()?;
+    Some((d - today).whole_days())
+}
+
 pub fn timestamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(

@@ -288,15 +288,16 @@ pub fn check_claims(
         "expired",
         "the ID token has expired",
     );
+    let by = format!(
+        "at or before {} (skew {} s)",
+        crate::clock::timestamp(x.now),
+        x.skew_secs
+    );
     let nbf = secs("nbf");
     check(
         "nbf",
         nbf.is_none_or(|n| n <= now + x.skew_secs),
-        format!(
-            "at or before {} (skew {} s)",
-            crate::clock::timestamp(x.now),
-            x.skew_secs
-        ),
+        by.clone(),
         at(nbf),
         "not_yet_valid",
         "the ID token is not valid yet (nbf): check the clocks",
@@ -305,11 +306,7 @@ pub fn check_claims(
     check(
         "iat",
         iat.is_some_and(|i| i <= now + x.skew_secs),
-        format!(
-            "at or before {} (skew {} s)",
-            crate::clock::timestamp(x.now),
-            x.skew_secs
-        ),
+        by,
         at(iat),
         "issued_in_future",
         "the ID token is issued in the future or has no iat: check the clocks",

@@ -58,13 +58,11 @@ pub async fn watch_expiry(state: &crate::state::AppState, log: bool) {
         }
     };
     let today = state.clock.now().date();
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let mut days = std::collections::BTreeMap::new();
     for (slug, date) in list {
-        let Ok(d) = time::Date::parse(&date, &fmt) else {
+        let Some(left) = crate::clock::days_until(&date, today) else {
             continue;
         };
-        let left = (d - today).whole_days();
         if log && left <= WARN_DAYS {
             tracing::warn!(org = %slug, expires = %date, days_left = left,
                 "OIDC: the org's Entra client secret or certificate expires soon: renew it in Entra and in idgate");

@@ -183,9 +183,7 @@ pub fn idgate_app(
 
 /// Days until the credential expires, when it is known.
 pub fn days_left(c: &OidcConnection, now: OffsetDateTime) -> Option<i64> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = Date::parse(c.secret_expires.as_deref()?, &fmt).ok()?;
-    Some((d - now.date()).whole_days())
+    crate::clock::days_until(c.secret_expires.as_deref()?, now.date())
 }
 
 #[cfg(test)]

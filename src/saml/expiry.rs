@@ -7,9 +7,7 @@ use crate::state::AppState;
 
 /// Days from `today` to the date of a stored `not_after` (whole days, negative once past).
 pub fn days_left(not_after: &str, today: time::Date) -> Option<i64> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(not_after.get(..10)?, &fmt).ok()?;
-    Some((date - today).whole_days())
+    crate::clock::days_until(not_after, today)
 }
 
 /// Sets the gauge; with `log`, warns of every org whose earliest certificate expires within
