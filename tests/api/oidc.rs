@@ -17,19 +17,11 @@ pub async fn oidc_app() -> (TestApp, FakeEntra) {
         c.oidc_allow_insecure_authority = true;
     })
     .await;
-    let out = oidc_cli(
+    let out = org_oidc(
         &app,
         &entra,
-        &[
-            "org",
-            "oidc",
-            "acme",
-            "--tenant",
-            TENANT,
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret-stdin",
-        ],
+        TENANT,
+        &["--client-secret-stdin"],
         &format!("{SECRET}\n"),
     )
     .await;
@@ -39,6 +31,27 @@ pub async fn oidc_app() -> (TestApp, FakeEntra) {
         String::from_utf8_lossy(&out.stderr)
     );
     (app, entra)
+}
+
+/// `idgate org oidc acme --tenant TENANT --client-id CLIENT_ID EXTRA…` against the fake.
+pub async fn org_oidc(
+    app: &TestApp,
+    entra: &FakeEntra,
+    tenant: &str,
+    extra: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    let mut args = vec![
+        "org",
+        "oidc",
+        "acme",
+        "--tenant",
+        tenant,
+        "--client-id",
+        CLIENT_ID,
+    ];
+    args.extend_from_slice(extra);
+    oidc_cli(app, entra, &args, stdin).await
 }
 
 /// The command line, with the fake as its OIDC authority (off this thread: the fake serves
@@ -515,22 +528,7 @@ async fn state_is_single_use_bound_to_the_browser_and_errors_are_explained() {
 async fn private_key_jwt_with_the_certificate_idgate_generates() {
     let (app, entra) = oidc_app().await;
     provision(&app).await;
-    let out = oidc_cli(
-        &app,
-        &entra,
-        &[
-            "org",
-            "oidc",
-            "acme",
-            "--tenant",
-            TENANT,
-            "--client-id",
-            CLIENT_ID,
-            "--certificate",
-        ],
-        "",
-    )
-    .await;
+    let out = org_oidc(&app, &entra, TENANT, &["--certificate"], "").await;
     let pem = String::from_utf8(out.stdout).unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
     // Before the certificate is uploaded in Entra: AADSTS refusal.
@@ -552,19 +550,11 @@ async fn tenant_forms_secret_id_warning_and_switching_protocols() {
         "contoso.onmicrosoft.com",
         &format!("{}/{TENANT}/v2.0", entra.base),
     ] {
-        let out = oidc_cli(
+        let out = org_oidc(
             &app,
             &entra,
-            &[
-                "org",
-                "oidc",
-                "acme",
-                "--tenant",
-                tenant,
-                "--client-id",
-                CLIENT_ID,
-                "--client-secret-stdin",
-            ],
+            tenant,
+            &["--client-secret-stdin"],
             "0b6a4c1e-5a11-4f51-9e1c-2f6a7d1b9c33\n",
         )
         .await;
@@ -581,22 +571,7 @@ async fn tenant_forms_secret_id_warning_and_switching_protocols() {
         );
     }
     for bad in ["unknown.example", "common", "https://evil.example/x"] {
-        let out = oidc_cli(
-            &app,
-            &entra,
-            &[
-                "org",
-                "oidc",
-                "acme",
-                "--tenant",
-                bad,
-                "--client-id",
-                CLIENT_ID,
-                "--client-secret-stdin",
-            ],
-            "s\n",
-        )
-        .await;
+        let out = org_oidc(&app, &entra, bad, &["--client-secret-stdin"], "s\n").await;
         assert!(!out.status.success(), "{bad}");
     }
     // The email-first page sends acme's people to OIDC; back on SAML, to SAML.
@@ -629,21 +604,11 @@ async fn credential_expiry_is_a_metric() {
     let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(10))
         .date()
         .to_string();
-    let out = oidc_cli(
+    let out = org_oidc(
         &app,
         &entra,
-        &[
-            "org",
-            "oidc",
-            "acme",
-            "--tenant",
-            TENANT,
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret-stdin",
-            "--secret-expires",
-            &soon,
-        ],
+        TENANT,
+        &["--client-secret-stdin", "--secret-expires", &soon],
         &format!("{SECRET}\n"),
     )
     .await;
@@ -659,22 +624,6 @@ async fn credential_expiry_is_a_metric() {
         "{}",
         m.text
     );
-    let out = oidc_cli(
-        &app,
-        &entra,
-        &[
-            "org",
-            "oidc",
-            "acme",
-            "--tenant",
-            TENANT,
-            "--client-id",
-            CLIENT_ID,
-            "--secret-expires",
-            "soon",
-        ],
-        "",
-    )
-    .await;
+    let out = org_oidc(&app, &entra, TENANT, &["--secret-expires", "soon"], "").await;
     assert!(!out.status.success());
 }
