@@ -1,10 +1,10 @@
 # idgate: `make run` serves, `make test` runs every check. Both install what is missing.
 SHELL := /bin/bash
 SYSTEM_PACKAGES := libssl-dev libxml2-dev libxmlsec1-dev libclang-dev pkg-config xmlsec1 python3-venv
-# Only for `make test`: nginx runs the README's auth_request example; Chromium and its
-# WebDriver run the admin UI end-to-end test; Node.js runs the OpenID Provider of the OIDC
-# end-to-end test.
-TEST_PACKAGES := nginx curl chromium chromium-driver nodejs
+# Only for `make test`: nginx and Caddy run the README's auth_request and forward_auth
+# examples; Chromium and its WebDriver run the admin UI end-to-end test; Node.js runs the
+# OpenID Provider of the OIDC end-to-end test.
+TEST_PACKAGES := nginx caddy curl chromium chromium-driver nodejs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOOLS_VENV := .tools/venv
 SCIM2_CLI_VERSION := 0.6.0
@@ -16,7 +16,7 @@ PYSAML2_VERSION := 7.5.5
 FUZZ_SECONDS ?= 600
 CARGO_FLAGS ?=
 
-.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test e2e oidc-e2e pysaml2-idp bench fuzz clean
+.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test caddy-test e2e oidc-e2e pysaml2-idp bench fuzz clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(SYSTEM_PACKAGES)"
@@ -70,6 +70,10 @@ api-fuzz: tools unit
 nginx-test: test-deps unit
 	./scripts/nginx-test.sh
 
+# The README's Caddy forward_auth example, run for real against the debug binary.
+caddy-test: test-deps unit
+	./scripts/caddy-test.sh
+
 # The admin UI in headless Chromium (Debian's chromium + chromedriver, selenium): sign in,
 # create an org, upload Entra metadata, SCIM token and call, SSO-only. Saves the screenshots
 # in docs/screenshots/ that README.md shows.
@@ -88,7 +92,7 @@ oidc-e2e: tools unit
 pysaml2-idp: tools unit
 	SERVER_BIN=./target/debug/idgate PYTHON=$(TOOLS_VENV)/bin/python ./scripts/pysaml2-idp.sh
 
-test: lint unit scim2-tester api-fuzz nginx-test e2e oidc-e2e pysaml2-idp
+test: lint unit scim2-tester api-fuzz nginx-test caddy-test e2e oidc-e2e pysaml2-idp
 
 bench: build
 	cargo build --release --locked --example idgate-bench
