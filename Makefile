@@ -3,8 +3,9 @@ SHELL := /bin/bash
 SYSTEM_PACKAGES := libssl-dev libxml2-dev libxmlsec1-dev libclang-dev pkg-config xmlsec1 python3-venv
 # Only for `make test`: nginx and Caddy run the README's auth_request and forward_auth
 # examples; Chromium and its WebDriver run the admin UI end-to-end test; Node.js runs the
-# OpenID Provider of the OIDC end-to-end test.
-TEST_PACKAGES := nginx caddy curl chromium chromium-driver nodejs
+# OpenID Provider of the OIDC end-to-end test; PostgreSQL is the second store backend
+# (scripts/pg-server.sh starts a throwaway server).
+TEST_PACKAGES := nginx caddy curl chromium chromium-driver nodejs postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TOOLS_VENV := .tools/venv
 SCIM2_CLI_VERSION := 0.6.0
