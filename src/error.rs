@@ -111,6 +111,12 @@ impl Error {
     }
 }
 
+impl From<crate::store::db::Error> for Error {
+    fn from(e: crate::store::db::Error) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         Self::Internal(format!("sqlite: {e}"))

@@ -4,7 +4,7 @@
 //! event exists exactly when its change committed; a write that changes nothing records
 //! nothing.
 
-use rusqlite::Connection;
+use crate::store::db::Conn;
 use serde_json::{Map, Value, json};
 
 use crate::directory::product;
@@ -175,7 +175,7 @@ pub struct Event {
 
 /// Appends `event` to the log inside the caller's write; returns its `seq`.
 pub fn record(
-    conn: &Connection,
+    conn: &Conn,
     org: OrgRef<'_>,
     source: &Source,
     now: &str,
@@ -235,7 +235,7 @@ pub fn type_matches(patterns: &[String], type_: &str) -> bool {
 
 /// An org's product form, read inside the write: settings, domains, role mapping, SAML IdP.
 /// `None` when there is no such org (not created yet, or deleted).
-pub fn org_state(conn: &Connection, org_id: i64) -> Result<Option<Value>> {
+pub fn org_state(conn: &Conn, org_id: i64) -> Result<Option<Value>> {
     let Some(org) = orgs::org_by_id(conn, org_id)? else {
         return Ok(None);
     };
@@ -275,7 +275,7 @@ pub fn org_state(conn: &Connection, org_id: i64) -> Result<Option<Value>> {
 /// (`org_state` read in the same write): org.created, org.updated with `previous`, or
 /// org.deleted with the last state; nothing when nothing changed.
 pub fn org_changed(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     before: Option<Value>,
     source: &Source,
@@ -308,7 +308,7 @@ pub fn org_changed(
 /// An admin or CLI write to an existing org: its state is read when the write begins, and
 /// `finish` records what changed (inside the same write).
 pub struct OrgWrite<'a> {
-    conn: &'a Connection,
+    conn: &'a Conn<'a>,
     org_id: i64,
     slug: String,
     before: Option<Value>,
@@ -317,7 +317,7 @@ pub struct OrgWrite<'a> {
 }
 
 impl<'a> OrgWrite<'a> {
-    pub fn begin(conn: &'a Connection, org_id: i64, source: Source, now: &str) -> Result<Self> {
+    pub fn begin(conn: &'a Conn, org_id: i64, source: Source, now: &str) -> Result<Self> {
         let before = org_state(conn, org_id)?;
         let slug = before
             .as_ref()
@@ -335,7 +335,7 @@ impl<'a> OrgWrite<'a> {
     }
 
     /// A new org, written just now.
-    pub fn created(conn: &Connection, org_id: i64, source: &Source, now: &str) -> Result<()> {
+    pub fn created(conn: &Conn, org_id: i64, source: &Source, now: &str) -> Result<()> {
         org_changed(conn, org_id, None, source, now)
     }
 
@@ -355,7 +355,7 @@ impl<'a> OrgWrite<'a> {
 
 /// Records user.updated for each user whose role a mapping or setting change re-resolved.
 pub fn roles_changed(
-    conn: &Connection,
+    conn: &Conn,
     org: OrgRef<'_>,
     changes: &[orgs::RoleChange],
     source: &Source,
@@ -379,7 +379,7 @@ pub fn roles_changed(
 
 /// user.created for a user written outside SCIM (just-in-time at sign-in, a local account).
 pub fn user_created(
-    conn: &Connection,
+    conn: &Conn,
     org: OrgRef<'_>,
     user: &crate::store::resources::Stored,
     source: &Source,

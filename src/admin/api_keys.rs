@@ -63,7 +63,7 @@ struct NewKeyPage {
     scopes: String,
 }
 
-fn rows(c: &rusqlite::Connection, now: &str) -> Result<Vec<KeyRow>> {
+fn rows(c: &crate::store::db::Conn, now: &str) -> Result<Vec<KeyRow>> {
     let all = orgs::list_orgs(c)?;
     Ok(api_keys::list(c)?
         .into_iter()

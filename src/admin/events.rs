@@ -104,7 +104,7 @@ fn parse(t: &str) -> Option<OffsetDateTime> {
 }
 
 /// Finds each SCIM-caused event's provisioning-log row (one query for the page).
-fn link_rows(c: &rusqlite::Connection, org_id: i64, rows: &mut [EventView]) -> Result<()> {
+fn link_rows(c: &crate::store::db::Conn, org_id: i64, rows: &mut [EventView]) -> Result<()> {
     let times: Vec<OffsetDateTime> = rows
         .iter()
         .filter(|r| r.request_id.is_some())
@@ -134,7 +134,7 @@ fn link_rows(c: &rusqlite::Connection, org_id: i64, rows: &mut [EventView]) -> R
 
 /// The events the SCIM request logged at `at`, taking `duration_us`, caused (at most 200).
 pub fn caused_by(
-    c: &rusqlite::Connection,
+    c: &crate::store::db::Conn,
     org_id: i64,
     request_id: &str,
     at: &str,

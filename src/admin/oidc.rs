@@ -87,7 +87,7 @@ pub struct Loaded {
     pub last_test: Option<SigninLog>,
 }
 
-pub fn load(c: &rusqlite::Connection, org_id: i64) -> crate::error::Result<Loaded> {
+pub fn load(c: &crate::store::db::Conn, org_id: i64) -> crate::error::Result<Loaded> {
     let last_test = signin_store::recent_signins(c, org_id, LAST_TEST_WINDOW)?
         .into_iter()
         .find(|r| r.method == "oidc" && r.report.is_some());

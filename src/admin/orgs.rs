@@ -57,7 +57,7 @@ pub async fn home(_admin: Admin) -> HttpResponse {
     view::see_other("/admin/orgs", None)
 }
 
-pub(super) fn row(c: &rusqlite::Connection, org: Org) -> crate::error::Result<OrgRow> {
+pub(super) fn row(c: &crate::store::db::Conn, org: Org) -> crate::error::Result<OrgRow> {
     let (users, groups) = admin_store::counts(c, org.id)?;
     let idp = idp_store::idp(c, org.id)?;
     Ok(OrgRow {

@@ -38,7 +38,7 @@ impl From<MetadataUrl> for UrlView {
 }
 
 /// For the SSO page's read.
-pub fn load(c: &rusqlite::Connection, org_id: i64) -> crate::error::Result<Option<UrlView>> {
+pub fn load(c: &crate::store::db::Conn, org_id: i64) -> crate::error::Result<Option<UrlView>> {
     Ok(url_store::get(c, org_id)?.map(UrlView::from))
 }
 

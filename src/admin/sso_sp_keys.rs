@@ -51,7 +51,7 @@ pub struct SpKeysCard {
 
 /// The card, read at `now`.
 pub fn load(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::db::Conn,
     org_id: i64,
     now: time::OffsetDateTime,
 ) -> crate::error::Result<SpKeysCard> {

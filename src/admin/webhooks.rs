@@ -526,7 +526,7 @@ async fn apply<T: Send + 'static>(
     e: Endpoint,
     done: &str,
     to: Option<String>,
-    op: impl FnOnce(&rusqlite::Connection, &Endpoint, &dyn Who, &str) -> Result<T> + Send + 'static,
+    op: impl FnOnce(&crate::store::db::Conn, &Endpoint, &dyn Who, &str) -> Result<T> + Send + 'static,
 ) -> HttpResponse {
     let who = operator(admin);
     let now = timestamp(state.clock.now());

@@ -4,9 +4,9 @@
 //! log read in the same read transaction: list, then follow the feed from there, and no
 //! change is missed or counted twice.
 
+use crate::store::db::Conn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
-use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiKeyAuth, schema};
@@ -132,17 +132,9 @@ fn ok(body: Value) -> HttpResponse {
 /// Reads in one read transaction, so that a page and the event head agree.
 async fn snapshot<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    f: impl FnOnce(&Conn) -> Result<T> + Send + 'static,
 ) -> std::result::Result<T, ApiError> {
-    Ok(state
-        .store
-        .read(move |c| {
-            let tx = c.unchecked_transaction()?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await?)
+    Ok(state.store.read(move |c| c.snapshot(f)).await?)
 }
 
 /// The key, with the scope to read the directory, and the org it names.
@@ -300,7 +292,7 @@ async fn nested<T: Send + 'static>(
     (org, slug, id): (Org, String, String),
     kind: ResourceKind,
     first: bool,
-    read: impl FnOnce(&Connection, i64, &str) -> Result<Vec<T>> + Send + 'static,
+    read: impl FnOnce(&Conn, i64, &str) -> Result<Vec<T>> + Send + 'static,
 ) -> std::result::Result<(Vec<T>, Option<i64>), ApiError> {
     snapshot(state, move |c| {
         if resources::get(c, kind, org.id, &id, false)?.is_none() {

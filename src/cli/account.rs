@@ -120,7 +120,7 @@ pub fn user_command(store: &Store, cmd: &UserCommand) -> Result<i32> {
 }
 
 fn create_local(
-    c: &rusqlite::Connection,
+    c: &crate::store::db::Conn,
     org: &orgs::Org,
     email: &str,
     name: &Option<String>,

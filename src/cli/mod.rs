@@ -251,7 +251,7 @@ fn revoke_named(
     org: &str,
     name: &str,
     action: &str,
-    revoke: fn(&rusqlite::Connection, i64, &str, &str) -> Result<bool>,
+    revoke: fn(&crate::store::db::Conn, i64, &str, &str) -> Result<bool>,
     say: (&str, &str),
 ) -> Result<i32> {
     let revoked = store.write_now(|c| {

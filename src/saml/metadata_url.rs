@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use rusqlite::Connection;
+use crate::store::db::Conn;
 use time::OffsetDateTime;
 
 use super::metadata::{IdpConfig, MAX_METADATA_BYTES, parse_metadata};
@@ -143,7 +143,7 @@ pub struct Fetched<'a> {
 /// Records a fetch inside one write: applies a good configuration (only what changed; all of
 /// it when the URL is being set), keeps the old one on error, stores the outcome and audits.
 /// `None` when a refresh no longer applies (the URL was changed or removed meanwhile).
-pub fn record(c: &Connection, f: Fetched<'_>) -> Result<Option<Result<Change, String>>> {
+pub fn record(c: &Conn, f: Fetched<'_>) -> Result<Option<Result<Change, String>>> {
     let at = timestamp(f.at);
     let next = timestamp(f.next);
     if f.set {

@@ -2,13 +2,13 @@
 //! (signing AuthnRequests, decrypting assertions) and, after a rotation, the replaced key
 //! kept live for a grace period. Private keys are sealed before they reach the store.
 
+use crate::store::db::Conn;
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::{X509, X509NameBuilder};
-use rusqlite::Connection;
 use time::OffsetDateTime;
 
 use crate::clock::timestamp;
@@ -62,7 +62,7 @@ pub fn generate(
 
 /// Adds `key` as the org's current key of its use unless it has one (turning a switch on).
 /// True when it was added.
-pub fn ensure(conn: &Connection, org_id: i64, key: &NewKey, now: OffsetDateTime) -> Result<bool> {
+pub fn ensure(conn: &Conn, org_id: i64, key: &NewKey, now: OffsetDateTime) -> Result<bool> {
     if store::current_key(conn, org_id, key.key_use)?.is_some() {
         return Ok(false);
     }
@@ -73,7 +73,7 @@ pub fn ensure(conn: &Connection, org_id: i64, key: &NewKey, now: OffsetDateTime)
 
 /// Makes `key` current; the key it replaces stays live for `grace_days`.
 pub fn rotate(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     key: &NewKey,
     now: OffsetDateTime,
@@ -124,7 +124,7 @@ impl Published {
 const ENCRYPTION_METHODS: &str = "      <md:EncryptionMethod Algorithm=\"http://www.w3.org/2009/xmlenc11#aes256-gcm\"/>\n      <md:EncryptionMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#aes256-cbc\"/>\n      <md:EncryptionMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p\"/>\n";
 
 /// The org's keys as the SP metadata publishes them at `now`.
-pub fn published(conn: &Connection, org_id: i64, now: &str) -> Result<Published> {
+pub fn published(conn: &Conn, org_id: i64, now: &str) -> Result<Published> {
     let options = store::options(conn, org_id)?;
     let live = |on: bool, key_use| -> Result<Vec<SpKey>> {
         if on {
@@ -274,8 +274,8 @@ mod tests {
         (dir, s)
     }
 
-    fn db() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
+    fn db() -> rusqlite::Connection {
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::migrate(&mut c).unwrap();
         c.execute(
             "INSERT INTO orgs (slug, name, created) VALUES ('acme', 'Acme', 'x')",
@@ -323,7 +323,8 @@ mod tests {
     #[test]
     fn rotation_keeps_the_replaced_key_live_for_its_grace_period() {
         let (_d, sealer) = sealer();
-        let c = db();
+        let raw = db();
+        let c = Conn::Sqlite(&raw);
         let t0 = time::macros::datetime!(2026-03-01 10:00:00 UTC);
         let first = generate(&sealer, "acme", KeyUse::Encryption, t0).unwrap();
         assert!(ensure(&c, 1, &first, t0).unwrap());

@@ -67,7 +67,7 @@ fn check_required(org: &Org, doc: &Value) -> Result<()> {
 }
 
 /// Resolves the user's role inside the write transaction (mappings are read there).
-fn roles(conn: &rusqlite::Connection, org: &Org, doc: &Value) -> Result<Roles> {
+fn roles(conn: &crate::store::db::Conn, org: &Org, doc: &Value) -> Result<Roles> {
     let raw = identity::raw_role(doc, &org.role_attribute);
     let maps = orgs::role_mappings(conn, org.id)?;
     let resolved = identity::resolve_role(raw.as_deref(), &maps, org.default_role.as_deref());
@@ -90,14 +90,19 @@ fn new_id() -> String {
 
 /// Records events for one write, inside it.
 struct Log<'a> {
-    conn: &'a rusqlite::Connection,
+    conn: &'a crate::store::db::Conn<'a>,
     org: OrgRef<'a>,
     source: &'a Source,
     now: &'a str,
 }
 
 impl<'a> Log<'a> {
-    fn new(conn: &'a rusqlite::Connection, org: &'a Org, source: &'a Source, now: &'a str) -> Self {
+    fn new(
+        conn: &'a crate::store::db::Conn,
+        org: &'a Org,
+        source: &'a Source,
+        now: &'a str,
+    ) -> Self {
         Self {
             conn,
             org: OrgRef {
@@ -200,7 +205,7 @@ pub async fn replace_user(
 
 /// Stores a changed user document, re-resolving its role; deactivation revokes sessions.
 fn save_user(
-    c: &rusqlite::Connection,
+    c: &crate::store::db::Conn,
     org: &Org,
     id: &str,
     doc: &Value,
@@ -305,7 +310,7 @@ pub async fn delete(
 
 /// The one place where a user's deactivation or deletion ends their live sessions, inside
 /// the write; `forget_revoked` then clears the verified-session memory after the commit.
-fn on_user_deprovisioned(conn: &rusqlite::Connection, user_id: &str, now: &str) -> Result<()> {
+fn on_user_deprovisioned(conn: &crate::store::db::Conn, user_id: &str, now: &str) -> Result<()> {
     let n = sessions::revoke_user(conn, user_id, now)?;
     if n > 0 {
         tracing::info!(
@@ -405,7 +410,7 @@ pub async fn replace_group(
 /// Applies membership changes in order; returns each membership that changed, in order (a
 /// member removed and added back within one PATCH is both).
 fn apply_member_changes(
-    c: &rusqlite::Connection,
+    c: &crate::store::db::Conn,
     org_id: i64,
     id: &str,
     changes: &[MemberChange],

@@ -5,8 +5,8 @@
 pub mod password;
 pub mod ratelimit;
 
+use crate::store::db::Conn;
 use rand::RngExt as _;
-use rusqlite::Connection;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -317,7 +317,7 @@ pub async fn complete(
 /// and the org's mapping, as stored) is `admin` — the same rule every admin page applies, so
 /// a SAML role claim alone cannot open the admin UI.
 fn admin_session(
-    c: &Connection,
+    c: &Conn,
     org: &Org,
     user: &SigninUser,
     row: &SigninLog,
@@ -357,7 +357,7 @@ fn admin_session(
 type Decision = std::result::Result<(SigninUser, Option<String>), Refused>;
 
 fn decide(
-    c: &Connection,
+    c: &Conn,
     org: &Org,
     id: &Identity,
     saml: Option<&SamlUse>,
@@ -382,7 +382,7 @@ fn decide(
 }
 
 fn decide_inner(
-    c: &Connection,
+    c: &Conn,
     org: &Org,
     id: &Identity,
     saml: Option<&SamlUse>,
@@ -440,7 +440,7 @@ fn decide_inner(
 
 /// The rules after the user is found, the same for every protocol: deactivated users are
 /// refused; the role is SCIM's, else the IdP's role claim through the org's mapping.
-fn admit(c: &Connection, org: &Org, id: &Identity, user: SigninUser) -> Result<Decision> {
+fn admit(c: &Conn, org: &Org, id: &Identity, user: SigninUser) -> Result<Decision> {
     if !user.active {
         return Ok(Err(Refused::new(
             "deactivated",
@@ -461,7 +461,7 @@ fn admit(c: &Connection, org: &Org, id: &Identity, user: SigninUser) -> Result<D
 /// member's `upn`, else an email Entra calls verified; never an unverified email. The first
 /// match is linked (unless `link` is off: a Test sign-in writes nothing).
 fn oidc_user(
-    c: &Connection,
+    c: &Conn,
     org: &Org,
     id: &Identity,
     claims: &crate::store::oidc::Claims,
@@ -538,13 +538,7 @@ fn oidc_user(
 }
 
 /// Just-in-time creation: a user from the assertion's claims, marked `jit`.
-fn create_jit(
-    c: &Connection,
-    org: &Org,
-    id: &Identity,
-    actor: &str,
-    now: &str,
-) -> Result<SigninUser> {
+fn create_jit(c: &Conn, org: &Org, id: &Identity, actor: &str, now: &str) -> Result<SigninUser> {
     let mut doc = json!({
         "userName": id.email,
         "active": true,
@@ -594,7 +588,7 @@ fn create_jit(
 }
 
 /// Keeps what the IdP said about a SAML session with it, for single logout.
-fn saml_session(c: &Connection, sid: &str, saml: Option<&SamlUse>) -> Result<()> {
+fn saml_session(c: &Conn, sid: &str, saml: Option<&SamlUse>) -> Result<()> {
     match saml.and_then(|s| Some((s, s.name_id.as_deref()?))) {
         Some((s, name_id)) => crate::store::saml_slo::set_saml_session(
             c,

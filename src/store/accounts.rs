@@ -1,13 +1,13 @@
 //! Credentials that are not SCIM tokens: local passwords and OAuth clients.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 use subtle::ConstantTimeEq;
 
 use super::conflict_on_unique;
 use super::orgs::{self, Org};
 use crate::error::Result;
 
-pub fn set_password(conn: &Connection, user_id: &str, hash: &str, now: &str) -> Result<()> {
+pub fn set_password(conn: &Conn, user_id: &str, hash: &str, now: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO local_passwords (user_id, hash, updated) VALUES (?1, ?2, ?3)
          ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, updated = excluded.updated",
@@ -16,7 +16,7 @@ pub fn set_password(conn: &Connection, user_id: &str, hash: &str, now: &str) -> 
     Ok(())
 }
 
-pub fn password_hash(conn: &Connection, user_id: &str) -> Result<Option<String>> {
+pub fn password_hash(conn: &Conn, user_id: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT hash FROM local_passwords WHERE user_id = ?1")?
         .query_row([user_id], |r| r.get(0))
@@ -34,7 +34,7 @@ pub struct ClientInfo {
 }
 
 pub fn create_client(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     name: &str,
     client_id: &str,
@@ -61,7 +61,7 @@ pub fn create_client(
     Ok(())
 }
 
-pub fn list_clients(conn: &Connection, org_id: i64) -> Result<Vec<ClientInfo>> {
+pub fn list_clients(conn: &Conn, org_id: i64) -> Result<Vec<ClientInfo>> {
     let mut stmt = conn.prepare(
         "SELECT client_id, name, created, last_used, revoked FROM oauth_clients
          WHERE org_id = ?1 ORDER BY created, name",
@@ -75,11 +75,11 @@ pub fn list_clients(conn: &Connection, org_id: i64) -> Result<Vec<ClientInfo>> {
             revoked: r.get(4)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Revokes the live client named `name`; false when there is none.
-pub fn revoke_client(conn: &Connection, org_id: i64, name: &str, now: &str) -> Result<bool> {
+pub fn revoke_client(conn: &Conn, org_id: i64, name: &str, now: &str) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE oauth_clients SET revoked = ?3 WHERE org_id = ?1 AND name = ?2 AND revoked IS NULL",
         params![org_id, name, now],
@@ -89,7 +89,7 @@ pub fn revoke_client(conn: &Connection, org_id: i64, name: &str, now: &str) -> R
 /// The live client whose id and secret match (secret hash compared in constant time),
 /// with its org and name.
 pub fn authenticate_client(
-    conn: &Connection,
+    conn: &Conn,
     client_id: &str,
     secret: &str,
 ) -> Result<Option<(Org, String)>> {
@@ -111,7 +111,7 @@ pub fn authenticate_client(
 }
 
 /// The org and name of a live client (for access tokens it issued), or None if revoked.
-pub fn live_client(conn: &Connection, client_id: &str) -> Result<Option<(Org, String)>> {
+pub fn live_client(conn: &Conn, client_id: &str) -> Result<Option<(Org, String)>> {
     let row: Option<(i64, String)> = conn
         .prepare_cached(
             "SELECT org_id, name FROM oauth_clients WHERE client_id = ?1 AND revoked IS NULL",
@@ -124,7 +124,7 @@ pub fn live_client(conn: &Connection, client_id: &str) -> Result<Option<(Org, St
     }
 }
 
-pub fn touch_client(conn: &Connection, client_id: &str, now: &str) -> Result<()> {
+pub fn touch_client(conn: &Conn, client_id: &str, now: &str) -> Result<()> {
     conn.execute(
         "UPDATE oauth_clients SET last_used = ?2 WHERE client_id = ?1",
         params![client_id, now],

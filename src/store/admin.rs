@@ -1,7 +1,7 @@
 //! What the admin UI reads and writes beyond the other aggregates: operator admins, admin
 //! sessions, the audit log with its origin, and the searches behind its pages.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use super::conflict_on_unique;
 use super::requests::RequestLog;
@@ -10,16 +10,16 @@ use crate::error::Result;
 
 // ---- operator admins ----
 
-pub fn create_admin(conn: &Connection, email: &str, hash: &str, now: &str) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO admins (email, hash, created) VALUES (?1, ?2, ?3)",
+pub fn create_admin(conn: &Conn, email: &str, hash: &str, now: &str) -> Result<i64> {
+    conn.query_row(
+        "INSERT INTO admins (email, hash, created) VALUES (?1, ?2, ?3) RETURNING id",
         params![email, hash, now],
+        |r| r.get(0),
     )
-    .map_err(|e| conflict_on_unique(e, format!("an admin {email} already exists")))?;
-    Ok(conn.last_insert_rowid())
+    .map_err(|e| conflict_on_unique(e, format!("an admin {email} already exists")))
 }
 
-pub fn set_admin_password(conn: &Connection, email: &str, hash: &str) -> Result<bool> {
+pub fn set_admin_password(conn: &Conn, email: &str, hash: &str) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE admins SET hash = ?2 WHERE email = ?1",
         params![email, hash],
@@ -27,7 +27,7 @@ pub fn set_admin_password(conn: &Connection, email: &str, hash: &str) -> Result<
 }
 
 /// (id, password hash) of an operator admin.
-pub fn admin_by_email(conn: &Connection, email: &str) -> Result<Option<(i64, String)>> {
+pub fn admin_by_email(conn: &Conn, email: &str) -> Result<Option<(i64, String)>> {
     Ok(conn
         .query_row(
             "SELECT id, hash FROM admins WHERE email = ?1",
@@ -37,13 +37,13 @@ pub fn admin_by_email(conn: &Connection, email: &str) -> Result<Option<(i64, Str
         .optional()?)
 }
 
-pub fn list_admins(conn: &Connection) -> Result<Vec<(String, String, Option<String>)>> {
+pub fn list_admins(conn: &Conn) -> Result<Vec<(String, String, Option<String>)>> {
     let mut stmt = conn.prepare("SELECT email, created, last_login FROM admins ORDER BY email")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-pub fn touch_admin(conn: &Connection, id: i64, now: &str) -> Result<()> {
+pub fn touch_admin(conn: &Conn, id: i64, now: &str) -> Result<()> {
     conn.execute(
         "UPDATE admins SET last_login = ?2 WHERE id = ?1",
         params![id, now],
@@ -67,7 +67,7 @@ pub struct AdminSession {
     pub ip: Option<String>,
 }
 
-pub fn insert_session(conn: &Connection, s: &AdminSession) -> Result<()> {
+pub fn insert_session(conn: &Conn, s: &AdminSession) -> Result<()> {
     conn.execute(
         "INSERT INTO admin_sessions (token_hash, admin_id, org_id, user_id, email, csrf, created,
                                      expires, ip)
@@ -89,7 +89,7 @@ pub fn insert_session(conn: &Connection, s: &AdminSession) -> Result<()> {
 
 /// The live session with this token hash. An org admin's session also needs its user to
 /// be active and still an admin of the org (`role` compared case-insensitively).
-pub fn session(conn: &Connection, token_hash: &[u8], now: &str) -> Result<Option<AdminSession>> {
+pub fn session(conn: &Conn, token_hash: &[u8], now: &str) -> Result<Option<AdminSession>> {
     Ok(conn
         .prepare_cached(
             "SELECT s.token_hash, s.admin_id, s.org_id, s.user_id, s.email, s.csrf, s.created,
@@ -115,7 +115,7 @@ pub fn session(conn: &Connection, token_hash: &[u8], now: &str) -> Result<Option
         .optional()?)
 }
 
-pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> Result<()> {
+pub fn delete_session(conn: &Conn, token_hash: &[u8]) -> Result<()> {
     conn.execute(
         "DELETE FROM admin_sessions WHERE token_hash = ?1",
         [token_hash],
@@ -123,7 +123,7 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn prune_sessions(conn: &Connection, now: &str) -> Result<usize> {
+pub fn prune_sessions(conn: &Conn, now: &str) -> Result<usize> {
     Ok(conn.execute("DELETE FROM admin_sessions WHERE expires <= ?1", [now])?)
 }
 
@@ -141,7 +141,7 @@ pub struct AuditEntry {
     pub ip: Option<String>,
 }
 
-pub fn audit(conn: &Connection, e: &AuditEntry) -> Result<()> {
+pub fn audit(conn: &Conn, e: &AuditEntry) -> Result<()> {
     conn.execute(
         "INSERT INTO audit_log (org_id, at, actor, action, target, detail, ip)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -152,7 +152,7 @@ pub fn audit(conn: &Connection, e: &AuditEntry) -> Result<()> {
 
 /// The newest audit rows, of one org or (None) of all; with the org's slug.
 pub fn audit_log(
-    conn: &Connection,
+    conn: &Conn,
     org_id: Option<i64>,
     limit: u32,
 ) -> Result<Vec<(AuditEntry, Option<String>)>> {
@@ -175,13 +175,13 @@ pub fn audit_log(
             r.get(7)?,
         ))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 // ---- orgs ----
 
 /// (users, groups) of an org, from the trigger-kept counters.
-pub fn counts(conn: &Connection, org_id: i64) -> Result<(i64, i64)> {
+pub fn counts(conn: &Conn, org_id: i64) -> Result<(i64, i64)> {
     Ok(conn.query_row(
         "SELECT user_count, group_count FROM orgs WHERE id = ?1",
         [org_id],
@@ -190,7 +190,7 @@ pub fn counts(conn: &Connection, org_id: i64) -> Result<(i64, i64)> {
 }
 
 /// Deletes an org and everything in it (users, groups, tokens, logs, IdP, sessions).
-pub fn delete_org(conn: &Connection, org_id: i64) -> Result<bool> {
+pub fn delete_org(conn: &Conn, org_id: i64) -> Result<bool> {
     // Memberships reference groups (cascade) and users by id without a foreign key.
     conn.execute(
         "DELETE FROM group_members WHERE group_id IN (SELECT id FROM groups WHERE org_id = ?1)",
@@ -218,7 +218,7 @@ pub struct UserRow {
 const USER_ROW_COLUMNS: &str = "u.id, u.user_name, json_extract(u.data, '$.displayName'), u.active, u.role_raw, u.role, \
      u.source, (SELECT max(l.at) FROM signin_log l WHERE l.user_id = u.id AND l.outcome = 'success')";
 
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+fn user_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<UserRow> {
     Ok(UserRow {
         id: r.get(0)?,
         user_name: r.get(1)?,
@@ -234,7 +234,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
 /// An org's users whose userName or displayName contains `q` (case-insensitively),
 /// optionally only active or deactivated ones, in userName order.
 pub fn search_users(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     q: &str,
     active: Option<bool>,
@@ -252,11 +252,11 @@ pub fn search_users(
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![org_id, pattern, active, limit, offset], user_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// One user of the org as the users page shows it.
-pub fn user_summary(conn: &Connection, org_id: i64, id: &str) -> Result<Option<UserRow>> {
+pub fn user_summary(conn: &Conn, org_id: i64, id: &str) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {USER_ROW_COLUMNS} FROM users u WHERE u.org_id = ?1 AND u.id = ?2");
     Ok(conn
         .prepare_cached(&sql)?
@@ -265,18 +265,18 @@ pub fn user_summary(conn: &Connection, org_id: i64, id: &str) -> Result<Option<U
 }
 
 /// (id, displayName) of the org's groups that the user is a direct member of.
-pub fn user_groups(conn: &Connection, org_id: i64, user_id: &str) -> Result<Vec<(String, String)>> {
+pub fn user_groups(conn: &Conn, org_id: i64, user_id: &str) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT g.id, g.display_name FROM group_members m JOIN groups g ON g.id = m.group_id
          WHERE m.member_id = ?1 AND g.org_id = ?2 ORDER BY g.display_name_key",
     )?;
     let rows = stmt.query_map(params![user_id, org_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// A group row of the admin's groups page: id, displayName, member count.
 pub fn search_groups(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     q: &str,
     limit: u32,
@@ -292,7 +292,7 @@ pub fn search_groups(
     let rows = stmt.query_map(params![org_id, pattern, limit, offset], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 fn escape_like(s: &str) -> String {
@@ -306,7 +306,7 @@ fn escape_like(s: &str) -> String {
 /// Provisioning-log rows (with their row ids) of an org, newest first, filtered by status
 /// class (2, 4, 5) and start time.
 pub fn provisioning_log(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     status_class: Option<u16>,
     since: Option<&str>,
@@ -320,10 +320,10 @@ pub fn provisioning_log(
          ORDER BY id DESC LIMIT ?4",
     )?;
     let rows = stmt.query_map(params![org_id, status_class, since, limit], request_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-pub fn provisioning_entry(conn: &Connection, org_id: i64, id: i64) -> Result<Option<RequestLog>> {
+pub fn provisioning_entry(conn: &Conn, org_id: i64, id: i64) -> Result<Option<RequestLog>> {
     Ok(conn
         .query_row(
             "SELECT id, org_id, at, request_id, method, path, status, scim_type, detail,
@@ -336,7 +336,7 @@ pub fn provisioning_entry(conn: &Connection, org_id: i64, id: i64) -> Result<Opt
         .map(|(_, r)| r))
 }
 
-fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RequestLog)> {
+fn request_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<(i64, RequestLog)> {
     Ok((
         r.get(0)?,
         RequestLog {

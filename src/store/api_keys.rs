@@ -1,6 +1,6 @@
 //! Product API keys (`api_keys`): SHA-256 at rest, looked up by hash.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 
 use super::conflict_on_unique;
 use super::orgs::hash_token;
@@ -20,7 +20,7 @@ pub struct ApiKey {
     pub revoked: Option<String>,
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<ApiKey> {
     let scopes: String = r.get(2)?;
     let orgs: Option<String> = r.get(3)?;
     Ok(ApiKey {
@@ -50,7 +50,7 @@ pub struct NewKey<'a> {
     pub expires: Option<&'a str>,
 }
 
-pub fn create(conn: &Connection, k: &NewKey<'_>) -> Result<()> {
+pub fn create(conn: &Conn, k: &NewKey<'_>) -> Result<()> {
     let orgs = k
         .org_ids
         .map(|ids| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
@@ -71,7 +71,7 @@ pub fn create(conn: &Connection, k: &NewKey<'_>) -> Result<()> {
 }
 
 /// The key with this secret, live or not (the caller checks revocation and expiry).
-pub fn find(conn: &Connection, key: &str) -> Result<Option<ApiKey>> {
+pub fn find(conn: &Conn, key: &str) -> Result<Option<ApiKey>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1"
@@ -80,21 +80,21 @@ pub fn find(conn: &Connection, key: &str) -> Result<Option<ApiKey>> {
         .optional()?)
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<ApiKey>> {
+pub fn list(conn: &Conn) -> Result<Vec<ApiKey>> {
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY name"))?;
     let rows = stmt.query_map([], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Revokes a live key by name; false when there is none.
-pub fn revoke(conn: &Connection, name: &str, now: &str) -> Result<bool> {
+pub fn revoke(conn: &Conn, name: &str, now: &str) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE api_keys SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
         params![name, now],
     )? > 0)
 }
 
-pub fn touch(conn: &Connection, id: i64, now: &str) -> Result<()> {
+pub fn touch(conn: &Conn, id: i64, now: &str) -> Result<()> {
     conn.execute(
         "UPDATE api_keys SET last_used = ?2 WHERE id = ?1",
         params![id, now],

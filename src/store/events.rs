@@ -1,6 +1,6 @@
 //! The event log's rows (`events`): appended inside the write that makes the change.
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Conn, params};
 
 use crate::error::Result;
 
@@ -17,11 +17,7 @@ pub struct Appending<'a> {
 /// one INSERT. Runs inside the caller's write transaction, which holds SQLite's write lock, so
 /// the next number read here is the one AUTOINCREMENT would give, and the event commits (or
 /// not) with the change.
-pub fn append(
-    conn: &Connection,
-    e: &Appending<'_>,
-    build: impl FnOnce(i64) -> String,
-) -> Result<i64> {
+pub fn append(conn: &Conn, e: &Appending<'_>, build: impl FnOnce(i64) -> String) -> Result<i64> {
     let seq = head(conn)? + 1;
     conn.prepare_cached(
         "INSERT INTO events (seq, id, org_id, type, created, request_id, envelope)
@@ -59,12 +55,7 @@ pub struct Query<'a> {
 }
 
 /// Events after `after` in `seq` order, of one org or of all, at most `limit`.
-pub fn after(
-    conn: &Connection,
-    after: i64,
-    org_id: Option<i64>,
-    limit: u32,
-) -> Result<Vec<EventRow>> {
+pub fn after(conn: &Conn, after: i64, org_id: Option<i64>, limit: u32) -> Result<Vec<EventRow>> {
     let ids: Vec<i64> = org_id.into_iter().collect();
     let q = Query {
         after,
@@ -75,10 +66,10 @@ pub fn after(
     select(conn, &q)
 }
 
-pub fn select(conn: &Connection, q: &Query<'_>) -> Result<Vec<EventRow>> {
+pub fn select(conn: &Conn, q: &Query<'_>) -> Result<Vec<EventRow>> {
     let mut sql =
         String::from("SELECT seq, org_id, type, request_id, envelope FROM events WHERE seq > ?1");
-    let mut values: Vec<rusqlite::types::Value> = vec![q.after.into()];
+    let mut values: Vec<crate::store::db::Value> = vec![q.after.into()];
     if let Some(ids) = q.org_ids {
         let marks: Vec<String> = ids
             .iter()
@@ -109,7 +100,7 @@ pub fn select(conn: &Connection, q: &Query<'_>) -> Result<Vec<EventRow>> {
     values.push(i64::from(q.limit).into());
     sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", values.len()));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+    let rows = stmt.query_map(crate::store::db::params_from_iter(values.iter()), |r| {
         Ok(EventRow {
             seq: r.get(0)?,
             org_id: r.get(1)?,
@@ -118,18 +109,18 @@ pub fn select(conn: &Connection, q: &Query<'_>) -> Result<Vec<EventRow>> {
             envelope: r.get(4)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The oldest `seq` still kept, if any.
-pub fn oldest(conn: &Connection) -> Result<Option<i64>> {
+pub fn oldest(conn: &Conn) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached("SELECT MIN(seq) FROM events")?
         .query_row([], |r| r.get(0))?)
 }
 
 /// The highest `seq` ever given (0 before the first event), also after pruning.
-pub fn head(conn: &Connection) -> Result<i64> {
+pub fn head(conn: &Conn) -> Result<i64> {
     Ok(conn
         .prepare_cached(
             "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
@@ -142,18 +133,18 @@ pub fn head(conn: &Connection) -> Result<i64> {
 /// `created` for every write to maintain).
 /// Events after `keep_after` (a webhook lane's cursor) are kept whatever their age: a lane
 /// that waits never loses an event.
-pub fn prune(conn: &Connection, cutoff: &str, keep_after: Option<i64>) -> Result<usize> {
+pub fn prune(conn: &Conn, cutoff: &str, keep_after: Option<i64>) -> Result<usize> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM events WHERE seq <= COALESCE(?2, seq) AND seq < COALESCE(
                  (SELECT seq FROM events WHERE created >= ?1 ORDER BY seq LIMIT 1),
                  (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))",
         )?
-        .execute(rusqlite::params![cutoff, keep_after])?)
+        .execute(crate::store::db::params![cutoff, keep_after])?)
 }
 
 /// What was appended after `after`: per org and type, the newest `seq` and how many.
-pub fn appended_since(conn: &Connection, after: i64) -> Result<Vec<(i64, String, i64, i64)>> {
+pub fn appended_since(conn: &Conn, after: i64) -> Result<Vec<(i64, String, i64, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT org_id, type, MAX(seq), COUNT(*) FROM events WHERE seq > ?1
          GROUP BY org_id, type",
@@ -161,25 +152,25 @@ pub fn appended_since(conn: &Connection, after: i64) -> Result<Vec<(i64, String,
     let rows = stmt.query_map([after], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The newest `seq` of every org that has events.
-pub fn org_heads(conn: &Connection) -> Result<Vec<(i64, i64)>> {
+pub fn org_heads(conn: &Conn) -> Result<Vec<(i64, i64)>> {
     let mut stmt = conn.prepare_cached("SELECT org_id, MAX(seq) FROM events GROUP BY org_id")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The event with this `seq` or id, if it is still kept.
-pub fn find(conn: &Connection, seq: Option<i64>, id: Option<&str>) -> Result<Option<EventRow>> {
-    use rusqlite::OptionalExtension;
+pub fn find(conn: &Conn, seq: Option<i64>, id: Option<&str>) -> Result<Option<EventRow>> {
+    use crate::store::db::OptionalExtension;
     Ok(conn
         .prepare_cached(
             "SELECT seq, org_id, type, request_id, envelope FROM events
              WHERE (?1 IS NOT NULL AND seq = ?1) OR (?1 IS NULL AND id = ?2) LIMIT 1",
         )?
-        .query_row(rusqlite::params![seq, id], |r| {
+        .query_row(crate::store::db::params![seq, id], |r| {
             Ok(EventRow {
                 seq: r.get(0)?,
                 org_id: r.get(1)?,
@@ -192,7 +183,7 @@ pub fn find(conn: &Connection, seq: Option<i64>, id: Option<&str>) -> Result<Opt
 }
 
 /// The `seq` just before the first event created at or after `time` (to replay from a time).
-pub fn before_time(conn: &Connection, time: &str) -> Result<i64> {
+pub fn before_time(conn: &Conn, time: &str) -> Result<i64> {
     Ok(conn
         .prepare_cached(
             "SELECT COALESCE((SELECT seq FROM events WHERE created >= ?1 ORDER BY seq LIMIT 1),
@@ -204,7 +195,7 @@ pub fn before_time(conn: &Connection, time: &str) -> Result<i64> {
 /// One page of an org's events, newest first: those before `before` (keyset on `seq`; `None`:
 /// from the newest), of types starting with `type_prefix` (empty: all), at most `limit`.
 pub fn org_page(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     before: Option<i64>,
     type_prefix: &str,
@@ -220,10 +211,10 @@ pub fn org_page(
         params![org_id, before.unwrap_or(i64::MAX), type_prefix, limit],
         event_row,
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+fn event_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<EventRow> {
     Ok(EventRow {
         seq: r.get(0)?,
         org_id: r.get(1)?,
@@ -236,8 +227,8 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
 /// The lowest `seq` bound from which every kept event was created at or after `time`: a
 /// binary search over `seq` (events are created in `seq` order), each step one seek on the
 /// rowid, so no index on `created` is needed. The head + 1 when no event is that recent.
-pub fn seq_from_time(conn: &Connection, time: &str) -> Result<i64> {
-    use rusqlite::OptionalExtension;
+pub fn seq_from_time(conn: &Conn, time: &str) -> Result<i64> {
+    use crate::store::db::OptionalExtension;
     let mut stmt = conn
         .prepare_cached("SELECT created >= ?2 FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
     let (mut lo, mut hi) = (oldest(conn)?.unwrap_or(1), head(conn)? + 1);
@@ -261,7 +252,7 @@ pub fn seq_from_time(conn: &Connection, time: &str) -> Result<i64> {
 /// among the events created between `from` and `to` (the request's time, with some slack:
 /// the event log has no index on `request_id`, which every SCIM write would pay for).
 pub fn by_request(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     request_id: &str,
     from: &str,
@@ -275,20 +266,20 @@ pub fn by_request(
          ORDER BY seq LIMIT ?5",
     )?;
     let rows = stmt.query_map(params![org_id, lo, hi, request_id, limit], event_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn conn() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
+    fn conn() -> rusqlite::Connection {
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
         super::super::migrate::migrate(&mut c).unwrap();
         c
     }
 
-    fn add(c: &Connection, org: i64, type_: &str, created: &str, request: Option<&str>) -> i64 {
+    fn add(c: &Conn, org: i64, type_: &str, created: &str, request: Option<&str>) -> i64 {
         let e = Appending {
             id: &format!("evt_{created}_{type_}"),
             org_id: org,
@@ -305,7 +296,8 @@ mod tests {
 
     #[test]
     fn the_time_search_finds_the_first_recent_event_also_after_pruning() {
-        let c = conn();
+        let raw = conn();
+        let c = Conn::Sqlite(&raw);
         assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 1, "no events");
         for s in 0..100 {
             add(&c, 1 + i64::from(s % 2), "user.created", &t(s * 10), None);
@@ -326,7 +318,8 @@ mod tests {
 
     #[test]
     fn a_request_finds_its_events_in_its_window_only() {
-        let c = conn();
+        let raw = conn();
+        let c = Conn::Sqlite(&raw);
         add(&c, 1, "user.created", &t(1), Some("r1"));
         add(&c, 2, "user.created", &t(2), Some("r2"));
         add(&c, 1, "group.created", &t(3), Some("r2"));

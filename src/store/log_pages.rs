@@ -5,8 +5,8 @@
 //! newest first; a search for several things (a user by id, name or externalId; failures
 //! as 4xx or 5xx) runs one bounded query per index and merges them.
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params_from_iter};
+use crate::store::db::Value as SqlValue;
+use crate::store::db::{Conn, params_from_iter};
 
 use super::requests::{self, RequestLog};
 use super::signin::{self, SigninLog};
@@ -114,14 +114,14 @@ fn queries(
 /// cursor's direction of travel (newest first, or oldest first after an `After` cursor).
 #[allow(clippy::too_many_arguments)]
 fn keyset<T>(
-    conn: &Connection,
+    conn: &Conn,
     table: &str,
     columns: &str,
     org_id: i64,
     (drivers, filters): (Vec<Part>, Vec<Part>),
     cursor: Cursor,
     limit: u32,
-    map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<(i64, T)>,
+    map: impl Fn(&crate::store::db::Row<'_>) -> crate::store::db::Result<(i64, T)>,
 ) -> Result<Vec<(i64, T)>> {
     let mut rows: Vec<(i64, T)> = Vec::new();
     for (sql, values) in queries(table, columns, org_id, &drivers, &filters, cursor, limit) {
@@ -209,7 +209,7 @@ fn request_parts(search: &RequestSearch) -> (Vec<Part>, Vec<Part>) {
 
 /// A page of an org's provisioning log (see `keyset` for the order).
 pub fn requests(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     search: &RequestSearch,
     cursor: Cursor,
@@ -239,7 +239,7 @@ fn user_drivers(user: &str) -> Vec<Part> {
 /// A user's provisioning history, newest first: the requests that named its id, its
 /// userName or its externalId (a refused create has no id yet).
 pub fn user_requests(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     user_id: &str,
     user_name: &str,
@@ -308,7 +308,7 @@ fn signin_parts(search: &SigninSearch, named: &[String]) -> (Vec<Part>, Vec<Part
 
 /// A page of an org's sign-in log (see `keyset` for the order).
 pub fn signins(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     search: &SigninSearch,
     cursor: Cursor,
@@ -336,17 +336,17 @@ fn signin_columns() -> String {
 }
 
 /// The ids of the org's users whose userName (any case) or externalId is `name`.
-fn users_named(conn: &Connection, org_id: i64, name: &str) -> Result<Vec<String>> {
+fn users_named(conn: &Conn, org_id: i64, name: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM users WHERE org_id = ?1 AND user_name_key = ?2
          UNION SELECT id FROM users WHERE org_id = ?1 AND external_id = ?3 LIMIT 10",
     )?;
     let ids = stmt
         .query_map(
-            rusqlite::params![org_id, crate::directory::fold(name), name],
+            crate::store::db::params![org_id, crate::directory::fold(name), name],
             |r| r.get(0),
         )?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::Result<_>>()?;
     Ok(ids)
 }
 

@@ -1,10 +1,10 @@
-use rusqlite::Connection;
+use crate::store::db::Conn;
 
 use super::*;
 use crate::store::migrate;
 
-fn db() -> Connection {
-    let mut c = Connection::open_in_memory().unwrap();
+fn db() -> rusqlite::Connection {
+    let mut c = rusqlite::Connection::open_in_memory().unwrap();
     migrate(&mut c).unwrap();
     c.execute_batch(
         "INSERT INTO orgs (id, slug, name, created) VALUES (1, 'acme', 'Acme', 'x'), \
@@ -35,7 +35,8 @@ fn ids<T>(rows: &[(i64, T)]) -> Vec<i64> {
 
 #[test]
 fn pages_go_back_without_gaps_or_repeats() {
-    let c = db();
+    let raw = db();
+    let c = Conn::Sqlite(&raw);
     for i in 0..25 {
         requests::insert(&c, &request(1 + i % 2, 200, None, None)).unwrap();
     }
@@ -53,7 +54,8 @@ fn pages_go_back_without_gaps_or_repeats() {
 
 #[test]
 fn searches_by_user_and_status() {
-    let c = db();
+    let raw = db();
+    let c = Conn::Sqlite(&raw);
     requests::insert(&c, &request(1, 201, Some("u1"), Some("Ann@x"))).unwrap(); // 1
     requests::insert(&c, &request(1, 409, None, Some("ann@X"))).unwrap(); // 2
     requests::insert(&c, &request(1, 200, Some("u2"), Some("bob@x"))).unwrap(); // 3
@@ -83,14 +85,14 @@ fn searches_by_user_and_status() {
 
 /// The plan of every query a search runs: each one an index search, never a scan of the
 /// log or a sort of all its matches.
-fn assert_indexed(c: &Connection, queries: Vec<(String, Vec<SqlValue>)>) {
+fn assert_indexed(c: &Conn, queries: Vec<(String, Vec<SqlValue>)>) {
     assert!(!queries.is_empty());
     for (sql, values) in queries {
         let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let plan: Vec<String> = stmt
             .query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(3))
             .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::Result<_>>()
             .unwrap();
         let text = plan.join(" | ");
         assert!(text.contains("USING INDEX"), "{sql}: {text}");
@@ -101,7 +103,8 @@ fn assert_indexed(c: &Connection, queries: Vec<(String, Vec<SqlValue>)>) {
 
 #[test]
 fn every_search_uses_an_index() {
-    let c = db();
+    let raw = db();
+    let c = Conn::Sqlite(&raw);
     let statuses = [
         StatusFilter::Any,
         StatusFilter::Success,
@@ -179,7 +182,8 @@ fn every_search_uses_an_index() {
 
 #[test]
 fn sign_ins_by_user_email_outcome_and_reason() {
-    let c = db();
+    let raw = db();
+    let c = Conn::Sqlite(&raw);
     let log = |email: &str, user: Option<&str>, reason: Option<&str>| {
         let row = SigninLog {
             org_id: Some(1),

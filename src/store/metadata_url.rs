@@ -2,7 +2,7 @@
 //! refreshes and the outcome of the last one; and the certificate expiry dates that the
 //! metrics and the daily warning read.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -18,7 +18,7 @@ pub struct MetadataUrl {
 }
 
 /// The org's metadata URL, if it has one.
-pub fn get(conn: &Connection, org_id: i64) -> Result<Option<MetadataUrl>> {
+pub fn get(conn: &Conn, org_id: i64) -> Result<Option<MetadataUrl>> {
     Ok(conn
         .prepare_cached(
             "SELECT org_id, url, next_refresh, last_at, last_ok, last_result
@@ -38,7 +38,7 @@ pub fn get(conn: &Connection, org_id: i64) -> Result<Option<MetadataUrl>> {
 }
 
 /// Sets (or replaces) the org's URL; the last outcome is recorded next with `record`.
-pub fn set(conn: &Connection, org_id: i64, url: &str, next_refresh: &str) -> Result<()> {
+pub fn set(conn: &Conn, org_id: i64, url: &str, next_refresh: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO idp_metadata_urls (org_id, url, next_refresh) VALUES (?1, ?2, ?3)
          ON CONFLICT (org_id) DO UPDATE SET url = excluded.url,
@@ -50,7 +50,7 @@ pub fn set(conn: &Connection, org_id: i64, url: &str, next_refresh: &str) -> Res
 
 /// The outcome of a fetch, and when the next one is due.
 pub fn record(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     at: &str,
     ok: bool,
@@ -66,23 +66,23 @@ pub fn record(
 }
 
 /// Stops refreshing the org's metadata (the configuration stays). Whether there was a URL.
-pub fn remove(conn: &Connection, org_id: i64) -> Result<bool> {
+pub fn remove(conn: &Conn, org_id: i64) -> Result<bool> {
     Ok(conn.execute("DELETE FROM idp_metadata_urls WHERE org_id = ?1", [org_id])? > 0)
 }
 
 /// Every URL whose refresh is due at `now`: (org id, org slug, URL).
-pub fn due(conn: &Connection, now: &str) -> Result<Vec<(i64, String, String)>> {
+pub fn due(conn: &Conn, now: &str) -> Result<Vec<(i64, String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT m.org_id, o.slug, m.url FROM idp_metadata_urls m JOIN orgs o ON o.id = m.org_id
          WHERE m.next_refresh <= ?1 ORDER BY m.next_refresh",
     )?;
     let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Takes a due refresh for this process: moves `next_refresh` to `next` if it is still due
 /// at `now` and the URL is still `url`. False when someone else took it (or it changed).
-pub fn claim(conn: &Connection, org_id: i64, url: &str, now: &str, next: &str) -> Result<bool> {
+pub fn claim(conn: &Conn, org_id: i64, url: &str, now: &str, next: &str) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE idp_metadata_urls SET next_refresh = ?4
          WHERE org_id = ?1 AND url = ?2 AND next_refresh <= ?3",
@@ -91,11 +91,11 @@ pub fn claim(conn: &Connection, org_id: i64, url: &str, now: &str, next: &str) -
 }
 
 /// The earliest `not_after` of each org's IdP signing certificates: (org slug, timestamp).
-pub fn earliest_expiries(conn: &Connection) -> Result<Vec<(String, String)>> {
+pub fn earliest_expiries(conn: &Conn) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT o.slug, MIN(c.not_after) FROM idp_certificates c JOIN orgs o ON o.id = c.org_id
          GROUP BY o.slug ORDER BY o.slug",
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod admin;
 pub mod api_keys;
 mod cursors;
+pub mod db;
 pub mod events;
 pub mod filter_sql;
 pub mod log_pages;
@@ -120,7 +121,7 @@ impl Store {
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&db::Conn) -> Result<T> + Send + 'static,
     {
         // Waiting here, not on a blocking thread, keeps the number of threads (and their
         // memory) at the number of connections.
@@ -130,7 +131,7 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             let _enter = span.enter();
             let conn = pool.get()?;
-            f(&conn)
+            f(&db::Conn::Sqlite(&conn))
         })
         .await
         .map_err(Error::internal)?
@@ -141,7 +142,7 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&db::Conn) -> Result<T> + Send + 'static,
     {
         self.writer.submit(f).await
     }
@@ -156,7 +157,7 @@ impl Store {
     /// was dropped.
     pub fn write_detached<F>(&self, f: F) -> bool
     where
-        F: FnOnce(&Connection) -> Result<()> + Send + 'static,
+        F: FnOnce(&db::Conn) -> Result<()> + Send + 'static,
     {
         self.writer.submit_detached(f)
     }
@@ -191,18 +192,18 @@ impl Store {
 
     /// Runs `f` synchronously in its own IMMEDIATE transaction on a pooled connection. For
     /// the command line and start-up, outside the async runtime.
-    pub fn write_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub fn write_now<T>(&self, f: impl FnOnce(&db::Conn) -> Result<T>) -> Result<T> {
         let mut conn = self.pool.get()?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
+        let out = f(&db::Conn::Sqlite(&tx))?;
         tx.commit()?;
         Ok(out)
     }
 
     /// Runs `f` synchronously on a pooled connection (command line, tests).
-    pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub fn read_now<T>(&self, f: impl FnOnce(&db::Conn) -> Result<T>) -> Result<T> {
         let conn = self.pool.get()?;
-        f(&conn)
+        f(&db::Conn::Sqlite(&conn))
     }
 
     /// `VACUUM INTO` a consistent copy of the database at `dest`.
@@ -256,14 +257,9 @@ fn start_checkpointer(conn: Connection) -> Result<std::sync::mpsc::Sender<()>> {
 }
 
 /// Maps a unique-constraint violation to `Conflict(message)`, everything else to Internal.
-pub(crate) fn conflict_on_unique(e: rusqlite::Error, message: impl Into<String>) -> Error {
+pub(crate) fn conflict_on_unique(e: db::Error, message: impl Into<String>) -> Error {
     match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-        {
-            Error::Conflict(message.into())
-        }
+        db::Error::Unique(_) => Error::Conflict(message.into()),
         _ => Error::from(e),
     }
 }

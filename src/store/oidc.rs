@@ -1,6 +1,6 @@
 //! OIDC connections, pending authorization requests and the (org, tid, oid) link table.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use super::signin::{SigninUser, user};
 use crate::directory::fold;
@@ -31,7 +31,7 @@ pub struct OidcConnection {
 const COLUMNS: &str = "org_id, mode, active, tenant_id, client_id, credential, secret, \
                        secret_expires, private_key, certificate, created, updated";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OidcConnection> {
+fn from_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<OidcConnection> {
     Ok(OidcConnection {
         org_id: r.get(0)?,
         mode: r.get(1)?,
@@ -48,7 +48,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OidcConnection> {
     })
 }
 
-pub fn connection(conn: &Connection, org_id: i64) -> Result<Option<OidcConnection>> {
+pub fn connection(conn: &Conn, org_id: i64) -> Result<Option<OidcConnection>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM oidc_connections WHERE org_id = ?1"
@@ -58,7 +58,7 @@ pub fn connection(conn: &Connection, org_id: i64) -> Result<Option<OidcConnectio
 }
 
 /// Whether the org signs in through OIDC (an active connection).
-pub fn is_active(conn: &Connection, org_id: i64) -> Result<bool> {
+pub fn is_active(conn: &Conn, org_id: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT active FROM oidc_connections WHERE org_id = ?1")?
         .query_row([org_id], |r| r.get::<_, bool>(0))
@@ -68,7 +68,7 @@ pub fn is_active(conn: &Connection, org_id: i64) -> Result<bool> {
 
 /// Creates or replaces an org's connection (and makes it the active one when `c.active`).
 /// `Ok(false)`: the tenant is already joined to another org through the idgate app.
-pub fn save(conn: &Connection, c: &OidcConnection) -> Result<bool> {
+pub fn save(conn: &Conn, c: &OidcConnection) -> Result<bool> {
     if c.mode == "idgate_app"
         && let Some(t) = &c.tenant_id
         && tenant_owner(conn, t)?.is_some_and(|o| o != c.org_id)
@@ -103,7 +103,7 @@ pub fn save(conn: &Connection, c: &OidcConnection) -> Result<bool> {
 }
 
 /// The org an idgate-app tenant is joined to.
-pub fn tenant_owner(conn: &Connection, tenant_id: &str) -> Result<Option<i64>> {
+pub fn tenant_owner(conn: &Conn, tenant_id: &str) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached(
             "SELECT org_id FROM oidc_connections WHERE mode = 'idgate_app' AND tenant_id = ?1",
@@ -114,7 +114,7 @@ pub fn tenant_owner(conn: &Connection, tenant_id: &str) -> Result<Option<i64>> {
 
 /// Binds an idgate-app connection to the tenant of a verified ID token. `Ok(false)`: the
 /// tenant belongs to another org already.
-pub fn bind_tenant(conn: &Connection, org_id: i64, tenant_id: &str, now: &str) -> Result<bool> {
+pub fn bind_tenant(conn: &Conn, org_id: i64, tenant_id: &str, now: &str) -> Result<bool> {
     if tenant_owner(conn, tenant_id)?.is_some_and(|o| o != org_id) {
         return Ok(false);
     }
@@ -127,7 +127,7 @@ pub fn bind_tenant(conn: &Connection, org_id: i64, tenant_id: &str, now: &str) -
 
 /// Switches an org between SAML (`false`) and OIDC (`true`). `Ok(false)`: OIDC asked for
 /// but the org has no OIDC connection.
-pub fn set_active(conn: &Connection, org_id: i64, active: bool, now: &str) -> Result<bool> {
+pub fn set_active(conn: &Conn, org_id: i64, active: bool, now: &str) -> Result<bool> {
     let n = conn.execute(
         "UPDATE oidc_connections SET active = ?2, updated = ?3 WHERE org_id = ?1",
         params![org_id, active, now],
@@ -154,7 +154,7 @@ pub struct Pending {
     pub used: Option<String>,
 }
 
-pub fn insert_pending(conn: &Connection, p: &Pending) -> Result<()> {
+pub fn insert_pending(conn: &Conn, p: &Pending) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO oidc_pending (state, org_id, kind, browser, nonce, verifier, tenant_id,
            return_to, purpose, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -175,7 +175,7 @@ pub fn insert_pending(conn: &Connection, p: &Pending) -> Result<()> {
     Ok(())
 }
 
-pub fn pending(conn: &Connection, state: &str) -> Result<Option<Pending>> {
+pub fn pending(conn: &Conn, state: &str) -> Result<Option<Pending>> {
     Ok(conn
         .prepare_cached(
             "SELECT state, org_id, kind, browser, nonce, verifier, tenant_id, return_to, purpose,
@@ -201,7 +201,7 @@ pub fn pending(conn: &Connection, state: &str) -> Result<Option<Pending>> {
 }
 
 /// Uses up a pending request: `true` for exactly one caller, while it is unexpired.
-pub fn consume_pending(conn: &Connection, state: &str, now: &str) -> Result<bool> {
+pub fn consume_pending(conn: &Conn, state: &str, now: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "UPDATE oidc_pending SET used = ?2 WHERE state = ?1 AND used IS NULL AND expires > ?2",
@@ -211,7 +211,7 @@ pub fn consume_pending(conn: &Connection, state: &str, now: &str) -> Result<bool
 }
 
 /// Drops requests that expired before `before`.
-pub fn prune(conn: &Connection, before: &str) -> Result<usize> {
+pub fn prune(conn: &Conn, before: &str) -> Result<usize> {
     Ok(conn.execute("DELETE FROM oidc_pending WHERE expires < ?1", [before])?)
 }
 
@@ -242,7 +242,7 @@ pub enum Match {
 /// Finds the user of a verified ID token: the link, else `externalId == oid`, else
 /// `userName == upn` (members only), else the verified email (userName or emails). Never an
 /// unverified email.
-pub fn find_user(conn: &Connection, org_id: i64, c: &Claims) -> Result<Match> {
+pub fn find_user(conn: &Conn, org_id: i64, c: &Claims) -> Result<Match> {
     let linked: Option<String> = conn
         .prepare_cached(
             "SELECT user_id FROM oidc_links WHERE org_id = ?1 AND tenant_id = ?2 AND object_id = ?3",
@@ -258,7 +258,7 @@ pub fn find_user(conn: &Connection, org_id: i64, c: &Claims) -> Result<Match> {
         let mut stmt = conn.prepare_cached(sql)?;
         let ids = stmt
             .query_map(params![org_id, key], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .collect::<crate::store::db::Result<Vec<String>>>()?;
         Ok(ids)
     };
     let mut candidates: Vec<(Vec<String>, &'static str)> = vec![(
@@ -312,7 +312,7 @@ pub fn find_user(conn: &Connection, org_id: i64, c: &Claims) -> Result<Match> {
 }
 
 /// The (tid, oid) a user is linked to.
-fn linked_object(conn: &Connection, user_id: &str) -> Result<Option<(String, String)>> {
+fn linked_object(conn: &Conn, user_id: &str) -> Result<Option<(String, String)>> {
     Ok(conn
         .prepare_cached("SELECT tenant_id, object_id FROM oidc_links WHERE user_id = ?1")?
         .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -321,7 +321,7 @@ fn linked_object(conn: &Connection, user_id: &str) -> Result<Option<(String, Str
 
 /// Links (org, tid, oid) to a user; nothing when the link exists.
 pub fn link(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     c: &Claims,
     user_id: &str,
@@ -344,20 +344,20 @@ pub fn link(
 }
 
 /// How many users of an org are linked, for the SSO page.
-pub fn link_count(conn: &Connection, org_id: i64) -> Result<i64> {
+pub fn link_count(conn: &Conn, org_id: i64) -> Result<i64> {
     Ok(conn
         .prepare_cached("SELECT count(*) FROM oidc_links WHERE org_id = ?1")?
         .query_row([org_id], |r| r.get(0))?)
 }
 
 /// Every org's OIDC credential expiry date (`YYYY-MM-DD`), by slug.
-pub fn expiries(conn: &Connection) -> Result<Vec<(String, String)>> {
+pub fn expiries(conn: &Conn) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT o.slug, c.secret_expires FROM oidc_connections c JOIN orgs o ON o.id = c.org_id
          WHERE c.secret_expires IS NOT NULL AND c.mode = 'customer' ORDER BY o.slug",
     )?;
     let rows = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
+        .collect::<crate::store::db::Result<Vec<(String, String)>>>()?;
     Ok(rows)
 }

@@ -1,6 +1,6 @@
 //! Organizations, their domains and settings, role mappings and SCIM tokens.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -53,12 +53,12 @@ const ORG_COLUMNS: &str = "id, slug, name, scim_enabled, group_sync, strict_attr
                            role_attribute, default_role, required_attrs, created, \
                            idp_initiated, jit, clock_skew_secs";
 
-fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
+fn org_from_row(r: &Row<'_>) -> crate::store::db::Result<Org> {
     org_at(r, 0)
 }
 
 /// An org from the row's columns `at..at+13`, in `ORG_COLUMNS` order.
-fn org_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Org> {
+fn org_at(r: &Row<'_>, at: usize) -> crate::store::db::Result<Org> {
     let required: String = r.get(at + 8)?;
     Ok(Org {
         id: r.get(at)?,
@@ -78,25 +78,26 @@ fn org_at(r: &Row<'_>, at: usize) -> rusqlite::Result<Org> {
 }
 
 pub fn create_org(
-    conn: &Connection,
+    conn: &Conn,
     slug: &str,
     name: &str,
     domains: &[String],
     now: &str,
 ) -> Result<Org> {
-    conn.execute(
-        "INSERT INTO orgs (slug, name, created) VALUES (?1, ?2, ?3)",
-        params![slug, name, now],
-    )
-    .map_err(|e| conflict_on_unique(e, format!("an org with slug {slug:?} already exists")))?;
-    let org_id = conn.last_insert_rowid();
+    let org_id: i64 = conn
+        .query_row(
+            "INSERT INTO orgs (slug, name, created) VALUES (?1, ?2, ?3) RETURNING id",
+            params![slug, name, now],
+            |r| r.get(0),
+        )
+        .map_err(|e| conflict_on_unique(e, format!("an org with slug {slug:?} already exists")))?;
     for d in domains {
         add_domain(conn, org_id, d)?;
     }
     org_by_id(conn, org_id)?.ok_or_else(|| Error::internal("org vanished after insert"))
 }
 
-pub fn add_domain(conn: &Connection, org_id: i64, domain: &str) -> Result<()> {
+pub fn add_domain(conn: &Conn, org_id: i64, domain: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO org_domains (domain, org_id) VALUES (?1, ?2)",
         params![domain, org_id],
@@ -110,29 +111,29 @@ pub fn add_domain(conn: &Connection, org_id: i64, domain: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn org_by_id(conn: &Connection, id: i64) -> Result<Option<Org>> {
+pub fn org_by_id(conn: &Conn, id: i64) -> Result<Option<Org>> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?1");
     Ok(conn.query_row(&sql, [id], org_from_row).optional()?)
 }
 
-pub fn org_by_slug(conn: &Connection, slug: &str) -> Result<Option<Org>> {
+pub fn org_by_slug(conn: &Conn, slug: &str) -> Result<Option<Org>> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE slug = ?1");
     Ok(conn.query_row(&sql, [slug], org_from_row).optional()?)
 }
 
 /// The org, or a `NotFound` naming the slug.
-pub fn require_org(conn: &Connection, slug: &str) -> Result<Org> {
+pub fn require_org(conn: &Conn, slug: &str) -> Result<Org> {
     org_by_slug(conn, slug)?.ok_or_else(|| Error::NotFound(format!("no org with slug {slug:?}")))
 }
 
-pub fn list_orgs(conn: &Connection) -> Result<Vec<Org>> {
+pub fn list_orgs(conn: &Conn) -> Result<Vec<Org>> {
     let sql = format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY slug");
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([], org_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-pub fn domains(conn: &Connection, org_id: i64) -> Result<Vec<Domain>> {
+pub fn domains(conn: &Conn, org_id: i64) -> Result<Vec<Domain>> {
     let mut stmt = conn.prepare_cached(
         "SELECT domain, sso_only FROM org_domains WHERE org_id = ?1 ORDER BY domain",
     )?;
@@ -142,10 +143,10 @@ pub fn domains(conn: &Connection, org_id: i64) -> Result<Vec<Domain>> {
             sso_only: r.get(1)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-pub fn update_settings(conn: &Connection, org_id: i64, c: &SettingsChange) -> Result<()> {
+pub fn update_settings(conn: &Conn, org_id: i64, c: &SettingsChange) -> Result<()> {
     let required = c
         .required_attrs
         .as_ref()
@@ -182,7 +183,7 @@ pub fn update_settings(conn: &Connection, org_id: i64, c: &SettingsChange) -> Re
 }
 
 /// Removes a domain from an org; false when the org did not have it.
-pub fn remove_domain(conn: &Connection, org_id: i64, domain: &str) -> Result<bool> {
+pub fn remove_domain(conn: &Conn, org_id: i64, domain: &str) -> Result<bool> {
     Ok(conn.execute(
         "DELETE FROM org_domains WHERE org_id = ?1 AND domain = ?2",
         params![org_id, domain],
@@ -190,7 +191,7 @@ pub fn remove_domain(conn: &Connection, org_id: i64, domain: &str) -> Result<boo
 }
 
 /// Marks a domain of the org SSO-only (or not); false when the org does not have it.
-pub fn set_sso_only(conn: &Connection, org_id: i64, domain: &str, on: bool) -> Result<bool> {
+pub fn set_sso_only(conn: &Conn, org_id: i64, domain: &str, on: bool) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE org_domains SET sso_only = ?3 WHERE org_id = ?1 AND domain = ?2",
         params![org_id, domain, on],
@@ -198,7 +199,7 @@ pub fn set_sso_only(conn: &Connection, org_id: i64, domain: &str, on: bool) -> R
 }
 
 /// The org that owns `domain` (lowercased), with the domain's SSO-only flag.
-pub fn org_by_domain(conn: &Connection, domain: &str) -> Result<Option<(Org, bool)>> {
+pub fn org_by_domain(conn: &Conn, domain: &str) -> Result<Option<(Org, bool)>> {
     let found: Option<(i64, bool)> = conn
         .prepare_cached("SELECT org_id, sso_only FROM org_domains WHERE domain = ?1")?
         .query_row([domain], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -209,15 +210,15 @@ pub fn org_by_domain(conn: &Connection, domain: &str) -> Result<Option<(Org, boo
     Ok(org_by_id(conn, org_id)?.map(|o| (o, sso_only)))
 }
 
-pub fn role_mappings(conn: &Connection, org_id: i64) -> Result<Vec<(String, String)>> {
+pub fn role_mappings(conn: &Conn, org_id: i64) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT idp_value, role FROM role_mappings WHERE org_id = ?1 ORDER BY idp_value",
     )?;
     let rows = stmt.query_map([org_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-pub fn set_role_mapping(conn: &Connection, org_id: i64, idp_value: &str, role: &str) -> Result<()> {
+pub fn set_role_mapping(conn: &Conn, org_id: i64, idp_value: &str, role: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO role_mappings (org_id, idp_value, role) VALUES (?1, ?2, ?3)
          ON CONFLICT (org_id, idp_value) DO UPDATE SET role = excluded.role",
@@ -226,7 +227,7 @@ pub fn set_role_mapping(conn: &Connection, org_id: i64, idp_value: &str, role: &
     Ok(())
 }
 
-pub fn remove_role_mapping(conn: &Connection, org_id: i64, idp_value: &str) -> Result<bool> {
+pub fn remove_role_mapping(conn: &Conn, org_id: i64, idp_value: &str) -> Result<bool> {
     Ok(conn.execute(
         "DELETE FROM role_mappings WHERE org_id = ?1 AND idp_value = ?2",
         params![org_id, idp_value],
@@ -244,7 +245,7 @@ pub struct RoleChange {
 
 /// Re-resolves every user's role after the org's role settings or mapping changed; returns
 /// the users whose raw or resolved role changed (only those are written).
-pub fn reresolve_roles(conn: &Connection, org_id: i64) -> Result<Vec<RoleChange>> {
+pub fn reresolve_roles(conn: &Conn, org_id: i64) -> Result<Vec<RoleChange>> {
     let org = org_by_id(conn, org_id)?.ok_or_else(|| Error::internal("org vanished"))?;
     let maps = role_mappings(conn, org_id)?;
     let mut stmt = conn.prepare("SELECT id, data, role_raw, role FROM users WHERE org_id = ?1")?;
@@ -253,7 +254,7 @@ pub fn reresolve_roles(conn: &Connection, org_id: i64) -> Result<Vec<RoleChange>
         .query_map([org_id], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::Result<_>>()?;
     let mut update = conn.prepare("UPDATE users SET role_raw = ?2, role = ?3 WHERE id = ?1")?;
     let mut changed = Vec::new();
     for (id, data, old_raw, old_role) in users {
@@ -297,13 +298,7 @@ pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-pub fn create_token(
-    conn: &Connection,
-    org_id: i64,
-    name: &str,
-    token: &str,
-    now: &str,
-) -> Result<()> {
+pub fn create_token(conn: &Conn, org_id: i64, name: &str, token: &str, now: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO scim_tokens (org_id, name, hash, created) VALUES (?1, ?2, ?3, ?4)",
         params![org_id, name, hash_token(token).as_slice(), now],
@@ -317,7 +312,7 @@ pub fn create_token(
     Ok(())
 }
 
-pub fn list_tokens(conn: &Connection, org_id: i64) -> Result<Vec<TokenInfo>> {
+pub fn list_tokens(conn: &Conn, org_id: i64) -> Result<Vec<TokenInfo>> {
     let mut stmt = conn.prepare(
         "SELECT name, created, last_used, revoked FROM scim_tokens WHERE org_id = ?1 ORDER BY created, name",
     )?;
@@ -329,11 +324,11 @@ pub fn list_tokens(conn: &Connection, org_id: i64) -> Result<Vec<TokenInfo>> {
             revoked: r.get(3)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Revokes the live token named `name`; false when there is none.
-pub fn revoke_token(conn: &Connection, org_id: i64, name: &str, now: &str) -> Result<bool> {
+pub fn revoke_token(conn: &Conn, org_id: i64, name: &str, now: &str) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE scim_tokens SET revoked = ?3 WHERE org_id = ?1 AND name = ?2 AND revoked IS NULL",
         params![org_id, name, now],
@@ -342,7 +337,7 @@ pub fn revoke_token(conn: &Connection, org_id: i64, name: &str, now: &str) -> Re
 
 /// Finds the token whose SHA-256 matches (live or revoked), with its org, in one query; the
 /// stored hash is compared in constant time.
-pub fn find_token(conn: &Connection, token: &str) -> Result<Option<TokenMatch>> {
+pub fn find_token(conn: &Conn, token: &str) -> Result<Option<TokenMatch>> {
     let hash = hash_token(token);
     let mut stmt = conn.prepare_cached(
         "SELECT t.id, t.name, t.last_used, t.hash, t.revoked, o.id, o.slug, o.name,
@@ -370,7 +365,7 @@ pub fn find_token(conn: &Connection, token: &str) -> Result<Option<TokenMatch>> 
         .and_then(|(m, stored)| bool::from(stored.as_slice().ct_eq(hash.as_slice())).then_some(m)))
 }
 
-pub fn touch_token(conn: &Connection, token_id: i64, now: &str) -> Result<()> {
+pub fn touch_token(conn: &Conn, token_id: i64, now: &str) -> Result<()> {
     conn.execute(
         "UPDATE scim_tokens SET last_used = ?2 WHERE id = ?1",
         params![token_id, now],
@@ -381,7 +376,7 @@ pub fn touch_token(conn: &Connection, token_id: i64, now: &str) -> Result<()> {
 /// An audit row without an origin (the command line, SCIM, SAML); the admin UI writes its
 /// rows with `admin::audit`, which records the address too.
 pub fn audit(
-    conn: &Connection,
+    conn: &Conn,
     org_id: Option<i64>,
     now: &str,
     actor: &str,

@@ -3,8 +3,8 @@
 //! costs the same at any depth and a write between two pages neither repeats nor skips a row
 //! that was there all along. (A group's members: `resources::members_after`.)
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params_from_iter};
+use crate::store::db::Value as SqlValue;
+use crate::store::db::{Conn, params_from_iter};
 
 use super::resources::{Stored, finish, select_list, stored_from_row};
 use crate::directory::fold;
@@ -24,7 +24,7 @@ pub struct UserFilter {
 /// Users or groups of an org after position `after`, at most `limit` (+1 to tell whether
 /// there is more: the caller trims).
 pub fn resources(
-    conn: &Connection,
+    conn: &Conn,
     kind: ResourceKind,
     org_id: i64,
     after: i64,
@@ -76,7 +76,7 @@ pub fn resources(
 
 /// The groups a user is a member of, after position `after`.
 pub fn groups_of(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     user_id: &str,
     after: i64,

@@ -1,6 +1,6 @@
 //! The SCIM request log shown to admins as the provisioning log.
 
-use rusqlite::{Connection, params};
+use crate::store::db::{Conn, params};
 
 use crate::error::Result;
 
@@ -33,7 +33,9 @@ pub(crate) const COLUMNS: &str = "id, org_id, at, request_id, method, path, stat
      target_name, target_external";
 
 /// (row id, row) from a `SELECT {COLUMNS}`.
-pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RequestLog)> {
+pub(crate) fn from_row(
+    r: &crate::store::db::Row<'_>,
+) -> crate::store::db::Result<(i64, RequestLog)> {
     Ok((
         r.get(0)?,
         RequestLog {
@@ -58,8 +60,8 @@ pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RequestL
 }
 
 /// One row of an org by its row id.
-pub fn entry(conn: &Connection, org_id: i64, id: i64) -> Result<Option<RequestLog>> {
-    use rusqlite::OptionalExtension;
+pub fn entry(conn: &Conn, org_id: i64, id: i64) -> Result<Option<RequestLog>> {
+    use crate::store::db::OptionalExtension;
     let sql = format!("SELECT {COLUMNS} FROM scim_requests WHERE org_id = ?1 AND id = ?2");
     Ok(conn
         .prepare_cached(&sql)?
@@ -68,7 +70,7 @@ pub fn entry(conn: &Connection, org_id: i64, id: i64) -> Result<Option<RequestLo
         .map(|(_, r)| r))
 }
 
-pub fn insert(conn: &Connection, r: &RequestLog) -> Result<()> {
+pub fn insert(conn: &Conn, r: &RequestLog) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO scim_requests (org_id, at, request_id, method, path, status, scim_type,
              detail, duration_us, token_name, request_body, response_body, action, target_id,
@@ -99,7 +101,7 @@ pub fn insert(conn: &Connection, r: &RequestLog) -> Result<()> {
 /// The newest `limit` rows of an org, newest first; optionally only one status class
 /// (`2` for 2xx, `4` for 4xx …).
 pub fn recent(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     limit: u32,
     status_class: Option<u16>,
@@ -112,11 +114,11 @@ pub fn recent(
     let rows = stmt.query_map(params![org_id, status_class, limit], |r| {
         from_row(r).map(|(_, row)| row)
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Deletes rows older than `cutoff` (a stored timestamp). Returns how many.
-pub fn prune(conn: &Connection, cutoff: &str) -> Result<usize> {
+pub fn prune(conn: &Conn, cutoff: &str) -> Result<usize> {
     Ok(conn.execute("DELETE FROM scim_requests WHERE at < ?1", [cutoff])?)
 }
 
@@ -124,7 +126,7 @@ pub fn prune(conn: &Connection, cutoff: &str) -> Result<usize> {
 /// `from` and `to` (request ids are not indexed: the (org, time) index bounds the search).
 /// Returns (request id, row id) pairs; a request no longer (or not yet) logged is missing.
 pub fn ids_by_request(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     from: &str,
     to: &str,
@@ -141,15 +143,15 @@ pub fn ids_by_request(
          WHERE org_id = ?1 AND at >= ?2 AND at <= ?3 AND request_id IN ({})",
         marks.join(",")
     );
-    let mut values: Vec<rusqlite::types::Value> = vec![
+    let mut values: Vec<crate::store::db::Value> = vec![
         org_id.into(),
         from.to_string().into(),
         to.to_string().into(),
     ];
     values.extend(request_ids.iter().map(|r| r.clone().into()));
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+    let rows = stmt.query_map(crate::store::db::params_from_iter(values.iter()), |r| {
         Ok((r.get(0)?, r.get(1)?))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }

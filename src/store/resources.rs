@@ -1,7 +1,7 @@
 //! SCIM users and groups: the canonical JSON document plus the key columns derived from it.
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use crate::store::db::Value as SqlValue;
+use crate::store::db::{Conn, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
 use super::conflict_on_unique;
@@ -61,9 +61,9 @@ fn to_json(doc: &Value) -> Result<String> {
 
 /// A unique violation as a `uniqueness` conflict naming the value: `externalId`, else the
 /// type's unique name (`userName` of a user, `displayName` of a group).
-fn conflict(e: rusqlite::Error, kind: ResourceKind, doc: &Value) -> Error {
+fn conflict(e: crate::store::db::Error, kind: ResourceKind, doc: &Value) -> Error {
     let attr = match &e {
-        rusqlite::Error::SqliteFailure(_, Some(m)) if m.contains("external_id") => "externalId",
+        crate::store::db::Error::Unique(m) if m.contains("external_id") => "externalId",
         _ if kind == ResourceKind::User => "userName",
         _ => "displayName",
     };
@@ -90,7 +90,7 @@ fn email_keys(doc: &Value) -> Vec<String> {
     keys
 }
 
-fn write_emails(conn: &Connection, id: &str, doc: &Value) -> Result<()> {
+fn write_emails(conn: &Conn, id: &str, doc: &Value) -> Result<()> {
     conn.prepare_cached("DELETE FROM user_emails WHERE user_id = ?1")?
         .execute([id])?;
     let mut ins =
@@ -102,7 +102,7 @@ fn write_emails(conn: &Connection, id: &str, doc: &Value) -> Result<()> {
 }
 
 pub fn insert_user(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     id: &str,
     doc: &Value,
@@ -111,12 +111,13 @@ pub fn insert_user(
 ) -> Result<Stored> {
     let user_name =
         text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
-    conn.prepare_cached(
+    let seq = conn.prepare_cached(
         "INSERT INTO users (id, org_id, user_name, user_name_key, external_id, display_name_key,
                             active, role_raw, role, data, version, created, last_modified)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)
+         RETURNING seq",
     )?
-    .execute(params![
+    .query_row(params![
         id,
         org_id,
         user_name,
@@ -127,10 +128,11 @@ pub fn insert_user(
         roles.raw,
         roles.resolved,
         to_json(doc)?,
-        now,
-    ])
+            now,
+        ],
+        |r| r.get::<_, i64>(0),
+    )
     .map_err(|e| conflict(e, ResourceKind::User, doc))?;
-    let seq = conn.last_insert_rowid();
     write_emails(conn, id, doc)?;
     Ok(Stored {
         seq,
@@ -149,7 +151,7 @@ pub fn insert_user(
 /// when the caller has it, limits the write to what changed: an indexed key column (and
 /// its index) or the email index is rewritten only when its value changed.
 pub fn update_user(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     id: &str,
     doc: &Value,
@@ -164,7 +166,7 @@ pub fn update_user(
         "UPDATE users SET active = ?3, role_raw = ?4, role = ?5, data = ?6, \
          version = version + 1, last_modified = ?7",
     );
-    let mut values: Vec<rusqlite::types::Value> = vec![
+    let mut values: Vec<crate::store::db::Value> = vec![
         org_id.into(),
         id.to_string().into(),
         doc.get("active")
@@ -215,13 +217,7 @@ pub fn update_user(
     })
 }
 
-pub fn insert_group(
-    conn: &Connection,
-    org_id: i64,
-    id: &str,
-    doc: &Value,
-    now: &str,
-) -> Result<()> {
+pub fn insert_group(conn: &Conn, org_id: i64, id: &str, doc: &Value, now: &str) -> Result<()> {
     let name =
         text(doc, "displayName").ok_or_else(|| Error::invalid_value("displayName is required"))?;
     conn.prepare_cached(
@@ -243,13 +239,7 @@ pub fn insert_group(
 }
 
 /// Replaces a group's document (not its members); the version goes up by one.
-pub fn update_group(
-    conn: &Connection,
-    org_id: i64,
-    id: &str,
-    doc: &Value,
-    now: &str,
-) -> Result<()> {
+pub fn update_group(conn: &Conn, org_id: i64, id: &str, doc: &Value, now: &str) -> Result<()> {
     let name =
         text(doc, "displayName").ok_or_else(|| Error::invalid_value("displayName is required"))?;
     let n = conn
@@ -282,7 +272,7 @@ const COLUMNS: &str = "r.id, r.data, r.version, r.created, r.last_modified, r.se
 
 pub(super) fn stored_from_row(
     kind: ResourceKind,
-) -> impl Fn(&Row<'_>) -> rusqlite::Result<(Stored, String)> {
+) -> impl Fn(&Row<'_>) -> crate::store::db::Result<(Stored, String)> {
     move |r| {
         let data: String = r.get(1)?;
         let (role_raw, role) = match kind {
@@ -320,7 +310,7 @@ pub(super) fn finish(pair: (Stored, String)) -> Result<Stored> {
 }
 
 pub fn get(
-    conn: &Connection,
+    conn: &Conn,
     kind: ResourceKind,
     org_id: i64,
     id: &str,
@@ -347,7 +337,7 @@ pub fn get(
 /// Deletes a resource and its memberships in other groups; `None` if it did not exist, else
 /// the groups it was a member of.
 pub fn delete(
-    conn: &Connection,
+    conn: &Conn,
     kind: ResourceKind,
     org_id: i64,
     id: &str,
@@ -360,7 +350,7 @@ pub fn delete(
     let mut del =
         conn.prepare_cached("DELETE FROM group_members WHERE member_id = ?1 RETURNING group_id")?;
     let groups = del.query_map([id], |r| r.get(0))?;
-    Ok(Some(groups.collect::<rusqlite::Result<_>>()?))
+    Ok(Some(groups.collect::<crate::store::db::Result<_>>()?))
 }
 
 /// A list query: filter, order, and a 1-based page.
@@ -378,12 +368,12 @@ pub struct ListQuery<'a> {
 
 /// Returns (totalResults, the page).
 pub fn list(
-    conn: &Connection,
+    conn: &Conn,
     kind: ResourceKind,
     org_id: i64,
     q: &ListQuery<'_>,
 ) -> Result<(u64, Vec<Stored>)> {
-    let mut params: Vec<SqlValue> = vec![SqlValue::Integer(org_id)];
+    let mut params: Vec<SqlValue> = vec![SqlValue::Int(org_id)];
     let mut where_sql = "r.org_id = ?1".to_string();
     if let Some(f) = q.filter {
         let frag = filter_to_sql(kind, f, 2)?;
@@ -424,7 +414,7 @@ pub fn list(
             .filter(|_| q.filter.is_none() && q.sort.is_none());
         let mut bound = params.clone();
         let sql = if let Some(after) = cursor {
-            bound.push(SqlValue::Integer(after));
+            bound.push(SqlValue::Int(after));
             format!(
                 "SELECT {cols} FROM {t} r WHERE r.org_id = ?1 AND r.seq > ?2
                  ORDER BY r.seq LIMIT {}",
@@ -458,18 +448,13 @@ pub fn list(
 
 /// A group's members, with a display name from the member resource.
 /// Every member of a group, in member id order.
-pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<Member>> {
+pub fn members(conn: &Conn, group_id: &str) -> Result<Vec<Member>> {
     members_after(conn, group_id, "", u32::MAX)
 }
 
 /// A group's members after member id `after` (keyset pages), in member id order, at most
 /// `limit`; `display` is what the client sent, else the member's current name.
-pub fn members_after(
-    conn: &Connection,
-    group_id: &str,
-    after: &str,
-    limit: u32,
-) -> Result<Vec<Member>> {
+pub fn members_after(conn: &Conn, group_id: &str, after: &str, limit: u32) -> Result<Vec<Member>> {
     let mut stmt = conn.prepare_cached(
         "SELECT m.member_id, m.member_type,
                 COALESCE(m.display, json_extract(u.data, '$.displayName'), u.user_name, g.display_name)
@@ -485,7 +470,7 @@ pub fn members_after(
             display: r.get(2)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// A membership that a write added or removed: the member's id and type (`User`, `Group`).
@@ -499,7 +484,7 @@ pub struct MemberChanged {
 /// An id that names nothing in this org is an `invalidValue` error naming it. Returns the
 /// memberships that are new.
 pub fn add_members(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     group_id: &str,
     add: &[MemberRef],
@@ -544,7 +529,7 @@ pub fn add_members(
     Ok(added)
 }
 
-fn changed_rows(r: &Row<'_>) -> rusqlite::Result<MemberChanged> {
+fn changed_rows(r: &Row<'_>) -> crate::store::db::Result<MemberChanged> {
     Ok(MemberChanged {
         id: r.get(0)?,
         type_: r.get(1)?,
@@ -552,11 +537,7 @@ fn changed_rows(r: &Row<'_>) -> rusqlite::Result<MemberChanged> {
 }
 
 /// Removes the named members; returns those that were members.
-pub fn remove_members(
-    conn: &Connection,
-    group_id: &str,
-    ids: &[String],
-) -> Result<Vec<MemberChanged>> {
+pub fn remove_members(conn: &Conn, group_id: &str, ids: &[String]) -> Result<Vec<MemberChanged>> {
     let mut del = conn.prepare_cached(
         "DELETE FROM group_members WHERE group_id = ?1 AND member_id = ?2
          RETURNING member_id, member_type",
@@ -574,16 +555,16 @@ pub fn remove_members(
 }
 
 /// Removes every member; returns them.
-pub fn remove_all_members(conn: &Connection, group_id: &str) -> Result<Vec<MemberChanged>> {
+pub fn remove_all_members(conn: &Conn, group_id: &str) -> Result<Vec<MemberChanged>> {
     let mut del = conn.prepare_cached(
         "DELETE FROM group_members WHERE group_id = ?1 RETURNING member_id, member_type",
     )?;
     let removed = del.query_map([group_id], changed_rows)?;
-    Ok(removed.collect::<rusqlite::Result<_>>()?)
+    Ok(removed.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Bumps a group's version after a membership change.
-pub fn touch_group(conn: &Connection, org_id: i64, id: &str, now: &str) -> Result<()> {
+pub fn touch_group(conn: &Conn, org_id: i64, id: &str, now: &str) -> Result<()> {
     conn.prepare_cached(
         "UPDATE groups SET version = version + 1, last_modified = ?3 WHERE org_id = ?1 AND id = ?2",
     )?
@@ -592,7 +573,7 @@ pub fn touch_group(conn: &Connection, org_id: i64, id: &str, now: &str) -> Resul
 }
 
 /// The current version of a resource, for If-Match checks; NotFound if absent.
-pub fn version(conn: &Connection, kind: ResourceKind, org_id: i64, id: &str) -> Result<i64> {
+pub fn version(conn: &Conn, kind: ResourceKind, org_id: i64, id: &str) -> Result<i64> {
     let sql = format!(
         "SELECT version FROM {} WHERE org_id = ?1 AND id = ?2",
         table(kind)

@@ -1,6 +1,6 @@
 //! The IdP configuration of each org: entity ID, SSO URL and every signing certificate.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -29,7 +29,7 @@ pub struct IdpRecord {
 
 /// Replaces the org's IdP configuration as a whole (call inside one transaction). Any other
 /// source than a metadata URL (an upload, hand entry) also stops that URL's refreshes.
-pub fn set_idp(conn: &Connection, org_id: i64, idp: &IdpRecord) -> Result<()> {
+pub fn set_idp(conn: &Conn, org_id: i64, idp: &IdpRecord) -> Result<()> {
     if idp.source != "metadata_url" {
         super::metadata_url::remove(conn, org_id)?;
     }
@@ -67,7 +67,7 @@ pub fn set_idp(conn: &Connection, org_id: i64, idp: &IdpRecord) -> Result<()> {
 }
 
 /// The org's IdP, if one is configured.
-pub fn idp(conn: &Connection, org_id: i64) -> Result<Option<IdpRecord>> {
+pub fn idp(conn: &Conn, org_id: i64) -> Result<Option<IdpRecord>> {
     type Head = (String, String, String, String, Option<String>);
     let head: Option<Head> = conn
         .prepare_cached(
@@ -95,7 +95,7 @@ pub fn idp(conn: &Connection, org_id: i64) -> Result<Option<IdpRecord>> {
                 not_after: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::Result<_>>()?;
     Ok(Some(IdpRecord {
         entity_id,
         sso_url,

@@ -1,7 +1,7 @@
 //! Which SAML attributes an org reads for the email, names and role (issue 11, "any SAML 2.0
 //! IdP"). A missing row or a NULL column means "the defaults" (`saml::attributes`).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -23,7 +23,7 @@ impl AttributeMap {
 }
 
 /// The org's mapping (all defaults when none was ever set).
-pub fn get(conn: &Connection, org_id: i64) -> Result<AttributeMap> {
+pub fn get(conn: &Conn, org_id: i64) -> Result<AttributeMap> {
     let found = conn
         .prepare_cached(
             "SELECT email, given_name, surname, display_name, role
@@ -43,7 +43,7 @@ pub fn get(conn: &Connection, org_id: i64) -> Result<AttributeMap> {
 }
 
 /// Replaces the org's mapping as a whole; all defaults removes the row.
-pub fn set(conn: &Connection, org_id: i64, map: &AttributeMap, now: &str) -> Result<()> {
+pub fn set(conn: &Conn, org_id: i64, map: &AttributeMap, now: &str) -> Result<()> {
     if map.is_default() {
         conn.execute(
             "DELETE FROM saml_attribute_maps WHERE org_id = ?1",

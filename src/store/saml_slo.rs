@@ -1,7 +1,7 @@
 //! SAML single logout: the LogoutRequests we sent (single use, until they expire) and the
 //! SAML sessions an IdP's LogoutRequest names.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -15,7 +15,7 @@ pub struct SamlSession {
 }
 
 /// The SAML facts of a live session, if it came from a SAML sign-in.
-pub fn saml_session(conn: &Connection, sid: &str) -> Result<Option<SamlSession>> {
+pub fn saml_session(conn: &Conn, sid: &str) -> Result<Option<SamlSession>> {
     Ok(conn
         .prepare_cached(
             "SELECT org_id, saml_name_id, saml_name_id_format, saml_session_index FROM sessions
@@ -34,7 +34,7 @@ pub fn saml_session(conn: &Connection, sid: &str) -> Result<Option<SamlSession>>
 
 /// Records the SAML facts of a session just inserted.
 pub fn set_saml_session(
-    conn: &Connection,
+    conn: &Conn,
     sid: &str,
     name_id: &str,
     format: Option<&str>,
@@ -51,7 +51,7 @@ pub fn set_saml_session(
 /// Ends every live session of `org_id` with this NameID (and, when given, this
 /// SessionIndex); the ids of the sessions ended.
 pub fn revoke_by_name_id(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     name_id: &str,
     session_index: Option<&str>,
@@ -65,13 +65,13 @@ pub fn revoke_by_name_id(
     )?;
     let ids = stmt
         .query_map(params![org_id, name_id, session_index, now], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::Result<_>>()?;
     Ok(ids)
 }
 
 /// Remembers a LogoutRequest we sent.
 pub fn insert_request(
-    conn: &Connection,
+    conn: &Conn,
     id: &str,
     org_id: i64,
     created: &str,
@@ -89,7 +89,7 @@ pub fn insert_request(
 }
 
 /// Uses up a LogoutRequest of `org_id` that has not expired: whether there was one.
-pub fn consume_request(conn: &Connection, org_id: i64, id: &str, now: &str) -> Result<bool> {
+pub fn consume_request(conn: &Conn, org_id: i64, id: &str, now: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM saml_logout_requests WHERE id = ?1 AND org_id = ?2 AND expires > ?3",

@@ -1,6 +1,6 @@
 //! What a running server records about itself (`server_settings`).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -11,7 +11,7 @@ pub struct Setting {
     pub updated: String,
 }
 
-pub fn set(c: &Connection, key: &str, value: &str, now: &str) -> Result<()> {
+pub fn set(c: &Conn, key: &str, value: &str, now: &str) -> Result<()> {
     c.execute(
         "INSERT INTO server_settings (key, value, updated) VALUES (?1, ?2, ?3) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
@@ -20,7 +20,7 @@ pub fn set(c: &Connection, key: &str, value: &str, now: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn get(c: &Connection, key: &str) -> Result<Option<Setting>> {
+pub fn get(c: &Conn, key: &str) -> Result<Option<Setting>> {
     Ok(c.query_row(
         "SELECT value, updated FROM server_settings WHERE key = ?1",
         params![key],

@@ -1,6 +1,6 @@
 //! Session signing keys and server-side sessions.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -14,7 +14,7 @@ pub struct KeyRow {
 }
 
 /// Every key, newest first.
-pub fn keys(conn: &Connection) -> Result<Vec<KeyRow>> {
+pub fn keys(conn: &Conn) -> Result<Vec<KeyRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT kid, private_pem, created, retired FROM signing_keys ORDER BY created DESC, kid",
     )?;
@@ -26,11 +26,11 @@ pub fn keys(conn: &Connection) -> Result<Vec<KeyRow>> {
             retired: r.get(3)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Adds a key that signs from now on, retiring the others (they keep verifying).
-pub fn rotate(conn: &Connection, key: &KeyRow) -> Result<()> {
+pub fn rotate(conn: &Conn, key: &KeyRow) -> Result<()> {
     conn.execute(
         "UPDATE signing_keys SET retired = ?1 WHERE retired IS NULL",
         [&key.created],
@@ -43,7 +43,7 @@ pub fn rotate(conn: &Connection, key: &KeyRow) -> Result<()> {
 }
 
 /// Drops keys retired before `before` (every token they signed has expired).
-pub fn drop_retired(conn: &Connection, before: &str) -> Result<usize> {
+pub fn drop_retired(conn: &Conn, before: &str) -> Result<usize> {
     Ok(conn.execute(
         "DELETE FROM signing_keys WHERE retired IS NOT NULL AND retired < ?1",
         [before],
@@ -62,7 +62,7 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
 }
 
-pub fn insert(conn: &Connection, s: &SessionRow) -> Result<()> {
+pub fn insert(conn: &Conn, s: &SessionRow) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO sessions (id, org_id, user_id, created, expires, ip, user_agent)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -81,7 +81,7 @@ pub fn insert(conn: &Connection, s: &SessionRow) -> Result<()> {
 
 /// Whether session `id` of `user_id` may still be used at `now`: not revoked, not expired,
 /// and its user still exists and is active.
-pub fn is_live(conn: &Connection, id: &str, user_id: &str, now: &str) -> Result<bool> {
+pub fn is_live(conn: &Conn, id: &str, user_id: &str, now: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
@@ -94,7 +94,7 @@ pub fn is_live(conn: &Connection, id: &str, user_id: &str, now: &str) -> Result<
 }
 
 /// Ends one session; the user it belonged to, if it was live.
-pub fn revoke(conn: &Connection, id: &str, now: &str) -> Result<Option<String>> {
+pub fn revoke(conn: &Conn, id: &str, now: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached(
             "UPDATE sessions SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL RETURNING user_id",
@@ -104,13 +104,13 @@ pub fn revoke(conn: &Connection, id: &str, now: &str) -> Result<Option<String>> 
 }
 
 /// Ends every live session of a user; how many.
-pub fn revoke_user(conn: &Connection, user_id: &str, now: &str) -> Result<usize> {
+pub fn revoke_user(conn: &Conn, user_id: &str, now: &str) -> Result<usize> {
     Ok(conn
         .prepare_cached("UPDATE sessions SET revoked = ?2 WHERE user_id = ?1 AND revoked IS NULL")?
         .execute(params![user_id, now])?)
 }
 
 /// Drops sessions that expired before `before`.
-pub fn prune(conn: &Connection, before: &str) -> Result<usize> {
+pub fn prune(conn: &Conn, before: &str) -> Result<usize> {
     Ok(conn.execute("DELETE FROM sessions WHERE expires < ?1", [before])?)
 }

@@ -1,7 +1,7 @@
 //! Sign-in state: SAML requests in flight, the assertion replay cache, the users a sign-in
 //! links to, and the sign-in log.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::directory::fold;
@@ -20,7 +20,7 @@ pub struct PendingRequest {
     pub expires: String,
 }
 
-pub fn insert_request(conn: &Connection, r: &PendingRequest) -> Result<()> {
+pub fn insert_request(conn: &Conn, r: &PendingRequest) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO saml_requests (id, org_id, relay_state, return_to, purpose, created, expires)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -39,7 +39,7 @@ pub fn insert_request(conn: &Connection, r: &PendingRequest) -> Result<()> {
 
 /// The live request of `org_id` that `relay_state` names: (request ID, return_to, purpose).
 pub fn request_by_relay_state(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     relay_state: &str,
     now: &str,
@@ -57,7 +57,7 @@ pub fn request_by_relay_state(
 
 /// Uses up a pending request: true if it was live (and is now gone), false if it was
 /// unknown, expired or already used.
-pub fn consume_request(conn: &Connection, org_id: i64, id: &str, now: &str) -> Result<bool> {
+pub fn consume_request(conn: &Conn, org_id: i64, id: &str, now: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("DELETE FROM saml_requests WHERE id = ?1 AND org_id = ?2 AND expires > ?3")?
         .execute(params![id, org_id, now])?
@@ -66,7 +66,7 @@ pub fn consume_request(conn: &Connection, org_id: i64, id: &str, now: &str) -> R
 
 /// Records an accepted assertion ID; false if it was seen before (a replay).
 pub fn remember_assertion(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     assertion_id: &str,
     expires: &str,
@@ -80,7 +80,7 @@ pub fn remember_assertion(
 }
 
 /// Drops requests and remembered assertions past their time; returns how many rows went.
-pub fn prune(conn: &Connection, now: &str, signin_log_before: &str) -> Result<usize> {
+pub fn prune(conn: &Conn, now: &str, signin_log_before: &str) -> Result<usize> {
     let mut n = conn.execute("DELETE FROM saml_requests WHERE expires <= ?1", [now])?;
     n += conn.execute("DELETE FROM saml_assertions WHERE expires <= ?1", [now])?;
     n += conn.execute("DELETE FROM signin_log WHERE at < ?1", [signin_log_before])?;
@@ -134,7 +134,7 @@ fn display_name(doc: &Value) -> Option<String> {
 }
 
 /// One user of the org by id, with its groups.
-pub fn user(conn: &Connection, org_id: i64, id: &str) -> Result<Option<SigninUser>> {
+pub fn user(conn: &Conn, org_id: i64, id: &str) -> Result<Option<SigninUser>> {
     let row = conn
         .prepare_cached(
             "SELECT id, user_name, external_id, active, role, role_raw, data, source
@@ -163,7 +163,7 @@ pub fn user(conn: &Connection, org_id: i64, id: &str) -> Result<Option<SigninUse
     )?;
     let groups = stmt
         .query_map([&id], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+        .collect::<crate::store::db::Result<Vec<String>>>()?;
     Ok(Some(SigninUser {
         id,
         org_id,
@@ -181,12 +181,7 @@ pub fn user(conn: &Connection, org_id: i64, id: &str) -> Result<Option<SigninUse
 /// Finds the user a sign-in names, in this org only: by externalId = `object_id` when
 /// given, else by userName, else by email value — all case-insensitive but externalId
 /// (caseExact, as SCIM says).
-pub fn find_user(
-    conn: &Connection,
-    org_id: i64,
-    object_id: Option<&str>,
-    email: &str,
-) -> Result<Lookup> {
+pub fn find_user(conn: &Conn, org_id: i64, object_id: Option<&str>, email: &str) -> Result<Lookup> {
     if let Some(oid) = object_id.filter(|s| !s.is_empty()) {
         let id: Option<String> = conn
             .prepare_cached("SELECT id FROM users WHERE org_id = ?1 AND external_id = ?2")?
@@ -210,7 +205,7 @@ pub fn find_user(
     )?;
     let ids = stmt
         .query_map(params![key, org_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+        .collect::<crate::store::db::Result<Vec<String>>>()?;
     match ids.as_slice() {
         [] => Ok(Lookup::NotFound),
         [one] => found(conn, org_id, one),
@@ -218,12 +213,12 @@ pub fn find_user(
     }
 }
 
-fn found(conn: &Connection, org_id: i64, id: &str) -> Result<Lookup> {
+fn found(conn: &Conn, org_id: i64, id: &str) -> Result<Lookup> {
     Ok(user(conn, org_id, id)?.map_or(Lookup::NotFound, Lookup::Found))
 }
 
 /// Sets where a user came from ('jit', 'local').
-pub fn set_source(conn: &Connection, user_id: &str, source: &str) -> Result<()> {
+pub fn set_source(conn: &Conn, user_id: &str, source: &str) -> Result<()> {
     conn.execute(
         "UPDATE users SET source = ?2 WHERE id = ?1",
         params![user_id, source],
@@ -232,7 +227,7 @@ pub fn set_source(conn: &Connection, user_id: &str, source: &str) -> Result<()> 
 }
 
 /// Stores the role a SAML role claim gave a user that SCIM gave none.
-pub fn set_role(conn: &Connection, user_id: &str, raw: &str, role: Option<&str>) -> Result<()> {
+pub fn set_role(conn: &Conn, user_id: &str, raw: &str, role: Option<&str>) -> Result<()> {
     conn.execute(
         "UPDATE users SET role_raw = ?2, role = ?3 WHERE id = ?1",
         params![user_id, raw, role],
@@ -260,7 +255,7 @@ pub struct SigninLog {
     pub report: Option<String>,
 }
 
-pub fn log_signin(conn: &Connection, row: &SigninLog) -> Result<()> {
+pub fn log_signin(conn: &Conn, row: &SigninLog) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO signin_log (org_id, at, reference, method, outcome, reason, detail,
                                  expected, received, email, user_id, ip, user_agent, report)
@@ -289,27 +284,27 @@ pub(crate) const LOG_COLUMNS: &str = "org_id, at, reference, method, outcome, re
                            received, email, user_id, ip, user_agent, report";
 
 /// The sign-in log rows with `reference` (normally one).
-pub fn signin_by_reference(conn: &Connection, reference: &str) -> Result<Vec<SigninLog>> {
+pub fn signin_by_reference(conn: &Conn, reference: &str) -> Result<Vec<SigninLog>> {
     let sql = format!("SELECT {LOG_COLUMNS} FROM signin_log WHERE reference = ?1 ORDER BY id");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([reference], log_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// An org's newest sign-in log rows, newest first.
-pub fn recent_signins(conn: &Connection, org_id: i64, limit: usize) -> Result<Vec<SigninLog>> {
+pub fn recent_signins(conn: &Conn, org_id: i64, limit: usize) -> Result<Vec<SigninLog>> {
     let sql = format!(
         "SELECT {LOG_COLUMNS} FROM signin_log WHERE org_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![org_id, limit as i64], log_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// An org's sign-in log rows, newest first: optionally only successes (`Some(true)`) or
 /// failures, and only those at or after `since`.
 pub fn signin_log(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     success: Option<bool>,
     since: Option<&str>,
@@ -323,13 +318,13 @@ pub fn signin_log(
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![org_id, outcome, since, limit], log_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// A user's sign-in history, newest first: the rows linked to the user, and the refused
 /// attempts with its email that were never linked to anyone (wrong password, rate limit).
 pub fn user_signins(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     user_id: &str,
     email: &str,
@@ -345,10 +340,10 @@ pub fn user_signins(
         params![org_id, user_id, email.to_lowercase(), limit],
         log_from_row,
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-pub(crate) fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigninLog> {
+pub(crate) fn log_from_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<SigninLog> {
     let method: String = r.get(3)?;
     Ok(SigninLog {
         org_id: r.get(0)?,

@@ -1,7 +1,7 @@
 //! The SAML SP key pairs idgate generates per org (signing AuthnRequests, decrypting
 //! assertions) and the org's switches for them. Private keys arrive and leave sealed.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 
 use crate::error::Result;
 
@@ -65,7 +65,7 @@ pub struct SpOptions {
     pub encrypt_assertions: bool,
 }
 
-pub fn options(conn: &Connection, org_id: i64) -> Result<SpOptions> {
+pub fn options(conn: &Conn, org_id: i64) -> Result<SpOptions> {
     Ok(conn
         .prepare_cached(
             "SELECT sign_requests, encrypt_assertions FROM saml_sp_options WHERE org_id = ?1",
@@ -82,7 +82,7 @@ pub fn options(conn: &Connection, org_id: i64) -> Result<SpOptions> {
 
 /// Changes the switches given; `None` leaves one as it is.
 pub fn set_options(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     sign_requests: Option<bool>,
     encrypt_assertions: Option<bool>,
@@ -105,7 +105,7 @@ pub fn set_options(
 const COLUMNS: &str = "id, key_use, fingerprint, certificate, sealed_key, not_before, not_after, \
                        created, retire_after";
 
-fn key_from_row(r: &Row<'_>) -> rusqlite::Result<SpKey> {
+fn key_from_row(r: &Row<'_>) -> crate::store::db::Result<SpKey> {
     let key_use: String = r.get(1)?;
     Ok(SpKey {
         id: r.get(0)?,
@@ -122,7 +122,7 @@ fn key_from_row(r: &Row<'_>) -> rusqlite::Result<SpKey> {
 
 /// The keys of one use still live at `now`: the current one first, then those in their
 /// grace period, newest first.
-pub fn live_keys(conn: &Connection, org_id: i64, key_use: KeyUse, now: &str) -> Result<Vec<SpKey>> {
+pub fn live_keys(conn: &Conn, org_id: i64, key_use: KeyUse, now: &str) -> Result<Vec<SpKey>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM saml_sp_keys
          WHERE org_id = ?1 AND key_use = ?2 AND (retire_after IS NULL OR retire_after > ?3)
@@ -130,11 +130,11 @@ pub fn live_keys(conn: &Connection, org_id: i64, key_use: KeyUse, now: &str) -> 
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![org_id, key_use.as_str(), now], key_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The current key of one use, if the org has one.
-pub fn current_key(conn: &Connection, org_id: i64, key_use: KeyUse) -> Result<Option<SpKey>> {
+pub fn current_key(conn: &Conn, org_id: i64, key_use: KeyUse) -> Result<Option<SpKey>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM saml_sp_keys
          WHERE org_id = ?1 AND key_use = ?2 AND retire_after IS NULL ORDER BY id DESC LIMIT 1"
@@ -145,7 +145,7 @@ pub fn current_key(conn: &Connection, org_id: i64, key_use: KeyUse) -> Result<Op
 }
 
 /// The key with this id, of this org.
-pub fn key_by_id(conn: &Connection, org_id: i64, id: i64) -> Result<Option<SpKey>> {
+pub fn key_by_id(conn: &Conn, org_id: i64, id: i64) -> Result<Option<SpKey>> {
     let sql = format!("SELECT {COLUMNS} FROM saml_sp_keys WHERE org_id = ?1 AND id = ?2");
     Ok(conn
         .query_row(&sql, params![org_id, id], key_from_row)
@@ -165,7 +165,7 @@ pub struct NewKey {
 /// Makes `key` the current key of its use; the one it replaces stays live until
 /// `grace_until`. Keys whose grace ended before `now` are deleted. Returns the new id.
 pub fn add_key(
-    conn: &Connection,
+    conn: &Conn,
     org_id: i64,
     key: &NewKey,
     now: &str,
@@ -182,10 +182,11 @@ pub fn add_key(
          WHERE org_id = ?1 AND key_use = ?2 AND retire_after IS NULL",
         params![org_id, use_, grace_until],
     )?;
-    conn.execute(
+    Ok(conn.query_row(
         "INSERT INTO saml_sp_keys (org_id, key_use, fingerprint, certificate, sealed_key,
              not_before, not_after, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         RETURNING id",
         params![
             org_id,
             use_,
@@ -196,12 +197,12 @@ pub fn add_key(
             key.not_after,
             now
         ],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 /// (org slug, use, not_after) of the current key of every switched-on use, every org.
-pub fn current_expiries(conn: &Connection) -> Result<Vec<(String, KeyUse, String)>> {
+pub fn current_expiries(conn: &Conn) -> Result<Vec<(String, KeyUse, String)>> {
     let mut stmt = conn.prepare(
         "SELECT o.slug, k.key_use, k.not_after FROM saml_sp_keys k
          JOIN orgs o ON o.id = k.org_id
@@ -219,5 +220,5 @@ pub fn current_expiries(conn: &Connection) -> Result<Vec<(String, KeyUse, String
             r.get(2)?,
         ))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }

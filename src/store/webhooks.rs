@@ -1,6 +1,6 @@
 //! Webhook endpoints, their delivery lanes and the attempts log (`webhook_*`).
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 
 use crate::error::Result;
 
@@ -37,7 +37,7 @@ pub fn join_ids(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Endpoint> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<Endpoint> {
     let types: String = r.get(4)?;
     let orgs: Option<String> = r.get(5)?;
     Ok(Endpoint {
@@ -69,7 +69,7 @@ pub struct NewEndpoint<'a> {
     pub now: &'a str,
 }
 
-pub fn create(conn: &Connection, e: &NewEndpoint<'_>) -> Result<Endpoint> {
+pub fn create(conn: &Conn, e: &NewEndpoint<'_>) -> Result<Endpoint> {
     conn.execute(
         "INSERT INTO webhook_endpoints (public_id, url, description, types, org_ids, secret,
                                         start_after, created, updated)
@@ -89,15 +89,15 @@ pub fn create(conn: &Connection, e: &NewEndpoint<'_>) -> Result<Endpoint> {
         .ok_or_else(|| crate::error::Error::internal("the new endpoint is missing"))
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<Endpoint>> {
+pub fn list(conn: &Conn) -> Result<Vec<Endpoint>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM webhook_endpoints ORDER BY id"
     ))?;
     let rows = stmt.query_map([], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-pub fn by_public_id(conn: &Connection, public_id: &str) -> Result<Option<Endpoint>> {
+pub fn by_public_id(conn: &Conn, public_id: &str) -> Result<Option<Endpoint>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM webhook_endpoints WHERE public_id = ?1"
@@ -114,7 +114,7 @@ pub struct Settings<'a> {
     pub org_ids: Option<&'a [i64]>,
 }
 
-pub fn update(conn: &Connection, id: i64, s: &Settings<'_>, now: &str) -> Result<()> {
+pub fn update(conn: &Conn, id: i64, s: &Settings<'_>, now: &str) -> Result<()> {
     conn.execute(
         "UPDATE webhook_endpoints SET url = ?2, description = ?3, types = ?4, org_ids = ?5,
                 updated = ?6 WHERE id = ?1",
@@ -131,13 +131,7 @@ pub fn update(conn: &Connection, id: i64, s: &Settings<'_>, now: &str) -> Result
 }
 
 /// Sets `enabled`, `paused` or `disabled` (with why). Enabling re-arms stalled lanes.
-pub fn set_state(
-    conn: &Connection,
-    id: i64,
-    state: &str,
-    reason: Option<&str>,
-    now: &str,
-) -> Result<()> {
+pub fn set_state(conn: &Conn, id: i64, state: &str, reason: Option<&str>, now: &str) -> Result<()> {
     conn.execute(
         "UPDATE webhook_endpoints SET state = ?2, state_reason = ?3, updated = ?4 WHERE id = ?1",
         params![id, state, reason, now],
@@ -149,7 +143,7 @@ pub fn set_state(
 }
 
 /// A new secret; the previous one keeps signing until `until`.
-pub fn rotate(conn: &Connection, id: i64, secret: &[u8], until: &str, now: &str) -> Result<()> {
+pub fn rotate(conn: &Conn, id: i64, secret: &[u8], until: &str, now: &str) -> Result<()> {
     conn.execute(
         "UPDATE webhook_endpoints SET old_secret = secret, old_secret_until = ?3, secret = ?2,
                 updated = ?4 WHERE id = ?1",
@@ -158,7 +152,7 @@ pub fn rotate(conn: &Connection, id: i64, secret: &[u8], until: &str, now: &str)
     Ok(())
 }
 
-pub fn delete(conn: &Connection, id: i64) -> Result<bool> {
+pub fn delete(conn: &Conn, id: i64) -> Result<bool> {
     conn.execute("DELETE FROM webhook_lanes WHERE endpoint_id = ?1", [id])?;
     conn.execute("DELETE FROM webhook_attempts WHERE endpoint_id = ?1", [id])?;
     Ok(conn.execute("DELETE FROM webhook_endpoints WHERE id = ?1", [id])? > 0)
@@ -176,16 +170,16 @@ pub struct Lane {
     pub last_error: Option<String>,
 }
 
-pub fn lanes(conn: &Connection) -> Result<Vec<Lane>> {
+pub fn lanes(conn: &Conn) -> Result<Vec<Lane>> {
     let mut stmt = conn.prepare_cached(
         "SELECT endpoint_id, org_id, delivered, attempts, next_at, stalled, last_error
          FROM webhook_lanes ORDER BY endpoint_id, org_id",
     )?;
     let rows = stmt.query_map([], lane_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-pub fn lane(conn: &Connection, endpoint_id: i64, org_id: i64) -> Result<Option<Lane>> {
+pub fn lane(conn: &Conn, endpoint_id: i64, org_id: i64) -> Result<Option<Lane>> {
     Ok(conn
         .prepare_cached(
             "SELECT endpoint_id, org_id, delivered, attempts, next_at, stalled, last_error
@@ -195,7 +189,7 @@ pub fn lane(conn: &Connection, endpoint_id: i64, org_id: i64) -> Result<Option<L
         .optional()?)
 }
 
-fn lane_row(r: &Row<'_>) -> rusqlite::Result<Lane> {
+fn lane_row(r: &Row<'_>) -> crate::store::db::Result<Lane> {
     Ok(Lane {
         endpoint_id: r.get(0)?,
         org_id: r.get(1)?,
@@ -208,7 +202,7 @@ fn lane_row(r: &Row<'_>) -> rusqlite::Result<Lane> {
 }
 
 /// Creates the lane (endpoint, org) at `delivered` unless it exists.
-pub fn ensure_lane(conn: &Connection, endpoint_id: i64, org_id: i64, delivered: i64) -> Result<()> {
+pub fn ensure_lane(conn: &Conn, endpoint_id: i64, org_id: i64, delivered: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO webhook_lanes (endpoint_id, org_id, delivered) VALUES (?1, ?2, ?3)",
     )?
@@ -218,13 +212,7 @@ pub fn ensure_lane(conn: &Connection, endpoint_id: i64, org_id: i64, delivered: 
 
 /// Moves a lane's cursor from `from` to `to` and clears its failures. False when the lane
 /// is no longer at `from` (an admin skipped or replayed meanwhile): nothing changes.
-pub fn advance(
-    conn: &Connection,
-    endpoint_id: i64,
-    org_id: i64,
-    from: i64,
-    to: i64,
-) -> Result<bool> {
+pub fn advance(conn: &Conn, endpoint_id: i64, org_id: i64, from: i64, to: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "UPDATE webhook_lanes SET delivered = ?4, attempts = 0, next_at = NULL,
@@ -243,13 +231,7 @@ pub struct Failure<'a> {
     pub error: &'a str,
 }
 
-pub fn fail(
-    conn: &Connection,
-    endpoint_id: i64,
-    org_id: i64,
-    at: i64,
-    f: &Failure<'_>,
-) -> Result<()> {
+pub fn fail(conn: &Conn, endpoint_id: i64, org_id: i64, at: i64, f: &Failure<'_>) -> Result<()> {
     conn.prepare_cached(
         "UPDATE webhook_lanes SET attempts = ?4, next_at = ?5, stalled = ?6, last_error = ?7
          WHERE endpoint_id = ?1 AND org_id = ?2 AND delivered = ?3",
@@ -268,7 +250,7 @@ pub fn fail(
 
 /// Re-arms the endpoint's stalled and waiting lanes: their next event is tried at once,
 /// with a fresh retry schedule. Returns how many lanes.
-pub fn rearm(conn: &Connection, endpoint_id: i64) -> Result<usize> {
+pub fn rearm(conn: &Conn, endpoint_id: i64) -> Result<usize> {
     Ok(conn
         .prepare_cached(
             "UPDATE webhook_lanes SET attempts = 0, next_at = NULL, stalled = NULL
@@ -279,13 +261,13 @@ pub fn rearm(conn: &Connection, endpoint_id: i64) -> Result<usize> {
 
 /// Marks the lane's next event, `seq`, done without sending it. False when the lane is not
 /// waiting on exactly that event.
-pub fn skip(conn: &Connection, endpoint_id: i64, org_id: i64, from: i64, seq: i64) -> Result<bool> {
+pub fn skip(conn: &Conn, endpoint_id: i64, org_id: i64, from: i64, seq: i64) -> Result<bool> {
     advance(conn, endpoint_id, org_id, from, seq)
 }
 
 /// Sends again every event after `after`: every lane of the endpoint moves back to it (none
 /// moves forward), and lanes created later start there too.
-pub fn replay(conn: &Connection, endpoint_id: i64, after: i64, now: &str) -> Result<usize> {
+pub fn replay(conn: &Conn, endpoint_id: i64, after: i64, now: &str) -> Result<usize> {
     conn.execute(
         "UPDATE webhook_endpoints SET start_after = MIN(start_after, ?2), updated = ?3
          WHERE id = ?1",
@@ -301,7 +283,7 @@ pub fn replay(conn: &Connection, endpoint_id: i64, after: i64, now: &str) -> Res
 
 /// The lowest lane cursor that still has events to deliver, over endpoints that are not
 /// disabled: events after it must be kept however old they are.
-pub fn undelivered_floor(conn: &Connection) -> Result<Option<i64>> {
+pub fn undelivered_floor(conn: &Conn) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached(
             "SELECT MIN(l.delivered) FROM webhook_lanes l
@@ -314,7 +296,7 @@ pub fn undelivered_floor(conn: &Connection) -> Result<Option<i64>> {
 }
 
 /// How many events of `org_id` come after `after` (of any type), and the oldest one's time.
-pub fn backlog(conn: &Connection, org_id: i64, after: i64) -> Result<(i64, Option<String>)> {
+pub fn backlog(conn: &Conn, org_id: i64, after: i64) -> Result<(i64, Option<String>)> {
     Ok(conn
         .prepare_cached("SELECT COUNT(*), MIN(created) FROM events WHERE org_id = ?1 AND seq > ?2")?
         .query_row(params![org_id, after], |r| Ok((r.get(0)?, r.get(1)?)))?)
@@ -340,7 +322,7 @@ pub struct Attempt {
     pub response: Option<String>,
 }
 
-pub fn record_attempt(conn: &Connection, a: &Attempt) -> Result<()> {
+pub fn record_attempt(conn: &Conn, a: &Attempt) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO webhook_attempts (endpoint_id, org_id, seq, event_id, event_type, at,
                                        trigger, attempt, status, latency_ms, ok, error, response)
@@ -374,7 +356,7 @@ pub struct AttemptQuery {
     pub limit: u32,
 }
 
-pub fn attempts(conn: &Connection, q: &AttemptQuery) -> Result<Vec<Attempt>> {
+pub fn attempts(conn: &Conn, q: &AttemptQuery) -> Result<Vec<Attempt>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, endpoint_id, org_id, seq, event_id, event_type, at, trigger, attempt,
                 status, latency_ms, ok, error, response
@@ -404,11 +386,11 @@ pub fn attempts(conn: &Connection, q: &AttemptQuery) -> Result<Vec<Attempt>> {
             })
         },
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Removes attempts logged before `cutoff`; returns how many.
-pub fn prune_attempts(conn: &Connection, cutoff: &str) -> Result<usize> {
+pub fn prune_attempts(conn: &Conn, cutoff: &str) -> Result<usize> {
     Ok(conn
         .prepare_cached(
             "DELETE FROM webhook_attempts WHERE id < COALESCE(

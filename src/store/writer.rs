@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rusqlite::Connection;
+
+use super::db::Conn;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
@@ -11,7 +13,7 @@ use crate::error::{Error, Result};
 /// What a queued write does once its batch has committed (or failed to).
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A queued write: runs inside the batch's transaction, returns its completion.
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+type Job = Box<dyn FnOnce(&Conn) -> Completion + Send>;
 
 #[derive(Clone)]
 pub struct Writer {
@@ -40,7 +42,7 @@ impl Writer {
     pub async fn submit<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let span = tracing::Span::current();
@@ -66,7 +68,7 @@ impl Writer {
     /// Queues `f` without waiting for it; false when the queue is full and it was dropped.
     pub fn submit_detached<F>(&self, f: F) -> bool
     where
-        F: FnOnce(&Connection) -> Result<()> + Send + 'static,
+        F: FnOnce(&Conn) -> Result<()> + Send + 'static,
     {
         let job: Job = Box::new(move |conn| {
             if let Err(e) = in_savepoint(conn, f) {
@@ -85,7 +87,7 @@ impl Writer {
 /// Runs `f` in a SAVEPOINT: its changes are undone if it fails (or panics), kept otherwise.
 /// A panic is turned into an internal error so that the writer thread, which every write
 /// depends on, never dies.
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+fn in_savepoint<T>(conn: &Conn, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|panic| {
@@ -164,7 +166,8 @@ fn run(
         }
         let outcome = match conn.execute_batch("BEGIN IMMEDIATE") {
             Ok(()) => {
-                done.extend(batch.drain(..).map(|job| job(&conn)));
+                let c = Conn::Sqlite(&conn);
+                done.extend(batch.drain(..).map(|job| job(&c)));
                 conn.execute_batch("COMMIT").map_err(|e| {
                     let _ = conn.execute_batch("ROLLBACK");
                     format!("commit failed: {e}")
@@ -209,7 +212,7 @@ mod tests {
         (Writer::start(conn, 64, None).unwrap(), dir)
     }
 
-    fn insert(v: i64) -> impl FnOnce(&Connection) -> Result<usize> + Send + 'static {
+    fn insert(v: i64) -> impl FnOnce(&Conn) -> Result<usize> + Send + 'static {
         move |c| Ok(c.execute("INSERT INTO t (v) VALUES (?1)", [v])?)
     }
 

@@ -7,7 +7,7 @@ pub mod deliver;
 pub mod guard;
 pub mod sign;
 
-use rusqlite::Connection;
+use crate::store::db::Conn;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -77,7 +77,7 @@ impl Who for Actor<'_> {
 
 /// The audit row of a change `actor` made.
 fn audit(
-    conn: &Connection,
+    conn: &Conn,
     actor: &dyn Who,
     org_id: Option<i64>,
     now: &str,
@@ -100,7 +100,7 @@ fn audit(
 }
 
 fn checked(
-    conn: &Connection,
+    conn: &Conn,
     input: &Input,
     allow: &guard::Allow,
     actor: &dyn Who,
@@ -146,7 +146,7 @@ fn checked(
 /// Adds an endpoint; it receives the events committed after now, or after `from_seq` to
 /// backfill. Returns it with its secret, which is shown this once.
 pub fn create(
-    conn: &Connection,
+    conn: &Conn,
     sealer: &Sealer,
     allow: &guard::Allow,
     input: &Input,
@@ -189,7 +189,7 @@ pub fn create(
 }
 
 /// The endpoint `public_id`, if the actor may see it.
-pub fn find(conn: &Connection, public_id: &str, actor: &dyn Who) -> Result<Endpoint> {
+pub fn find(conn: &Conn, public_id: &str, actor: &dyn Who) -> Result<Endpoint> {
     store::by_public_id(conn, public_id)?
         .filter(|e| sees(actor.org_ids(), e))
         .ok_or_else(|| Error::NotFound(format!("no webhook endpoint {public_id:?}")))
@@ -197,7 +197,7 @@ pub fn find(conn: &Connection, public_id: &str, actor: &dyn Who) -> Result<Endpo
 
 /// Changes an endpoint's URL, description, types or orgs.
 pub fn update(
-    conn: &Connection,
+    conn: &Conn,
     e: &Endpoint,
     input: &Input,
     allow: &guard::Allow,
@@ -224,13 +224,7 @@ pub fn update(
 }
 
 /// Enables (re-arming stalled lanes), pauses or disables an endpoint.
-pub fn set_state(
-    conn: &Connection,
-    e: &Endpoint,
-    state: &str,
-    actor: &dyn Who,
-    now: &str,
-) -> Result<()> {
+pub fn set_state(conn: &Conn, e: &Endpoint, state: &str, actor: &dyn Who, now: &str) -> Result<()> {
     if !["enabled", "paused", "disabled"].contains(&state) {
         return Err(Error::Invalid(format!(
             "state must be enabled, paused or disabled, not {state:?}"
@@ -251,7 +245,7 @@ pub fn set_state(
 
 /// A new secret, shown once; the previous one keeps signing for `ROTATION_GRACE`.
 pub fn rotate(
-    conn: &Connection,
+    conn: &Conn,
     sealer: &Sealer,
     e: &Endpoint,
     actor: &dyn Who,
@@ -273,7 +267,7 @@ pub fn rotate(
     Ok((secret, until))
 }
 
-pub fn remove(conn: &Connection, e: &Endpoint, actor: &dyn Who, now: &str) -> Result<()> {
+pub fn remove(conn: &Conn, e: &Endpoint, actor: &dyn Who, now: &str) -> Result<()> {
     store::delete(conn, e.id)?;
     audit(
         conn,
@@ -294,7 +288,7 @@ pub enum ReplayFrom {
 
 /// Sends every event from a point again (to every lane of the endpoint).
 pub fn replay(
-    conn: &Connection,
+    conn: &Conn,
     e: &Endpoint,
     from: &ReplayFrom,
     actor: &dyn Who,
@@ -327,7 +321,7 @@ pub fn replay(
 
 /// Marks a waiting lane's next event done without sending it (audited).
 pub fn skip(
-    conn: &Connection,
+    conn: &Conn,
     e: &Endpoint,
     org_id: i64,
     seq: i64,
@@ -370,7 +364,7 @@ pub fn skip(
 }
 
 /// Re-arms an endpoint's stalled lanes: their next event is tried at once.
-pub fn resume(conn: &Connection, e: &Endpoint, actor: &dyn Who, now: &str) -> Result<usize> {
+pub fn resume(conn: &Conn, e: &Endpoint, actor: &dyn Who, now: &str) -> Result<usize> {
     let n = store::rearm(conn, e.id)?;
     audit(
         conn,
@@ -387,7 +381,7 @@ pub fn resume(conn: &Connection, e: &Endpoint, actor: &dyn Who, now: &str) -> Re
 /// The product-facing form of an endpoint (never its secret).
 /// The event at `seq` when endpoint `e` receives its org's events; `None` when there is no
 /// such event (never, or pruned) or it belongs to an org the endpoint does not serve.
-pub fn event_for(conn: &Connection, e: &Endpoint, seq: i64) -> Result<Option<events::EventRow>> {
+pub fn event_for(conn: &Conn, e: &Endpoint, seq: i64) -> Result<Option<events::EventRow>> {
     Ok(events::find(conn, Some(seq), None)?.filter(|ev| {
         e.org_ids
             .as_ref()

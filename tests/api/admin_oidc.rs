@@ -544,7 +544,7 @@ async fn test_sign_in_goes_to_entra_with_select_account() {
             let mut s = c.prepare("SELECT purpose FROM oidc_pending")?;
             let v = s
                 .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
+                .collect::<idgate::store::db::Result<Vec<String>>>()?;
             Ok(v)
         })
         .unwrap();

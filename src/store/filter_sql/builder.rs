@@ -4,7 +4,7 @@ use crate::directory::filter::{AttrPath, CompValue, CompareOp, Filter};
 use crate::directory::fold;
 use crate::directory::schema::{Attr, AttrType, ResourceKind};
 use crate::error::Error;
-use rusqlite::types::Value;
+use crate::store::db::Value;
 
 use super::target::*;
 use super::{MAX_TERMS, bad};
@@ -335,7 +335,7 @@ impl Builder {
             }
         };
         Ok(match n {
-            Some(n) => format!("r.version {sql_op} {}", self.bind(Value::Integer(n))),
+            Some(n) => format!("r.version {sql_op} {}", self.bind(Value::Int(n))),
             None => none.to_string(),
         })
     }
@@ -443,7 +443,7 @@ impl Builder {
                     )));
                 }
                 let v = match (n.as_i64(), n.as_f64()) {
-                    (Some(i), _) => Value::Integer(i),
+                    (Some(i), _) => Value::Int(i),
                     (None, Some(f)) => Value::Real(f),
                     _ => return Err(bad(format!("`{name}`: number out of range"))),
                 };

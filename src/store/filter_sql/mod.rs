@@ -23,7 +23,9 @@
 //! - `eq null` is rejected (use `pr`); `meta.location` cannot be filtered on.
 
 use rusqlite::functions::FunctionFlags;
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::ValueRef;
+
+use crate::store::db::Value;
 
 use crate::directory::filter::{AttrPath, Filter};
 use crate::directory::fold;

@@ -1,16 +1,16 @@
 use super::*;
 use crate::directory::filter::parse_filter;
-use rusqlite::{Connection, params_from_iter};
+use crate::store::db::{Conn, params_from_iter};
 use serde_json::{Value as Json, json};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
-fn insert_user(conn: &Connection, org: i64, id: &str, data: Json, created: &str, version: i64) {
+fn insert_user(conn: &Conn, org: i64, id: &str, data: Json, created: &str, version: i64) {
     let user_name = data["userName"].as_str().unwrap();
     conn.execute(
         "INSERT INTO users (id, org_id, user_name, user_name_key, external_id, display_name_key, \
          active, data, version, created, last_modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-        rusqlite::params![
+        crate::store::db::params![
             id,
             org,
             user_name,
@@ -27,18 +27,18 @@ fn insert_user(conn: &Connection, org: i64, id: &str, data: Json, created: &str,
     for e in data["emails"].as_array().into_iter().flatten() {
         conn.execute(
             "INSERT INTO user_emails (user_id, value_key) VALUES (?1, ?2)",
-            rusqlite::params![id, fold(e["value"].as_str().unwrap())],
+            crate::store::db::params![id, fold(e["value"].as_str().unwrap())],
         )
         .unwrap();
     }
 }
 
-fn insert_group(conn: &Connection, org: i64, id: &str, data: Json, members: &[(&str, &str)]) {
+fn insert_group(conn: &Conn, org: i64, id: &str, data: Json, members: &[(&str, &str)]) {
     let dn = data["displayName"].as_str().unwrap();
     conn.execute(
         "INSERT INTO groups (id, org_id, display_name, display_name_key, external_id, data, \
          version, created, last_modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
-        rusqlite::params![
+        crate::store::db::params![
             id,
             org,
             dn,
@@ -52,14 +52,14 @@ fn insert_group(conn: &Connection, org: i64, id: &str, data: Json, members: &[(&
     for (m, t) in members {
         conn.execute(
             "INSERT INTO group_members (group_id, member_id, member_type) VALUES (?1, ?2, ?3)",
-            rusqlite::params![id, m, t],
+            crate::store::db::params![id, m, t],
         )
         .unwrap();
     }
 }
 
-fn db() -> Connection {
-    let mut conn = Connection::open_in_memory().unwrap();
+fn db() -> rusqlite::Connection {
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
     crate::store::migrate(&mut conn).unwrap();
     register_functions(&conn).unwrap();
     conn.execute_batch(
@@ -67,6 +67,8 @@ fn db() -> Connection {
          INSERT INTO orgs (id, slug, name, created) VALUES (2, 'two', 'Two', '2020-01-01T00:00:00.000Z');",
     )
     .unwrap();
+    let raw = conn;
+    let conn = Conn::Sqlite(&raw);
     insert_user(
         &conn,
         1,
@@ -161,7 +163,7 @@ fn db() -> Connection {
         json!({"displayName": "Group1DisplayName"}),
         &[("x1", "User")],
     );
-    conn
+    raw
 }
 
 fn table(kind: ResourceKind) -> &'static str {
@@ -171,7 +173,7 @@ fn table(kind: ResourceKind) -> &'static str {
     }
 }
 
-fn query(conn: &Connection, kind: ResourceKind, filter: &str) -> Result<Vec<String>, Error> {
+fn query(conn: &Conn, kind: ResourceKind, filter: &str) -> Result<Vec<String>, Error> {
     let f = parse_filter(filter).map_err(|e| Error::invalid_filter(e.message))?;
     let sql = filter_to_sql(kind, &f, 2)?;
     let q = format!(
@@ -179,7 +181,7 @@ fn query(conn: &Connection, kind: ResourceKind, filter: &str) -> Result<Vec<Stri
         table(kind),
         sql.sql
     );
-    let mut params = vec![Value::Integer(1)];
+    let mut params = vec![Value::Int(1)];
     params.extend(sql.params);
     let mut stmt = conn.prepare(&q).unwrap();
     let rows = stmt
@@ -192,7 +194,8 @@ use ResourceKind::{Group as G, User as U};
 
 #[test]
 fn filters_match_expected_resources() {
-    let conn = db();
+    let raw = db();
+    let conn = Conn::Sqlite(&raw);
     let rows: Vec<(ResourceKind, &str, &[&str])> = vec![
         // userName: key column, case-insensitive.
         (U, r#"userName eq "alice""#, &["u1"]),
@@ -513,7 +516,8 @@ fn bad_filters_are_invalid_filter_errors() {
         (G, r#"members[display eq "x"]"#, "not supported"),
         (G, "members.value eq 1", "string"),
     ];
-    let conn = db();
+    let raw = db();
+    let conn = Conn::Sqlite(&raw);
     for (kind, filter, needle) in rows {
         let filter = &filter.replace("{ENT}", ENT);
         let e = query(&conn, kind, filter).expect_err(filter);
@@ -546,7 +550,8 @@ fn values_are_bound_not_spliced() {
         sql.sql
     );
     assert_eq!(sql.params.len(), 2);
-    let conn = db();
+    let raw = db();
+    let conn = Conn::Sqlite(&raw);
     assert!(
         query(&conn, U, r#"title eq "x' OR 1=1 --""#)
             .unwrap()
@@ -554,7 +559,7 @@ fn values_are_bound_not_spliced() {
     );
 }
 
-fn plan(conn: &Connection, kind: ResourceKind, filter: &str) -> String {
+fn plan(conn: &Conn, kind: ResourceKind, filter: &str) -> String {
     let f = parse_filter(filter).unwrap();
     let sql = filter_to_sql(kind, &f, 2).unwrap();
     let q = format!(
@@ -562,7 +567,7 @@ fn plan(conn: &Connection, kind: ResourceKind, filter: &str) -> String {
         table(kind),
         sql.sql
     );
-    let mut params = vec![Value::Integer(1)];
+    let mut params = vec![Value::Int(1)];
     params.extend(sql.params);
     let mut stmt = conn.prepare(&q).unwrap();
     let rows = stmt
@@ -573,7 +578,8 @@ fn plan(conn: &Connection, kind: ResourceKind, filter: &str) -> String {
 
 #[test]
 fn indexed_lookups_do_not_scan() {
-    let conn = db();
+    let raw = db();
+    let conn = Conn::Sqlite(&raw);
     let rows: Vec<(ResourceKind, &str, &str)> = vec![
         (U, r#"userName eq "alice""#, "users_org_user_name"),
         (U, r#"userName sw "al""#, "users_org_user_name"),
@@ -616,7 +622,8 @@ fn indexed_lookups_do_not_scan() {
 
 #[test]
 fn sort_expressions() {
-    let conn = db();
+    let raw = db();
+    let conn = Conn::Sqlite(&raw);
     let sorted = |kind: ResourceKind, by: &str| -> Vec<String> {
         let f = crate::directory::filter::parse_patch_path(&by.replace("{ENT}", ENT)).unwrap();
         let e = sort_expr(kind, &f.attr).unwrap();
@@ -666,7 +673,8 @@ fn sort_expressions() {
 
 #[test]
 fn sql_functions() {
-    let conn = db();
+    let raw = db();
+    let conn = Conn::Sqlite(&raw);
     let one = |q: &str| -> Option<i64> { conn.query_row(q, [], |r| r.get(0)).unwrap() };
     assert_eq!(one("SELECT scim_co('a%b', '%')"), Some(1));
     assert_eq!(one("SELECT scim_co('ab', '%')"), Some(0));
@@ -720,7 +728,8 @@ fn random_filters_translate_to_valid_sql() {
         "\"W/\\\"1\\\"\"",
         "\"u1\"",
     ];
-    let conn = db();
+    let raw = db();
+    let conn = Conn::Sqlite(&raw);
     let mut seed: u64 = 0x0123_4567_89AB_CDEF;
     let mut pick = |n: usize| {
         seed ^= seed << 13;
