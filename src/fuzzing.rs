@@ -16,6 +16,7 @@ use crate::directory::schema::ResourceKind;
 use crate::directory::{filter, patch};
 use crate::saml::{metadata, sp, test_idp};
 use crate::scim::render;
+use crate::store::db::Dialect;
 use crate::store::filter_sql;
 
 /// A fuzz target's body.
@@ -68,8 +69,10 @@ pub fn scim_filter(data: &[u8]) {
     let Some(input) = text(data) else { return };
     if let Ok(f) = filter::parse_filter(input) {
         for kind in [ResourceKind::User, ResourceKind::Group] {
-            if let Ok(sql) = filter_sql::filter_to_sql(kind, &f, 3) {
-                assert!(!sql.sql.is_empty(), "empty SQL for {input:?}");
+            for d in [Dialect::Sqlite, Dialect::Postgres] {
+                if let Ok(sql) = filter_sql::filter_to_sql(d, kind, &f, 3) {
+                    assert!(!sql.sql.is_empty(), "empty SQL for {input:?}");
+                }
             }
         }
     }

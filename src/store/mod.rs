@@ -11,6 +11,7 @@ pub mod admin;
 pub mod api_keys;
 mod cursors;
 pub mod db;
+pub mod dialect;
 pub mod events;
 pub mod filter_sql;
 pub mod log_pages;

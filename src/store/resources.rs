@@ -5,7 +5,8 @@ use crate::store::db::{Conn, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
 use super::conflict_on_unique;
-use super::filter_sql::filter_to_sql;
+use super::dialect;
+use super::filter_sql::{SortKey, filter_to_sql};
 use crate::directory::filter::Filter;
 use crate::directory::fold;
 use crate::directory::resource::MemberRef;
@@ -356,8 +357,8 @@ pub fn delete(
 /// A list query: filter, order, and a 1-based page.
 pub struct ListQuery<'a> {
     pub filter: Option<&'a Filter>,
-    /// An ORDER BY expression from `filter_sql::sort_expr`, and descending.
-    pub sort: Option<(String, bool)>,
+    /// A `sortBy` from `filter_sql::sort_expr`, and descending.
+    pub sort: Option<(SortKey, bool)>,
     pub start_index: u64,
     pub count: u64,
     pub with_members: bool,
@@ -376,19 +377,16 @@ pub fn list(
     let mut params: Vec<SqlValue> = vec![SqlValue::Int(org_id)];
     let mut where_sql = "r.org_id = ?1".to_string();
     if let Some(f) = q.filter {
-        let frag = filter_to_sql(kind, f, 2)?;
+        let frag = filter_to_sql(conn.dialect(), kind, f, 2)?;
         where_sql = format!("{where_sql} AND ({})", frag.sql);
         params.extend(frag.params);
     }
     let total: i64 = match q.filter {
-        // Unfiltered totals come from the org's counter, kept by triggers: no row count.
+        // Unfiltered totals come from the org's counters, kept by triggers: no row count.
         None => conn
-            .prepare_cached(&format!(
-                "SELECT {} FROM orgs WHERE id = ?1",
-                match kind {
-                    ResourceKind::User => "user_count",
-                    ResourceKind::Group => "group_count",
-                }
+            .prepare_cached(dialect::org_count(
+                conn.dialect(),
+                kind == ResourceKind::User,
             ))?
             .query_row([org_id], |r| r.get(0))?,
         Some(_) => conn
@@ -401,9 +399,9 @@ pub fn list(
     let mut page = Vec::new();
     if q.count > 0 {
         let order = match &q.sort {
-            Some((expr, desc)) => {
+            Some((key, desc)) => {
                 let dir = if *desc { "DESC" } else { "ASC" };
-                format!("{expr} {dir} NULLS LAST, r.seq")
+                format!("{} {dir} NULLS LAST, r.seq", key.sql(conn.dialect())?)
             }
             None => "r.seq".to_string(),
         };
@@ -455,14 +453,16 @@ pub fn members(conn: &Conn, group_id: &str) -> Result<Vec<Member>> {
 /// A group's members after member id `after` (keyset pages), in member id order, at most
 /// `limit`; `display` is what the client sent, else the member's current name.
 pub fn members_after(conn: &Conn, group_id: &str, after: &str, limit: u32) -> Result<Vec<Member>> {
-    let mut stmt = conn.prepare_cached(
+    let sql = format!(
         "SELECT m.member_id, m.member_type,
-                COALESCE(m.display, json_extract(u.data, '$.displayName'), u.user_name, g.display_name)
+                COALESCE(m.display, {}, u.user_name, g.display_name)
          FROM group_members m
          LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id
          LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id
          WHERE m.group_id = ?1 AND m.member_id > ?2 ORDER BY m.member_id LIMIT ?3",
-    )?;
+        dialect::json_text(conn.dialect(), "u.data", "$.displayName")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![group_id, after, limit], |r| {
         Ok(Member {
             value: r.get(0)?,
@@ -494,8 +494,8 @@ pub fn add_members(
          UNION ALL SELECT 'Group' FROM groups WHERE id = ?1 AND org_id = ?2",
     )?;
     let mut ins = conn.prepare_cached(
-        "INSERT OR IGNORE INTO group_members (group_id, member_id, member_type, display)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO group_members (group_id, member_id, member_type, display)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
     )?;
     let mut added = Vec::new();
     for m in add {

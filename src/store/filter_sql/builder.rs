@@ -4,7 +4,8 @@ use crate::directory::filter::{AttrPath, CompValue, CompareOp, Filter};
 use crate::directory::fold;
 use crate::directory::schema::{Attr, AttrType, ResourceKind};
 use crate::error::Error;
-use crate::store::db::Value;
+use crate::store::db::{Dialect, Value};
+use crate::store::dialect;
 
 use super::target::*;
 use super::{MAX_TERMS, bad};
@@ -31,6 +32,7 @@ pub(super) struct Ctx {
 }
 
 pub(super) struct Builder {
+    pub(super) d: Dialect,
     pub(super) kind: ResourceKind,
     pub(super) first_param: usize,
     pub(super) params: Vec<Value>,
@@ -78,7 +80,10 @@ impl Builder {
                 self.filter(l, ctx)?,
                 self.filter(r, ctx)?
             )),
-            Filter::Not(inner) => Ok(format!("(NOT COALESCE({}, 0))", self.filter(inner, ctx)?)),
+            Filter::Not(inner) => Ok(format!(
+                "(NOT COALESCE({}, FALSE))",
+                self.filter(inner, ctx)?
+            )),
             Filter::Compare { path, op, value } => {
                 self.count()?;
                 match ctx {
@@ -154,7 +159,7 @@ impl Builder {
                 }
                 let leaf = Leaf::Json("j.value", format!("$.{}", label(sub.name)));
                 let cond = self.leaf(&leaf, sub, &t.name, op, value)?;
-                Ok(each(&array, &cond))
+                Ok(each(self.d, &array, &cond))
             }
             Place::Json { path } => {
                 if !t.top.attr.is_complex() {
@@ -185,11 +190,39 @@ impl Builder {
         )
     }
 
+    /// `x` starts with `v`, as a range on `x` so that an index on it serves the search.
+    fn prefix_range(&mut self, x: &str, v: String) -> String {
+        match self.d {
+            Dialect::Sqlite => {
+                // Valid UTF-8 never contains 0xFF, so `prefix || 0xFF` is above every string
+                // that starts with the prefix.
+                let mut hi = v.clone().into_bytes();
+                hi.push(0xFF);
+                let lo = self.bind(Value::Text(v));
+                let hi = self.bind(Value::Blob(hi));
+                format!("({x} >= {lo} AND {x} < CAST({hi} AS TEXT))")
+            }
+            // PostgreSQL refuses invalid UTF-8 in text: the bound is the prefix with its
+            // last character incremented (the columns compare by bytes, COLLATE "C").
+            Dialect::Postgres => match dialect::prefix_upper_bound(&v) {
+                Some(hi) => {
+                    let lo = self.bind(Value::Text(v));
+                    let hi = self.bind(Value::Text(hi));
+                    format!("({x} >= {lo} AND {x} < {hi})")
+                }
+                None => {
+                    let lo = self.bind(Value::Text(v));
+                    format!("{x} >= {lo}")
+                }
+            },
+        }
+    }
+
     fn present(&mut self, path: &AttrPath) -> Result<String, Error> {
         let t = resolve_path(self.kind, path)?;
         Ok(match place(self.kind, &t)? {
             Place::Column { expr, .. } => format!("({expr} IS NOT NULL AND {expr} <> '')"),
-            Place::ResourceType | Place::Version => "1".to_string(),
+            Place::ResourceType | Place::Version => "TRUE".to_string(),
             Place::Members => {
                 let cond = match t.sub {
                     Some(_) => {
@@ -202,12 +235,13 @@ impl Builder {
             }
             Place::MultiJson { array } => match t.sub {
                 Some(sub) => each(
+                    self.d,
                     &array,
-                    &present_json("j.value", &format!("$.{}", label(sub.name))),
+                    &dialect::json_present(self.d, "j.value", &format!("$.{}", label(sub.name))),
                 ),
-                None => present_json("r.data", &array),
+                None => dialect::json_present(self.d, "r.data", &array),
             },
-            Place::Json { path } => present_json("r.data", &path),
+            Place::Json { path } => dialect::json_present(self.d, "r.data", &path),
         })
     }
 
@@ -256,7 +290,7 @@ impl Builder {
                     },
                 };
                 let cond = self.filter(inner, Some(&ctx))?;
-                Ok(format!("({prefix}{})", each(&array, &cond)))
+                Ok(format!("({prefix}{})", each(self.d, &array, &cond)))
             }
             Place::Json { path } => {
                 let ctx = Ctx {
@@ -307,7 +341,7 @@ impl Builder {
             Some((op, value)) => self.leaf(&leaf, sub, &name, op, value),
             None => Ok(match leaf {
                 Leaf::Col(c, _) => format!("({c} IS NOT NULL AND {c} <> '')"),
-                Leaf::Json(src, path) => present_json(src, &path),
+                Leaf::Json(src, path) => dialect::json_present(self.d, src, &path),
             }),
         }
     }
@@ -325,8 +359,8 @@ impl Builder {
             .parse::<i64>()
             .ok();
         let (sql_op, none) = match op {
-            CompareOp::Eq => ("=", "0"),
-            CompareOp::Ne => ("<>", "1"),
+            CompareOp::Eq => ("=", "FALSE"),
+            CompareOp::Ne => ("<>", "TRUE"),
             _ => {
                 return Err(bad(format!(
                     "operator `{}` is not valid for `{name}`: use eq or ne",
@@ -357,7 +391,7 @@ impl Builder {
         let (raw, case) = match leaf {
             Leaf::Col(expr, case) => (expr.to_string(), *case),
             Leaf::Json(src, path) => (
-                format!("json_extract({src}, '{path}')"),
+                dialect::json_text(self.d, src, path),
                 if attr.case_exact {
                     Case::Exact
                 } else {
@@ -375,19 +409,13 @@ impl Builder {
                 let (x, v) = match case {
                     Case::Exact => (raw.clone(), v.clone()),
                     Case::Key => (raw.clone(), fold(v)),
-                    Case::Fold => (format!("scim_fold({raw})"), fold(v)),
+                    Case::Fold => (dialect::fold(self.d, &raw), fold(v)),
                 };
                 if op == CompareOp::Sw && matches!(leaf, Leaf::Col(..)) && case != Case::Fold {
-                    // A range on the (indexed) column. Valid UTF-8 never contains 0xFF, so
-                    // `prefix || 0xFF` is above every string that starts with the prefix.
-                    let mut hi = v.clone().into_bytes();
-                    hi.push(0xFF);
-                    let lo = self.bind(Value::Text(v));
-                    let hi = self.bind(Value::Blob(hi));
-                    return Ok(format!("({x} >= {lo} AND {x} < CAST({hi} AS TEXT))"));
+                    return Ok(self.prefix_range(&x, v));
                 }
                 let p = self.bind(Value::Text(v));
-                Ok(text_op(&x, op, &p))
+                Ok(text_op(self.d, &x, op, &p))
             }
             AttrType::Boolean => {
                 let CompValue::Bool(b) = value else {
@@ -408,7 +436,7 @@ impl Builder {
                 let Leaf::Json(src, path) = leaf else {
                     return Err(bad(format!("`{name}` cannot be filtered on")));
                 };
-                Ok(format!("json_type({src}, '{path}') = '{want}'"))
+                Ok(dialect::json_bool_is(self.d, src, path, want))
             }
             AttrType::DateTime => {
                 let CompValue::String(v) = value else {
@@ -428,7 +456,7 @@ impl Builder {
                     ))
                 })?;
                 let p = self.bind(Value::Text(v));
-                Ok(text_op(&raw, op, &p))
+                Ok(text_op(self.d, &raw, op, &p))
             }
             AttrType::Integer | AttrType::Decimal => {
                 let CompValue::Number(n) = value else {
@@ -447,8 +475,13 @@ impl Builder {
                     (None, Some(f)) => Value::Real(f),
                     _ => return Err(bad(format!("`{name}`: number out of range"))),
                 };
-                let p = self.bind(v);
-                Ok(text_op(&raw, op, &p))
+                let is_int = matches!(v, Value::Int(_));
+                let x = match leaf {
+                    Leaf::Json(src, path) => dialect::json_number(self.d, src, path),
+                    Leaf::Col(..) => raw,
+                };
+                let p = dialect::number_param(self.d, &self.bind(v), is_int);
+                Ok(text_op(self.d, &x, op, &p))
             }
             AttrType::Complex => Err(bad(format!(
                 "`{name}` is complex: compare one of its sub-attributes"
@@ -457,13 +490,13 @@ impl Builder {
     }
 }
 
-pub(super) fn each(array: &str, cond: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM json_each(r.data, '{array}') j WHERE j.type = 'object' AND {cond})"
-    )
+/// `cond` holds for an object of the JSON array at `array` (`j.value`).
+pub(super) fn each(d: Dialect, array: &str, cond: &str) -> String {
+    let (from, objects) = dialect::json_objects(d, "r.data", array);
+    format!("EXISTS (SELECT 1 FROM {from} WHERE {objects} AND {cond})")
 }
 
-pub(super) fn text_op(x: &str, op: CompareOp, p: &str) -> String {
+pub(super) fn text_op(d: Dialect, x: &str, op: CompareOp, p: &str) -> String {
     match op {
         CompareOp::Eq => format!("{x} = {p}"),
         // An empty string is "not present" (see `pr`), so it does not match `ne` either.
@@ -472,9 +505,9 @@ pub(super) fn text_op(x: &str, op: CompareOp, p: &str) -> String {
         CompareOp::Ge => format!("{x} >= {p}"),
         CompareOp::Lt => format!("{x} < {p}"),
         CompareOp::Le => format!("{x} <= {p}"),
-        CompareOp::Co => format!("scim_co({x}, {p})"),
-        CompareOp::Sw => format!("scim_sw({x}, {p})"),
-        CompareOp::Ew => format!("scim_ew({x}, {p})"),
+        CompareOp::Co => dialect::contains(d, x, p),
+        CompareOp::Sw => dialect::starts_with(d, x, p),
+        CompareOp::Ew => dialect::ends_with(d, x, p),
     }
 }
 
@@ -516,7 +549,7 @@ pub(super) fn resource_type(
         CompareOp::Lt => rt < v.as_str(),
         CompareOp::Le => rt <= v.as_str(),
     };
-    Ok(if hit { "1" } else { "0" }.to_string())
+    Ok(if hit { "TRUE" } else { "FALSE" }.to_string())
 }
 
 /// RFC 3339 → the stored `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, truncated to milliseconds).

@@ -1,5 +1,6 @@
-//! Translates a parsed SCIM filter (RFC 7644 §3.4.2.2) into a SQLite `WHERE` fragment over
-//! the `users` / `groups` tables (alias `r`), and `sortBy` into an `ORDER BY` expression.
+//! Translates a parsed SCIM filter (RFC 7644 §3.4.2.2) into a `WHERE` fragment over the
+//! `users` / `groups` tables (alias `r`), and `sortBy` into an `ORDER BY` expression, for
+//! SQLite or PostgreSQL (the fragments that differ come from `store::dialect`).
 //!
 //! Semantics chosen here:
 //! - Names resolve case-insensitively through `schema::resolve` (then, unqualified, in
@@ -7,8 +8,9 @@
 //!   attribute of the other resource type, or an operator/value that does not fit the
 //!   attribute's type is `invalidFilter`. Nothing unsupported silently matches everything.
 //! - Comparisons on `caseExact = false` attributes fold both sides with `directory::fold`
-//!   (the SQL function `scim_fold`); `co`/`sw`/`ew` use registered functions, so `%` and `_`
-//!   in values are literal.
+//!   (the SQL function `scim_fold` on SQLite, ICU's `lower()` on PostgreSQL: see
+//!   `dialect::fold`); `co`/`sw`/`ew` use registered functions (SQLite) or `strpos`,
+//!   `starts_with`, `right` (PostgreSQL), so `%` and `_` in values are literal.
 //! - A missing attribute matches no comparison, **including `ne`**: `title ne "x"` only
 //!   matches resources that have a (non-empty) title other than "x". `not (…)` treats an unknown (NULL)
 //!   inner result as "no match", so `not (title eq "x")` does match resources without title.
@@ -25,7 +27,8 @@
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
 
-use crate::store::db::Value;
+use crate::store::db::{Dialect, Value};
+use crate::store::dialect;
 
 use crate::directory::filter::{AttrPath, Filter};
 use crate::directory::fold;
@@ -42,14 +45,17 @@ pub struct SqlFilter {
 /// Most comparisons (and `pr` tests) one filter may contain.
 pub const MAX_TERMS: usize = 100;
 
-/// Translates `filter` for resources of `kind`. `first_param` is the number of the first
-/// `?N` placeholder the fragment may use (the caller binds `?1..` before it).
+/// Translates `filter` for resources of `kind` into the dialect `d`. `first_param` is the
+/// number of the first `?N` placeholder the fragment may use (the caller binds `?1..`
+/// before it).
 pub fn filter_to_sql(
+    d: Dialect,
     kind: ResourceKind,
     filter: &Filter,
     first_param: usize,
 ) -> Result<SqlFilter, Error> {
     let mut b = Builder {
+        d,
         kind,
         first_param,
         params: Vec::new(),
@@ -62,13 +68,38 @@ pub fn filter_to_sql(
     })
 }
 
-/// ORDER BY expression for `sortBy` (RFC 7644 §3.4.2.3). Multi-valued attributes sort by
-/// their primary (else first) element. Non-caseExact strings sort by their folded form.
-pub fn sort_expr(kind: ResourceKind, path: &AttrPath) -> Result<String, Error> {
+/// A checked `sortBy` attribute; its ORDER BY expression is `SortKey::sql` of a dialect.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    kind: ResourceKind,
+    path: AttrPath,
+}
+
+impl SortKey {
+    /// The ORDER BY expression in the dialect `d`.
+    pub fn sql(&self, d: Dialect) -> Result<String, Error> {
+        sort_sql(d, self.kind, &self.path)
+    }
+}
+
+/// Checks `sortBy` (RFC 7644 §3.4.2.3) for resources of `kind`: `invalidFilter` for an
+/// attribute that cannot be sorted by.
+pub fn sort_expr(kind: ResourceKind, path: &AttrPath) -> Result<SortKey, Error> {
+    sort_sql(Dialect::Sqlite, kind, path)?;
+    Ok(SortKey {
+        kind,
+        path: path.clone(),
+    })
+}
+
+/// ORDER BY expression for `sortBy`. Multi-valued attributes sort by their primary (else
+/// first) element. Non-caseExact strings sort by their folded form.
+fn sort_sql(d: Dialect, kind: ResourceKind, path: &AttrPath) -> Result<String, Error> {
     let t = resolve_path(kind, path)?;
     match place(kind, &t)? {
         Place::Column { expr, .. } => Ok(expr.to_string()),
-        Place::ResourceType => Ok("NULL".to_string()),
+        // Not a bare NULL: PostgreSQL refuses a constant other than a column number in ORDER BY.
+        Place::ResourceType => Ok("CAST(NULL AS TEXT)".to_string()),
         Place::Version => Ok("r.version".to_string()),
         Place::Members => {
             let col = member_column(&t, t.sub)?.0;
@@ -78,17 +109,18 @@ pub fn sort_expr(kind: ResourceKind, path: &AttrPath) -> Result<String, Error> {
         }
         Place::MultiJson { array } => {
             let sub = value_sub(&t, t.sub)?;
-            let value = sort_value("j.value", &format!("$.{}", label(sub.name)), sub);
+            let value = sort_value(d, "j.value", &format!("$.{}", label(sub.name)), sub);
+            let (from, objects) = dialect::json_objects(d, "r.data", &array);
             Ok(format!(
-                "(SELECT {value} FROM json_each(r.data, '{array}') j WHERE j.type = 'object' \
-                 ORDER BY json_type(j.value, '$.\"primary\"') = 'true' DESC, j.key LIMIT 1)"
+                "(SELECT {value} FROM {from} WHERE {objects} ORDER BY {} LIMIT 1)",
+                dialect::primary_first(d)
             ))
         }
         Place::Json { .. } if t.top.attr.is_complex() => {
             let sub = value_sub(&t, t.sub)?;
-            Ok(sort_value("r.data", &json_path(&t.top, Some(sub)), sub))
+            Ok(sort_value(d, "r.data", &json_path(&t.top, Some(sub)), sub))
         }
-        Place::Json { path } => Ok(sort_value("r.data", &path, t.top.attr)),
+        Place::Json { path } => Ok(sort_value(d, "r.data", &path, t.top.attr)),
     }
 }
 

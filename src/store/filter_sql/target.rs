@@ -4,6 +4,8 @@
 use crate::directory::filter::AttrPath;
 use crate::directory::schema::{self, Attr, AttrType, ResolvedAttr, ResourceKind};
 use crate::error::Error;
+use crate::store::db::Dialect;
+use crate::store::dialect;
 
 use super::bad;
 
@@ -179,21 +181,11 @@ pub(super) fn member_column(t: &Target, sub: Option<&Attr>) -> Result<(&'static 
     }
 }
 
-pub(super) fn sort_value(src: &str, path: &str, attr: &Attr) -> String {
-    let x = format!("json_extract({src}, '{path}')");
+pub(super) fn sort_value(d: Dialect, src: &str, path: &str, attr: &Attr) -> String {
+    let x = dialect::json_text(d, src, path);
     if matches!(attr.ty, AttrType::String | AttrType::Reference) && !attr.case_exact {
-        format!("scim_fold({x})")
+        dialect::fold(d, &x)
     } else {
         x
     }
-}
-
-pub(super) fn present_json(src: &str, path: &str) -> String {
-    let ty = format!("json_type({src}, '{path}')");
-    let x = format!("json_extract({src}, '{path}')");
-    format!(
-        "COALESCE(CASE {ty} WHEN 'text' THEN {x} <> '' WHEN 'array' THEN \
-         json_array_length({src}, '{path}') > 0 WHEN 'object' THEN {x} <> '{{}}' \
-         WHEN 'null' THEN 0 ELSE {ty} IS NOT NULL END, 0)"
-    )
 }

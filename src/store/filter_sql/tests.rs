@@ -62,15 +62,26 @@ fn db() -> rusqlite::Connection {
     let mut conn = rusqlite::Connection::open_in_memory().unwrap();
     crate::store::migrate(&mut conn).unwrap();
     register_functions(&conn).unwrap();
+    seed(&Conn::Sqlite(&conn));
+    conn
+}
+
+/// The same database on PostgreSQL (`TEST_PG_URL`), or None (the test is skipped).
+fn pg_db(test: &str) -> Option<crate::store::dialect::tests::PgDb> {
+    let db = crate::store::dialect::tests::PgDb::create(test)?;
+    seed(&db.conn());
+    Some(db)
+}
+
+/// The test's orgs, users and groups.
+fn seed(conn: &Conn) {
     conn.execute_batch(
         "INSERT INTO orgs (id, slug, name, created) VALUES (1, 'one', 'One', '2020-01-01T00:00:00.000Z');
          INSERT INTO orgs (id, slug, name, created) VALUES (2, 'two', 'Two', '2020-01-01T00:00:00.000Z');",
     )
     .unwrap();
-    let raw = conn;
-    let conn = Conn::Sqlite(&raw);
     insert_user(
-        &conn,
+        conn,
         1,
         "u1",
         json!({
@@ -88,7 +99,7 @@ fn db() -> rusqlite::Connection {
         1,
     );
     insert_user(
-        &conn,
+        conn,
         1,
         "u2",
         json!({
@@ -103,7 +114,7 @@ fn db() -> rusqlite::Connection {
         3,
     );
     insert_user(
-        &conn,
+        conn,
         1,
         "u3",
         json!({
@@ -117,7 +128,7 @@ fn db() -> rusqlite::Connection {
         2,
     );
     insert_user(
-        &conn,
+        conn,
         1,
         "u4",
         json!({
@@ -131,7 +142,7 @@ fn db() -> rusqlite::Connection {
         1,
     );
     insert_user(
-        &conn,
+        conn,
         2,
         "x1",
         json!({
@@ -142,28 +153,27 @@ fn db() -> rusqlite::Connection {
         1,
     );
     insert_group(
-        &conn,
+        conn,
         1,
         "g1",
         json!({"displayName": "Group1DisplayName", "externalId": "gx1"}),
         &[("u1", "User"), ("u2", "User")],
     );
     insert_group(
-        &conn,
+        conn,
         1,
         "g2",
         json!({"displayName": "Admins"}),
         &[("g1", "Group")],
     );
-    insert_group(&conn, 1, "g3", json!({"displayName": "Empty_%"}), &[]);
+    insert_group(conn, 1, "g3", json!({"displayName": "Empty_%"}), &[]);
     insert_group(
-        &conn,
+        conn,
         2,
         "g9",
         json!({"displayName": "Group1DisplayName"}),
         &[("x1", "User")],
     );
-    raw
 }
 
 fn table(kind: ResourceKind) -> &'static str {
@@ -175,7 +185,7 @@ fn table(kind: ResourceKind) -> &'static str {
 
 fn query(conn: &Conn, kind: ResourceKind, filter: &str) -> Result<Vec<String>, Error> {
     let f = parse_filter(filter).map_err(|e| Error::invalid_filter(e.message))?;
-    let sql = filter_to_sql(kind, &f, 2)?;
+    let sql = filter_to_sql(conn.dialect(), kind, &f, 2)?;
     let q = format!(
         "SELECT r.id FROM {} r WHERE r.org_id = ?1 AND ({}) ORDER BY r.id",
         table(kind),
@@ -195,7 +205,22 @@ use ResourceKind::{Group as G, User as U};
 #[test]
 fn filters_match_expected_resources() {
     let raw = db();
-    let conn = Conn::Sqlite(&raw);
+    filters_match(&Conn::Sqlite(&raw));
+}
+
+/// The filter tests, the bad filters, the sort orders and random filters, on PostgreSQL:
+/// the same answers as on SQLite.
+#[test]
+fn postgres_filters_sorts_and_errors_are_those_of_sqlite() {
+    let Some(pg) = pg_db("filters") else { return };
+    let conn = pg.conn();
+    filters_match(&conn);
+    bad_filters(&conn);
+    sorts(&conn);
+    random_filters(&conn, 500);
+}
+
+fn filters_match(conn: &Conn) {
     let rows: Vec<(ResourceKind, &str, &[&str])> = vec![
         // userName: key column, case-insensitive.
         (U, r#"userName eq "alice""#, &["u1"]),
@@ -441,13 +466,18 @@ fn filters_match_expected_resources() {
     ];
     for (kind, filter, expected) in rows {
         let filter = &filter.replace("{ENT}", ENT);
-        let got = query(&conn, kind, filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
+        let got = query(conn, kind, filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
         assert_eq!(got, expected.to_vec(), "filter: {filter}");
     }
 }
 
 #[test]
 fn bad_filters_are_invalid_filter_errors() {
+    let raw = db();
+    bad_filters(&Conn::Sqlite(&raw));
+}
+
+fn bad_filters(conn: &Conn) {
     let rows: Vec<(ResourceKind, &str, &str)> = vec![
         (U, r#"foo eq "x""#, "unknown attribute `foo`"),
         (U, r#"name.foo eq "x""#, "unknown attribute `name.foo`"),
@@ -516,11 +546,9 @@ fn bad_filters_are_invalid_filter_errors() {
         (G, r#"members[display eq "x"]"#, "not supported"),
         (G, "members.value eq 1", "string"),
     ];
-    let raw = db();
-    let conn = Conn::Sqlite(&raw);
     for (kind, filter, needle) in rows {
         let filter = &filter.replace("{ENT}", ENT);
-        let e = query(&conn, kind, filter).expect_err(filter);
+        let e = query(conn, kind, filter).expect_err(filter);
         match &e {
             Error::BadRequest {
                 scim_type: Some(crate::error::ScimType::InvalidFilter),
@@ -534,15 +562,15 @@ fn bad_filters_are_invalid_filter_errors() {
     }
     // A filter with too many terms.
     let many = vec!["title pr"; MAX_TERMS + 1].join(" or ");
-    assert!(query(&conn, U, &many).is_err());
+    assert!(query(conn, U, &many).is_err());
     let ok = vec!["title pr"; MAX_TERMS].join(" or ");
-    assert_eq!(query(&conn, U, &ok).unwrap(), ["u1", "u3", "u4"]);
+    assert_eq!(query(conn, U, &ok).unwrap(), ["u1", "u3", "u4"]);
 }
 
 #[test]
 fn values_are_bound_not_spliced() {
     let f = parse_filter(r#"title eq "x' OR 1=1 --" and emails.value eq "a""#).unwrap();
-    let sql = filter_to_sql(U, &f, 5).unwrap();
+    let sql = filter_to_sql(Dialect::Sqlite, U, &f, 5).unwrap();
     assert!(!sql.sql.contains("OR 1=1"), "{}", sql.sql);
     assert!(
         sql.sql.contains("?5") && sql.sql.contains("?6"),
@@ -561,7 +589,7 @@ fn values_are_bound_not_spliced() {
 
 fn plan(conn: &Conn, kind: ResourceKind, filter: &str) -> String {
     let f = parse_filter(filter).unwrap();
-    let sql = filter_to_sql(kind, &f, 2).unwrap();
+    let sql = filter_to_sql(Dialect::Sqlite, kind, &f, 2).unwrap();
     let q = format!(
         "EXPLAIN QUERY PLAN SELECT r.id FROM {} r WHERE r.org_id = ?1 AND ({})",
         table(kind),
@@ -623,10 +651,16 @@ fn indexed_lookups_do_not_scan() {
 #[test]
 fn sort_expressions() {
     let raw = db();
-    let conn = Conn::Sqlite(&raw);
+    sorts(&Conn::Sqlite(&raw));
+}
+
+fn sorts(conn: &Conn) {
     let sorted = |kind: ResourceKind, by: &str| -> Vec<String> {
         let f = crate::directory::filter::parse_patch_path(&by.replace("{ENT}", ENT)).unwrap();
-        let e = sort_expr(kind, &f.attr).unwrap();
+        let e = sort_expr(kind, &f.attr)
+            .unwrap()
+            .sql(conn.dialect())
+            .unwrap();
         let q = format!(
             "SELECT r.id FROM {} r WHERE r.org_id = 1 ORDER BY {e} IS NULL, {e}, r.id",
             table(kind)
@@ -692,6 +726,11 @@ fn sql_functions() {
 /// `invalidFilter` or SQL that SQLite runs without error.
 #[test]
 fn random_filters_translate_to_valid_sql() {
+    let raw = db();
+    random_filters(&Conn::Sqlite(&raw), 3000);
+}
+
+fn random_filters(conn: &Conn, n: usize) {
     const WORDS: &[&str] = &[
         "userName",
         "title",
@@ -728,8 +767,6 @@ fn random_filters_translate_to_valid_sql() {
         "\"W/\\\"1\\\"\"",
         "\"u1\"",
     ];
-    let raw = db();
-    let conn = Conn::Sqlite(&raw);
     let mut seed: u64 = 0x0123_4567_89AB_CDEF;
     let mut pick = |n: usize| {
         seed ^= seed << 13;
@@ -737,7 +774,7 @@ fn random_filters_translate_to_valid_sql() {
         seed ^= seed << 17;
         (seed % n as u64) as usize
     };
-    for _ in 0..3000 {
+    for _ in 0..n {
         let mut f = String::new();
         for i in 0..=pick(3) {
             if i > 0 {
@@ -768,7 +805,7 @@ fn random_filters_translate_to_valid_sql() {
             }
         }
         for kind in [U, G] {
-            match query(&conn, kind, &f) {
+            match query(conn, kind, &f) {
                 Ok(_) => {}
                 Err(Error::BadRequest {
                     scim_type: Some(crate::error::ScimType::InvalidFilter),
