@@ -1,7 +1,7 @@
 //! What the admin UI reads and writes beyond the other aggregates: operator admins, admin
 //! sessions, the audit log with its origin, and the searches behind its pages.
 
-use crate::store::db::{Conn, OptionalExtension, params};
+use crate::store::db::{Conn, Dialect, OptionalExtension, params};
 
 use super::conflict_on_unique;
 use super::requests::RequestLog;
@@ -97,7 +97,7 @@ pub fn session(conn: &Conn, token_hash: &[u8], now: &str) -> Result<Option<Admin
              FROM admin_sessions s LEFT JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.expires > ?2
                AND (s.admin_id IS NOT NULL
-                    OR (u.active AND lower(u.role) = 'admin' AND u.org_id = s.org_id))",
+                    OR (u.active = 1 AND lower(u.role) = 'admin' AND u.org_id = s.org_id))",
         )?
         .query_row(params![token_hash, now], |r| {
             Ok(AdminSession {
@@ -159,7 +159,7 @@ pub fn audit_log(
     let mut stmt = conn.prepare_cached(
         "SELECT a.org_id, a.at, a.actor, a.action, a.target, a.detail, a.ip, o.slug
          FROM audit_log a LEFT JOIN orgs o ON o.id = a.org_id
-         WHERE ?1 IS NULL OR a.org_id = ?1 ORDER BY a.id DESC LIMIT ?2",
+         WHERE CAST(?1 AS BIGINT) IS NULL OR a.org_id = ?1 ORDER BY a.id DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![org_id, limit], |r| {
         Ok((
@@ -182,11 +182,11 @@ pub fn audit_log(
 
 /// (users, groups) of an org, from the trigger-kept counters.
 pub fn counts(conn: &Conn, org_id: i64) -> Result<(i64, i64)> {
-    Ok(conn.query_row(
-        "SELECT user_count, group_count FROM orgs WHERE id = ?1",
-        [org_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    Ok(
+        conn.query_row(super::dialect::org_counts(conn.dialect()), [org_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?,
+    )
 }
 
 /// Deletes an org and everything in it (users, groups, tokens, logs, IdP, sessions).
@@ -215,8 +215,14 @@ pub struct UserRow {
     pub last_signin: Option<String>,
 }
 
-const USER_ROW_COLUMNS: &str = "u.id, u.user_name, json_extract(u.data, '$.displayName'), u.active, u.role_raw, u.role, \
-     u.source, (SELECT max(l.at) FROM signin_log l WHERE l.user_id = u.id AND l.outcome = 'success')";
+/// The columns `user_row` reads, of `users u`.
+fn user_row_columns(d: Dialect) -> String {
+    format!(
+        "u.id, u.user_name, {}, u.active, u.role_raw, u.role, u.source, \
+         (SELECT max(l.at) FROM signin_log l WHERE l.user_id = u.id AND l.outcome = 'success')",
+        super::dialect::json_text(d, "u.data", "$.displayName")
+    )
+}
 
 fn user_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<UserRow> {
     Ok(UserRow {
@@ -241,14 +247,17 @@ pub fn search_users(
     limit: u32,
     offset: u32,
 ) -> Result<Vec<UserRow>> {
+    // The keys are folded, and so is the pattern: SQLite's LIKE (which ignores ASCII case)
+    // and PostgreSQL's (which does not) agree.
     let pattern = format!("%{}%", escape_like(&fold(q)));
     let sql = format!(
-        "SELECT {USER_ROW_COLUMNS}
+        "SELECT {}
          FROM users u
          WHERE u.org_id = ?1
            AND (u.user_name_key LIKE ?2 ESCAPE '\\' OR coalesce(u.display_name_key, '') LIKE ?2 ESCAPE '\\')
-           AND (?3 IS NULL OR u.active = ?3)
-         ORDER BY u.user_name_key LIMIT ?4 OFFSET ?5"
+           AND (CAST(?3 AS BIGINT) IS NULL OR u.active = ?3)
+         ORDER BY u.user_name_key LIMIT ?4 OFFSET ?5",
+        user_row_columns(conn.dialect())
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![org_id, pattern, active, limit, offset], user_row)?;
@@ -257,7 +266,10 @@ pub fn search_users(
 
 /// One user of the org as the users page shows it.
 pub fn user_summary(conn: &Conn, org_id: i64, id: &str) -> Result<Option<UserRow>> {
-    let sql = format!("SELECT {USER_ROW_COLUMNS} FROM users u WHERE u.org_id = ?1 AND u.id = ?2");
+    let sql = format!(
+        "SELECT {} FROM users u WHERE u.org_id = ?1 AND u.id = ?2",
+        user_row_columns(conn.dialect())
+    );
     Ok(conn
         .prepare_cached(&sql)?
         .query_row(params![org_id, id], user_row)
@@ -316,7 +328,8 @@ pub fn provisioning_log(
         "SELECT id, org_id, at, request_id, method, path, status, scim_type, detail, duration_us,
                 token_name, request_body, response_body
          FROM scim_requests
-         WHERE org_id = ?1 AND (?2 IS NULL OR status / 100 = ?2) AND (?3 IS NULL OR at >= ?3)
+         WHERE org_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR status / 100 = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR at >= ?3)
          ORDER BY id DESC LIMIT ?4",
     )?;
     let rows = stmt.query_map(params![org_id, status_class, since, limit], request_row)?;

@@ -237,3 +237,243 @@ fn fold_agrees_between_rust_and_postgres() {
 /// The corpus strings (as in `FOLD_CORPUS`) that Rust and PostgreSQL fold differently.
 const DISAGREE: &[&str] = &["\u{A7CB}\u{A7DC}", "\u{10D50}"];
 
+/// The statements built at run time and the upserts, on PostgreSQL (their SQLite side runs
+/// in the API suite): per-org counts from the striped counters, the users and groups pages
+/// with their JSON display names, sorting, members added twice, webhook replays (`min2`),
+/// `ON CONFLICT DO NOTHING` where SQLite said `INSERT OR IGNORE`, 0/1 flags in conditions.
+#[test]
+fn postgres_runs_the_built_statements_and_upserts() {
+    use crate::directory::resource::MemberRef;
+    use crate::directory::schema::ResourceKind::{Group, User};
+    use crate::store::{admin, pages, resources, saml, sessions, signin, sp_keys, webhooks};
+    use serde_json::json;
+    let Some(pg) = PgDb::create("postgres_runs_the_built_statements_and_upserts") else {
+        return;
+    };
+    let c = pg.conn();
+    let now = "2026-01-01T00:00:00.000Z";
+    let org = crate::store::orgs::create_org(&c, "acme", "Acme", &[], now).unwrap();
+    let roles = resources::Roles::default();
+    for (id, name, display, active) in [
+        ("u1", "ann@acme.com", Some("Ann Lee"), true),
+        ("u2", "bob@acme.com", None, false),
+        ("u3", "cy_50%@acme.com", Some("Cy"), true),
+    ] {
+        let mut doc = json!({"userName": name, "active": active,
+                             "emails": [{"value": name, "primary": true}]});
+        if let Some(d) = display {
+            doc["displayName"] = json!(d);
+        }
+        resources::insert_user(&c, org.id, id, &doc, &roles, now).unwrap();
+    }
+    resources::insert_group(&c, org.id, "g1", &json!({"displayName": "Staff"}), now).unwrap();
+    resources::insert_group(&c, org.id, "g2", &json!({"displayName": "Ops"}), now).unwrap();
+    assert_eq!(admin::counts(&c, org.id).unwrap(), (3, 2));
+    resources::delete(&c, User, org.id, "u2").unwrap();
+    assert_eq!(admin::counts(&c, org.id).unwrap(), (2, 2));
+
+    // Members: added twice is added once; the display name comes from the user's JSON.
+    let m = |v: &str| MemberRef {
+        value: v.into(),
+        type_: None,
+        display: None,
+    };
+    let added = resources::add_members(&c, org.id, "g1", &[m("u1"), m("u3"), m("g2")]).unwrap();
+    assert_eq!(added.len(), 3);
+    assert!(
+        resources::add_members(&c, org.id, "g1", &[m("u1")])
+            .unwrap()
+            .is_empty()
+    );
+    let members = resources::members(&c, "g1").unwrap();
+    let names: Vec<_> = members.iter().map(|m| m.display.as_deref()).collect();
+    assert_eq!(names, [Some("Ops"), Some("Ann Lee"), Some("Cy")]);
+
+    // The SCIM list: unfiltered totals from the counters, sorted pages, filters.
+    let list = |filter: Option<&str>, sort: Option<&str>, desc: bool| {
+        let f = filter.map(|f| crate::directory::filter::parse_filter(f).unwrap());
+        let sort = sort.map(|s| {
+            let p = crate::directory::filter::parse_patch_path(s).unwrap();
+            (
+                crate::store::filter_sql::sort_expr(User, &p.attr).unwrap(),
+                desc,
+            )
+        });
+        let q = resources::ListQuery {
+            filter: f.as_ref(),
+            sort,
+            start_index: 1,
+            count: 10,
+            with_members: false,
+            after_seq: None,
+        };
+        let (total, page) = resources::list(&c, User, org.id, &q).unwrap();
+        (total, page.into_iter().map(|s| s.id).collect::<Vec<_>>())
+    };
+    assert_eq!(list(None, None, false), (2, vec!["u1".into(), "u3".into()]));
+    assert_eq!(list(None, Some("userName"), true).1, ["u3", "u1"]);
+    assert_eq!(list(None, Some("meta.resourceType"), false).1, ["u1", "u3"]);
+    assert_eq!(list(None, Some("emails"), false).1, ["u1", "u3"]);
+    assert_eq!(list(Some(r#"userName sw "CY_""#), None, false).1, ["u3"]);
+    assert_eq!(list(Some(r#"displayName co "lee""#), None, false).1, ["u1"]);
+    let (total, _) = resources::list(
+        &c,
+        Group,
+        org.id,
+        &resources::ListQuery {
+            filter: None,
+            sort: None,
+            start_index: 1,
+            count: 0,
+            with_members: false,
+            after_seq: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(resources::version(&c, User, org.id, "u1").unwrap(), 1);
+
+    // The product API's pages.
+    let f = pages::UserFilter {
+        active: Some(true),
+        email: Some("ANN@acme.com".into()),
+        group: Some("g1".into()),
+        ..pages::UserFilter::default()
+    };
+    let found = pages::resources(&c, User, org.id, 0, 10, &f).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(pages::groups_of(&c, org.id, "u3", 0, 10).unwrap().len(), 1);
+
+    // The admin's pages: `%` and `_` are literal, case does not matter.
+    let users = admin::search_users(&c, org.id, "_50%", Some(true), 10, 0).unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].display_name.as_deref(), Some("Cy"));
+    assert_eq!(
+        admin::search_users(&c, org.id, "LEE", None, 10, 0)
+            .unwrap()
+            .len(),
+        1
+    );
+    let summary = admin::user_summary(&c, org.id, "u1").unwrap().unwrap();
+    assert_eq!(summary.display_name.as_deref(), Some("Ann Lee"));
+    assert_eq!(
+        admin::search_groups(&c, org.id, "sta", 10, 0).unwrap()[0].2,
+        3
+    );
+    crate::store::orgs::audit(&c, Some(org.id), now, "cli", "x", None, None).unwrap();
+    assert_eq!(admin::audit_log(&c, None, 10).unwrap().len(), 1);
+    assert_eq!(admin::audit_log(&c, Some(org.id), 10).unwrap().len(), 1);
+    assert!(
+        admin::provisioning_log(&c, org.id, Some(2), None, 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Sessions of an active user are live, a deactivated one's are not.
+    for (id, user) in [("s1", "u1"), ("s2", "u3")] {
+        let row = sessions::SessionRow {
+            id: id.into(),
+            org_id: org.id,
+            user_id: user.into(),
+            created: now.into(),
+            expires: "2027-01-01T00:00:00.000Z".into(),
+            ip: None,
+            user_agent: None,
+        };
+        sessions::insert(&c, &row).unwrap();
+    }
+    c.execute("UPDATE users SET active = 0 WHERE id = 'u3'", [])
+        .unwrap();
+    assert!(sessions::is_live(&c, "s1", "u1", now).unwrap());
+    assert!(!sessions::is_live(&c, "s2", "u3", now).unwrap());
+    assert!(sp_keys::current_expiries(&c).unwrap().is_empty());
+    sp_keys::set_options(&c, org.id, Some(true), None).unwrap();
+
+    // Upserts that ignore a repeat.
+    assert!(signin::remember_assertion(&c, org.id, "a1", now).unwrap());
+    assert!(!signin::remember_assertion(&c, org.id, "a1", now).unwrap());
+    let cert = saml::CertRecord {
+        fingerprint: "f".into(),
+        der: vec![1, 2],
+        subject: "s".into(),
+        not_before: now.into(),
+        not_after: now.into(),
+    };
+    let idp = saml::IdpRecord {
+        entity_id: "e".into(),
+        sso_url: "https://idp".into(),
+        slo_url: None,
+        source: "manual".into(),
+        updated: now.into(),
+        certificates: vec![cert.clone(), cert],
+    };
+    saml::set_idp(&c, org.id, &idp).unwrap();
+    assert_eq!(
+        saml::idp(&c, org.id).unwrap().unwrap().certificates.len(),
+        1
+    );
+
+    // Webhooks: lanes created once, replays move back only (and keep NULL semantics).
+    let ep = webhooks::create(
+        &c,
+        &webhooks::NewEndpoint {
+            public_id: "we_1",
+            url: "https://hook",
+            description: "",
+            types: &[],
+            org_ids: None,
+            secret: b"s",
+            start_after: 5,
+            now,
+        },
+    )
+    .unwrap();
+    webhooks::ensure_lane(&c, ep.id, org.id, 4).unwrap();
+    webhooks::ensure_lane(&c, ep.id, org.id, 9).unwrap();
+    assert_eq!(
+        webhooks::lane(&c, ep.id, org.id)
+            .unwrap()
+            .unwrap()
+            .delivered,
+        4
+    );
+    assert_eq!(webhooks::replay(&c, ep.id, 7, now).unwrap(), 1);
+    assert_eq!(
+        webhooks::lane(&c, ep.id, org.id)
+            .unwrap()
+            .unwrap()
+            .delivered,
+        4
+    );
+    assert_eq!(
+        webhooks::by_public_id(&c, "we_1")
+            .unwrap()
+            .unwrap()
+            .start_after,
+        5
+    );
+    assert_eq!(webhooks::replay(&c, ep.id, 2, now).unwrap(), 1);
+    assert_eq!(
+        webhooks::lane(&c, ep.id, org.id)
+            .unwrap()
+            .unwrap()
+            .delivered,
+        2
+    );
+    assert_eq!(
+        webhooks::by_public_id(&c, "we_1")
+            .unwrap()
+            .unwrap()
+            .start_after,
+        2
+    );
+    assert_eq!(webhooks::undelivered_floor(&c).unwrap(), None);
+    assert_eq!(webhooks::backlog(&c, org.id, 0).unwrap(), (0, None));
+    let q = webhooks::AttemptQuery {
+        ok: Some(true),
+        limit: 10,
+        ..webhooks::AttemptQuery::default()
+    };
+    assert!(webhooks::attempts(&c, &q).unwrap().is_empty());
+    assert_eq!(webhooks::prune_attempts(&c, now).unwrap(), 0);
+}

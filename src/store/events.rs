@@ -1,6 +1,6 @@
 //! The event log's rows (`events`): appended inside the write that makes the change.
 
-use crate::store::db::{Conn, params};
+use crate::store::db::{Conn, Dialect, params};
 
 use crate::error::Result;
 
@@ -13,12 +13,39 @@ pub struct Appending<'a> {
     pub request_id: Option<&'a str>,
 }
 
+/// The advisory lock that serializes event appends on PostgreSQL (any fixed number that no
+/// other lock uses: "idgate" "ev" in ASCII).
+const APPEND_LOCK: i64 = 0x6964_6761_7465_6576;
+
 /// Appends an event: takes the next `seq`, then stores the envelope `build(seq)` makes, in
-/// one INSERT. Runs inside the caller's write transaction, which holds SQLite's write lock, so
-/// the next number read here is the one AUTOINCREMENT would give, and the event commits (or
-/// not) with the change.
+/// one INSERT. Runs inside the caller's write transaction, so the event commits (or not) with
+/// the change.
+///
+/// `seq` must grow in commit order: a reader that saw `seq` n never learns of a smaller one
+/// later (the feed, webhook lanes and directory snapshots continue after a `seq`). On SQLite
+/// the writer's transaction holds the database's write lock, so the next number read here is
+/// the one AUTOINCREMENT would give. On PostgreSQL many transactions (and instances) write at
+/// once and a sequence hands out numbers in the order they are asked for, not in commit
+/// order: so the number is taken under a transaction-level advisory lock, held until this
+/// transaction commits or rolls back. Every append waits for the previous appender's
+/// commit, which is then visible, before it takes the next number. (Call it late in a
+/// write: event-making writes are serialized from here to their commit.)
 pub fn append(conn: &Conn, e: &Appending<'_>, build: impl FnOnce(i64) -> String) -> Result<i64> {
-    let seq = head(conn)? + 1;
+    let seq = match conn.dialect() {
+        Dialect::Sqlite => head(conn)? + 1,
+        Dialect::Postgres => {
+            conn.query_row(
+                "SELECT pg_advisory_xact_lock(?1)::TEXT",
+                [APPEND_LOCK],
+                |_| Ok(()),
+            )?;
+            conn.query_row(
+                "SELECT nextval(pg_get_serial_sequence('events', 'seq'))",
+                [],
+                |r| r.get(0),
+            )?
+        }
+    };
     conn.prepare_cached(
         "INSERT INTO events (seq, id, org_id, type, created, request_id, envelope)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -119,13 +146,27 @@ pub fn oldest(conn: &Conn) -> Result<Option<i64>> {
         .query_row([], |r| r.get(0))?)
 }
 
-/// The highest `seq` ever given (0 before the first event), also after pruning.
+/// The highest `seq` ever given (0 before the first event), also after pruning: every event
+/// up to it is visible to this connection's snapshot.
+///
+/// SQLite keeps it in `sqlite_sequence`. PostgreSQL's sequence is no answer: it counts
+/// numbers taken by transactions that have not committed, which a directory snapshot that
+/// says "continue the feed after the head" would then miss. There it is the newest kept
+/// event, or the newest one pruned (recorded by `prune` in `server_settings`) when pruning
+/// removed them all.
 pub fn head(conn: &Conn) -> Result<i64> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
-        )?
-        .query_row([], |r| r.get(0))?)
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => {
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
+        }
+        Dialect::Postgres => {
+            "SELECT GREATEST(
+                 COALESCE((SELECT MAX(seq) FROM events), 0),
+                 COALESCE((SELECT CAST(value AS BIGINT) FROM server_settings
+                           WHERE key = 'events.pruned_head'), 0))"
+        }
+    };
+    Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
 }
 
 /// Removes events created before `cutoff`; returns how many. Events are created in `seq`
@@ -134,13 +175,31 @@ pub fn head(conn: &Conn) -> Result<i64> {
 /// Events after `keep_after` (a webhook lane's cursor) are kept whatever their age: a lane
 /// that waits never loses an event.
 pub fn prune(conn: &Conn, cutoff: &str, keep_after: Option<i64>) -> Result<usize> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM events WHERE seq <= COALESCE(?2, seq) AND seq < COALESCE(
+    const DELETE: &str = "DELETE FROM events WHERE seq <= COALESCE(?2, seq) AND seq < COALESCE(
                  (SELECT seq FROM events WHERE created >= ?1 ORDER BY seq LIMIT 1),
-                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))",
-        )?
-        .execute(crate::store::db::params![cutoff, keep_after])?)
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))";
+    let params = crate::store::db::params![cutoff, keep_after];
+    match conn.dialect() {
+        Dialect::Sqlite => Ok(conn.prepare_cached(DELETE)?.execute(params)?),
+        Dialect::Postgres => {
+            // The newest removed `seq` is kept for `head`, under `events.pruned_head` (in the
+            // same statement, so in the same snapshot as the removal).
+            let sql = format!(
+                "WITH gone AS ({DELETE} RETURNING seq, created),
+                 noted AS (
+                     INSERT INTO server_settings (key, value, updated)
+                     SELECT 'events.pruned_head', CAST(MAX(seq) AS TEXT), MAX(created) FROM gone
+                     HAVING COUNT(*) > 0
+                     ON CONFLICT (key) DO UPDATE SET
+                         value = CAST(GREATEST(CAST(server_settings.value AS BIGINT),
+                                               CAST(excluded.value AS BIGINT)) AS TEXT),
+                         updated = excluded.updated)
+                 SELECT COUNT(*) FROM gone"
+            );
+            let n: i64 = conn.prepare_cached(&sql)?.query_row(params, |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        }
+    }
 }
 
 /// What was appended after `after`: per org and type, the newest `seq` and how many.
@@ -168,7 +227,8 @@ pub fn find(conn: &Conn, seq: Option<i64>, id: Option<&str>) -> Result<Option<Ev
     Ok(conn
         .prepare_cached(
             "SELECT seq, org_id, type, request_id, envelope FROM events
-             WHERE (?1 IS NOT NULL AND seq = ?1) OR (?1 IS NULL AND id = ?2) LIMIT 1",
+             WHERE (CAST(?1 AS BIGINT) IS NOT NULL AND seq = ?1)
+                OR (CAST(?1 AS BIGINT) IS NULL AND id = ?2) LIMIT 1",
         )?
         .query_row(crate::store::db::params![seq, id], |r| {
             Ok(EventRow {
@@ -226,7 +286,7 @@ fn event_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<EventRow
 
 /// The lowest `seq` bound from which every kept event was created at or after `time`: a
 /// binary search over `seq` (events are created in `seq` order), each step one seek on the
-/// rowid, so no index on `created` is needed. The head + 1 when no event is that recent.
+/// primary key, so no index on `created` is needed. The head + 1 when no event is that recent.
 pub fn seq_from_time(conn: &Conn, time: &str) -> Result<i64> {
     use crate::store::db::OptionalExtension;
     let mut stmt = conn
@@ -294,54 +354,107 @@ mod tests {
         format!("2026-01-01T00:{:02}:{:02}.000Z", s / 60, s % 60)
     }
 
+    /// The same tests on PostgreSQL, and its head: never back, also when pruning removed
+    /// every event.
+    #[test]
+    fn postgres_appends_searches_and_keeps_the_head() {
+        use crate::store::dialect::tests::PgDb;
+        if let Some(db) = PgDb::create("events time search") {
+            time_search(&db.conn());
+        }
+        if let Some(db) = PgDb::create("events by request") {
+            by_request_and_pages(&db.conn());
+        }
+        let Some(db) = PgDb::create("events head") else {
+            return;
+        };
+        let c = db.conn();
+        assert_eq!(head(&c).unwrap(), 0);
+        for s in 0..5 {
+            add(&c, 1, "user.created", &t(s), None);
+        }
+        assert_eq!(head(&c).unwrap(), 5);
+        assert_eq!(prune(&c, &t(3), None).unwrap(), 3);
+        assert_eq!((head(&c).unwrap(), oldest(&c).unwrap()), (5, Some(4)));
+        assert_eq!(prune(&c, &t(99), None).unwrap(), 2);
+        assert_eq!((head(&c).unwrap(), oldest(&c).unwrap()), (5, None));
+        assert_eq!(prune(&c, &t(99), None).unwrap(), 0);
+        assert_eq!(head(&c).unwrap(), 5);
+        assert_eq!(add(&c, 2, "group.created", &t(100), None), 6);
+        assert_eq!(head(&c).unwrap(), 6);
+        let found = find(&c, Some(6), None).unwrap().unwrap();
+        assert_eq!((found.org_id, found.type_.as_str()), (2, "group.created"));
+        assert_eq!(find(&c, None, Some("evt_nope")).unwrap(), None);
+        assert_eq!(
+            appended_since(&c, 0).unwrap(),
+            [(2, "group.created".into(), 6, 1)]
+        );
+        assert_eq!(org_heads(&c).unwrap(), [(2, 6)]);
+        assert_eq!(before_time(&c, &t(100)).unwrap(), 5);
+        let types = ["group.*".to_string()];
+        let q = Query {
+            after: 0,
+            org_ids: Some(&[1, 2]),
+            types: &types,
+            limit: 10,
+        };
+        assert_eq!(select(&c, &q).unwrap().len(), 1);
+    }
+
     #[test]
     fn the_time_search_finds_the_first_recent_event_also_after_pruning() {
         let raw = conn();
-        let c = Conn::Sqlite(&raw);
-        assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 1, "no events");
+        time_search(&Conn::Sqlite(&raw));
+    }
+
+    fn time_search(c: &Conn) {
+        assert_eq!(seq_from_time(c, &t(0)).unwrap(), 1, "no events");
         for s in 0..100 {
-            add(&c, 1 + i64::from(s % 2), "user.created", &t(s * 10), None);
+            add(c, 1 + i64::from(s % 2), "user.created", &t(s * 10), None);
         }
-        assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 1);
-        assert_eq!(seq_from_time(&c, &t(10)).unwrap(), 2);
-        assert_eq!(seq_from_time(&c, &t(15)).unwrap(), 3);
-        assert_eq!(seq_from_time(&c, &t(990)).unwrap(), 100);
+        assert_eq!(seq_from_time(c, &t(0)).unwrap(), 1);
+        assert_eq!(seq_from_time(c, &t(10)).unwrap(), 2);
+        assert_eq!(seq_from_time(c, &t(15)).unwrap(), 3);
+        assert_eq!(seq_from_time(c, &t(990)).unwrap(), 100);
         assert_eq!(
-            seq_from_time(&c, &t(991)).unwrap(),
+            seq_from_time(c, &t(991)).unwrap(),
             101,
             "nothing that recent"
         );
-        prune(&c, &t(300), None).unwrap();
-        assert_eq!(seq_from_time(&c, &t(0)).unwrap(), 31, "the oldest kept");
-        assert_eq!(seq_from_time(&c, &t(500)).unwrap(), 51);
+        prune(c, &t(300), None).unwrap();
+        assert_eq!(seq_from_time(c, &t(0)).unwrap(), 31, "the oldest kept");
+        assert_eq!(seq_from_time(c, &t(500)).unwrap(), 51);
     }
 
     #[test]
     fn a_request_finds_its_events_in_its_window_only() {
         let raw = conn();
-        let c = Conn::Sqlite(&raw);
-        add(&c, 1, "user.created", &t(1), Some("r1"));
-        add(&c, 2, "user.created", &t(2), Some("r2"));
-        add(&c, 1, "group.created", &t(3), Some("r2"));
-        add(&c, 1, "group.member_added", &t(3), Some("r2"));
-        add(&c, 1, "user.updated", &t(40), None);
+        by_request_and_pages(&Conn::Sqlite(&raw));
+    }
+
+    fn by_request_and_pages(c: &Conn) {
+        add(c, 1, "user.created", &t(1), Some("r1"));
+        add(c, 2, "user.created", &t(2), Some("r2"));
+        add(c, 1, "group.created", &t(3), Some("r2"));
+        add(c, 1, "group.member_added", &t(3), Some("r2"));
+        add(c, 1, "user.updated", &t(40), None);
         let seqs = |rows: Vec<EventRow>| rows.iter().map(|r| r.seq).collect::<Vec<_>>();
-        let found = by_request(&c, 1, "r2", &t(0), &t(10), 100).unwrap();
+        let found = by_request(c, 1, "r2", &t(0), &t(10), 100).unwrap();
         assert_eq!(seqs(found), [3, 4], "org 1's events of r2");
         assert!(
-            by_request(&c, 1, "r2", &t(4), &t(10), 100)
+            by_request(c, 1, "r2", &t(4), &t(10), 100)
                 .unwrap()
                 .is_empty()
         );
         assert_eq!(
-            seqs(by_request(&c, 2, "r2", &t(0), &t(60), 100).unwrap()),
+            seqs(by_request(c, 2, "r2", &t(0), &t(60), 100).unwrap()),
             [2]
         );
         // An org's page: newest first, before a seq, by type prefix.
-        assert_eq!(seqs(org_page(&c, 1, None, "", 10).unwrap()), [5, 4, 3, 1]);
-        assert_eq!(seqs(org_page(&c, 1, Some(4), "", 10).unwrap()), [3, 1]);
-        assert_eq!(seqs(org_page(&c, 1, None, "group.", 10).unwrap()), [4, 3]);
-        assert_eq!(seqs(org_page(&c, 1, None, "user.", 1).unwrap()), [5]);
-        assert!(org_page(&c, 1, None, "%", 10).unwrap().is_empty());
+        assert_eq!(seqs(org_page(c, 1, None, "", 10).unwrap()), [5, 4, 3, 1]);
+        assert_eq!(seqs(org_page(c, 1, Some(4), "", 10).unwrap()), [3, 1]);
+        assert_eq!(seqs(org_page(c, 1, None, "group.", 10).unwrap()), [4, 3]);
+        assert_eq!(seqs(org_page(c, 1, None, "user.", 1).unwrap()), [5]);
+        assert!(org_page(c, 1, None, "%", 10).unwrap().is_empty());
     }
 }

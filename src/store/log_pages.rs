@@ -6,7 +6,8 @@
 //! as 4xx or 5xx) runs one bounded query per index and merges them.
 
 use crate::store::db::Value as SqlValue;
-use crate::store::db::{Conn, params_from_iter};
+use crate::store::db::{Conn, Dialect, params_from_iter};
+use crate::store::dialect;
 
 use super::requests::{self, RequestLog};
 use super::signin::{self, SigninLog};
@@ -165,12 +166,25 @@ fn text(s: &str) -> SqlValue {
     SqlValue::Text(s.to_string())
 }
 
+/// A condition on `col` that must not drive the query (`col {rest}`), with its values.
+fn unindexed(d: Dialect, col: &str, rest: &str, values: Vec<SqlValue>) -> Part {
+    Part::new(&format!("{} {rest}", dialect::unindexed(d, col)), values)
+}
+
+/// `col` equals `value` ignoring ASCII case (on the NOCASE / `lower()` indexes).
+fn nocase(d: Dialect, col: &str, value: &str) -> Part {
+    let (cond, value) = dialect::nocase_eq(d, col, value);
+    Part::new(&cond, vec![text(&value)])
+}
+
 /// The drivers (as indexed conditions) or filter (as an unindexed one) of a status search.
-fn status_parts(status: StatusFilter) -> (Vec<Part>, Option<Part>) {
+fn status_parts(d: Dialect, status: StatusFilter) -> (Vec<Part>, Option<Part>) {
     let class = |c: u16| Part::new("status / 100 = ?", vec![i64::from(c).into()]);
     let range = |lo: u16, hi: u16| {
-        Part::new(
-            "+status BETWEEN ? AND ?",
+        unindexed(
+            d,
+            "status",
+            "BETWEEN ? AND ?",
             vec![i64::from(lo).into(), i64::from(hi).into()],
         )
     };
@@ -190,16 +204,16 @@ fn status_parts(status: StatusFilter) -> (Vec<Part>, Option<Part>) {
 }
 
 /// The drivers and filters of a provisioning search.
-fn request_parts(search: &RequestSearch) -> (Vec<Part>, Vec<Part>) {
+fn request_parts(d: Dialect, search: &RequestSearch) -> (Vec<Part>, Vec<Part>) {
     let mut filters = Vec::new();
     if let Some(since) = &search.since {
-        filters.push(Part::new("+at >= ?", vec![text(since)]));
+        filters.push(unindexed(d, "at", ">= ?", vec![text(since)]));
     }
-    let (status_drivers, status_filter) = status_parts(search.status);
+    let (status_drivers, status_filter) = status_parts(d, search.status);
     let drivers = match &search.user {
         Some(user) => {
             filters.extend(status_filter);
-            user_drivers(user)
+            user_drivers(d, user)
         }
         None if status_drivers.is_empty() => vec![all_rows()],
         None => status_drivers,
@@ -220,7 +234,7 @@ pub fn requests(
         "scim_requests",
         requests::COLUMNS,
         org_id,
-        request_parts(search),
+        request_parts(conn.dialect(), search),
         cursor,
         limit,
         requests::from_row,
@@ -228,10 +242,10 @@ pub fn requests(
 }
 
 /// A provisioning search for one user: by id, by name (any case), by externalId.
-fn user_drivers(user: &str) -> Vec<Part> {
+fn user_drivers(d: Dialect, user: &str) -> Vec<Part> {
     vec![
         Part::new("target_id = ?", vec![text(user)]),
-        Part::new("target_name = ? COLLATE NOCASE", vec![text(user)]),
+        nocase(d, "target_name", user),
         Part::new("target_external = ?", vec![text(user)]),
     ]
 }
@@ -248,7 +262,7 @@ pub fn user_requests(
 ) -> Result<Vec<(i64, RequestLog)>> {
     let mut drivers = vec![
         Part::new("target_id = ?", vec![text(user_id)]),
-        Part::new("target_name = ? COLLATE NOCASE", vec![text(user_name)]),
+        nocase(conn.dialect(), "target_name", user_name),
     ];
     if let Some(ext) = external_id {
         drivers.push(Part::new("target_external = ?", vec![text(ext)]));
@@ -267,24 +281,24 @@ pub fn user_requests(
 
 /// The drivers and filters of a sign-in search; `named`: the ids of the users the search
 /// names by userName or externalId.
-fn signin_parts(search: &SigninSearch, named: &[String]) -> (Vec<Part>, Vec<Part>) {
+fn signin_parts(d: Dialect, search: &SigninSearch, named: &[String]) -> (Vec<Part>, Vec<Part>) {
     let mut filters = Vec::new();
     if let Some(since) = &search.since {
-        filters.push(Part::new("+at >= ?", vec![text(since)]));
+        filters.push(unindexed(d, "at", ">= ?", vec![text(since)]));
     }
     let outcome = search
         .success
         .map(|s| text(if s { "success" } else { "failure" }));
     let drivers = if let Some(user) = &search.user {
         if let Some(o) = outcome {
-            filters.push(Part::new("+outcome = ?", vec![o]));
+            filters.push(unindexed(d, "outcome", "= ?", vec![o]));
         }
         if let Some(r) = &search.reason {
-            filters.push(Part::new("+reason = ?", vec![text(r)]));
+            filters.push(unindexed(d, "reason", "= ?", vec![text(r)]));
         }
         let mut drivers = vec![
             Part::new("user_id = ?", vec![text(user)]),
-            Part::new("email = ? COLLATE NOCASE", vec![text(user)]),
+            nocase(d, "email", user),
         ];
         drivers.extend(
             named
@@ -295,7 +309,7 @@ fn signin_parts(search: &SigninSearch, named: &[String]) -> (Vec<Part>, Vec<Part
         drivers
     } else if let Some(r) = &search.reason {
         if let Some(o) = outcome {
-            filters.push(Part::new("+outcome = ?", vec![o]));
+            filters.push(unindexed(d, "outcome", "= ?", vec![o]));
         }
         vec![Part::new("reason = ?", vec![text(r)])]
     } else if let Some(o) = outcome {
@@ -323,7 +337,7 @@ pub fn signins(
         "signin_log",
         &signin_columns(),
         org_id,
-        signin_parts(search, &named),
+        signin_parts(conn.dialect(), search, &named),
         cursor,
         limit,
         |r| Ok((r.get(14)?, signin::log_from_row(r)?)),

@@ -33,42 +33,77 @@ fn ids<T>(rows: &[(i64, T)]) -> Vec<i64> {
     rows.iter().map(|(id, _)| *id).collect()
 }
 
+/// The orgs of the tests, on PostgreSQL (None: the test is skipped).
+fn pg(test: &str) -> Option<crate::store::dialect::tests::PgDb> {
+    let db = crate::store::dialect::tests::PgDb::create(test)?;
+    db.conn()
+        .execute_batch(
+            "INSERT INTO orgs (id, slug, name, created) VALUES (1, 'acme', 'Acme', 'x'), \
+             (2, 'other', 'Other', 'x')",
+        )
+        .unwrap();
+    Some(db)
+}
+
+/// The searches and their pages on PostgreSQL: the same rows as on SQLite, on indexes.
+#[test]
+fn postgres_pages_and_searches_are_those_of_sqlite() {
+    if let Some(db) = pg("log pages") {
+        pages(&db.conn());
+    }
+    if let Some(db) = pg("log searches") {
+        searches(&db.conn());
+    }
+    if let Some(db) = pg("sign-in searches") {
+        sign_in_searches(&db.conn());
+    }
+    if let Some(db) = pg("log indexes") {
+        pg_searches_use_indexes(&db.conn());
+    }
+}
+
 #[test]
 fn pages_go_back_without_gaps_or_repeats() {
     let raw = db();
-    let c = Conn::Sqlite(&raw);
+    pages(&Conn::Sqlite(&raw));
+}
+
+fn pages(c: &Conn) {
     for i in 0..25 {
-        requests::insert(&c, &request(1 + i % 2, 200, None, None)).unwrap();
+        requests::insert(c, &request(1 + i % 2, 200, None, None)).unwrap();
     }
     let all = RequestSearch::default();
-    let first = requests(&c, 1, &all, Cursor::Newest, 5).unwrap();
+    let first = requests(c, 1, &all, Cursor::Newest, 5).unwrap();
     assert_eq!(ids(&first), vec![25, 23, 21, 19, 17]);
-    let second = requests(&c, 1, &all, Cursor::Before(17), 5).unwrap();
+    let second = requests(c, 1, &all, Cursor::Before(17), 5).unwrap();
     assert_eq!(ids(&second), vec![15, 13, 11, 9, 7]);
     // Back again: the rows just newer, oldest first.
-    let back = requests(&c, 1, &all, Cursor::After(15), 5).unwrap();
+    let back = requests(c, 1, &all, Cursor::After(15), 5).unwrap();
     assert_eq!(ids(&back), vec![17, 19, 21, 23, 25]);
-    let last = requests(&c, 1, &all, Cursor::Before(3), 5).unwrap();
+    let last = requests(c, 1, &all, Cursor::Before(3), 5).unwrap();
     assert_eq!(ids(&last), vec![1]);
 }
 
 #[test]
 fn searches_by_user_and_status() {
     let raw = db();
-    let c = Conn::Sqlite(&raw);
-    requests::insert(&c, &request(1, 201, Some("u1"), Some("Ann@x"))).unwrap(); // 1
-    requests::insert(&c, &request(1, 409, None, Some("ann@X"))).unwrap(); // 2
-    requests::insert(&c, &request(1, 200, Some("u2"), Some("bob@x"))).unwrap(); // 3
-    requests::insert(&c, &request(1, 500, Some("u1"), None)).unwrap(); // 4
-    requests::insert(&c, &request(2, 201, Some("u1"), Some("ann@x"))).unwrap(); // 5
-    requests::insert(&c, &request(1, 404, None, None)).unwrap(); // 6
+    searches(&Conn::Sqlite(&raw));
+}
+
+fn searches(c: &Conn) {
+    requests::insert(c, &request(1, 201, Some("u1"), Some("Ann@x"))).unwrap(); // 1
+    requests::insert(c, &request(1, 409, None, Some("ann@X"))).unwrap(); // 2
+    requests::insert(c, &request(1, 200, Some("u2"), Some("bob@x"))).unwrap(); // 3
+    requests::insert(c, &request(1, 500, Some("u1"), None)).unwrap(); // 4
+    requests::insert(c, &request(2, 201, Some("u1"), Some("ann@x"))).unwrap(); // 5
+    requests::insert(c, &request(1, 404, None, None)).unwrap(); // 6
     let find = |user: Option<&str>, status| {
         let s = RequestSearch {
             user: user.map(str::to_string),
             status,
             since: None,
         };
-        ids(&requests(&c, 1, &s, Cursor::Newest, 10).unwrap())
+        ids(&requests(c, 1, &s, Cursor::Newest, 10).unwrap())
     };
     assert_eq!(find(Some("u1"), StatusFilter::Any), vec![4, 1]);
     assert_eq!(find(Some("ANN@x"), StatusFilter::Any), vec![2, 1]);
@@ -79,7 +114,7 @@ fn searches_by_user_and_status() {
     assert_eq!(find(None, StatusFilter::Class(4)), vec![6, 2]);
     assert_eq!(find(None, StatusFilter::Exact(409)), vec![2]);
     assert_eq!(find(Some("nobody"), StatusFilter::Any), Vec::<i64>::new());
-    let history = user_requests(&c, 1, "u1", "ann@x", Some("ext-Ann@x"), 10).unwrap();
+    let history = user_requests(c, 1, "u1", "ann@x", Some("ext-Ann@x"), 10).unwrap();
     assert_eq!(ids(&history), vec![4, 2, 1]);
 }
 
@@ -121,7 +156,7 @@ fn every_search_uses_an_index() {
                         status,
                         since: since.clone(),
                     };
-                    let (drivers, filters) = request_parts(&s);
+                    let (drivers, filters) = request_parts(Dialect::Sqlite, &s);
                     assert_indexed(
                         &c,
                         queries(
@@ -162,7 +197,7 @@ fn every_search_uses_an_index() {
                     reason: reason.clone(),
                     since: Some("2026-01-01T00:00:00Z".into()),
                 };
-                let (drivers, filters) = signin_parts(&s, &["u9".to_string()]);
+                let (drivers, filters) = signin_parts(Dialect::Sqlite, &s, &["u9".to_string()]);
                 assert_indexed(
                     &c,
                     queries(
@@ -183,7 +218,10 @@ fn every_search_uses_an_index() {
 #[test]
 fn sign_ins_by_user_email_outcome_and_reason() {
     let raw = db();
-    let c = Conn::Sqlite(&raw);
+    sign_in_searches(&Conn::Sqlite(&raw));
+}
+
+fn sign_in_searches(c: &Conn) {
     let log = |email: &str, user: Option<&str>, reason: Option<&str>| {
         let row = SigninLog {
             org_id: Some(1),
@@ -196,7 +234,7 @@ fn sign_ins_by_user_email_outcome_and_reason() {
             user_id: user.map(str::to_string),
             ..SigninLog::default()
         };
-        signin::log_signin(&c, &row).unwrap();
+        signin::log_signin(c, &row).unwrap();
     };
     log("ann@x", Some("u1"), None); // 1
     log("Ann@X", None, Some("not_provisioned")); // 2
@@ -209,7 +247,7 @@ fn sign_ins_by_user_email_outcome_and_reason() {
             reason: reason.map(str::to_string),
             since: None,
         };
-        ids(&signins(&c, 1, &s, Cursor::Newest, 10).unwrap())
+        ids(&signins(c, 1, &s, Cursor::Newest, 10).unwrap())
     };
     assert_eq!(find(Some("ann@x"), None, None), vec![2, 1]);
     assert_eq!(find(Some("u2"), Some(true), None), vec![4]);
@@ -219,6 +257,97 @@ fn sign_ins_by_user_email_outcome_and_reason() {
         find(Some("ann@x"), Some(false), Some("user_inactive")),
         Vec::<i64>::new()
     );
-    let page = signins(&c, 1, &SigninSearch::default(), Cursor::Before(4), 2).unwrap();
+    let page = signins(c, 1, &SigninSearch::default(), Cursor::Before(4), 2).unwrap();
     assert_eq!(ids(&page), vec![3, 2]);
+}
+
+/// PostgreSQL's plans of the searches, with sequential scans and sorts priced out (the test
+/// tables are tiny): each query walks an index, the `lower()` ones for names and emails.
+fn pg_searches_use_indexes(c: &Conn) {
+    c.execute_batch("SET enable_seqscan = off; SET enable_sort = off; SET enable_bitmapscan = off")
+        .unwrap();
+    let d = Dialect::Postgres;
+    let plan = |queries: Vec<(String, Vec<SqlValue>)>| {
+        for (sql, values) in queries {
+            let mut stmt = c.prepare(&format!("EXPLAIN {sql}")).unwrap();
+            let text: Vec<String> = stmt
+                .query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(0))
+                .unwrap()
+                .collect::<crate::store::db::Result<_>>()
+                .unwrap();
+            let text = text.join(" | ");
+            assert!(text.contains("Index"), "{sql}: {text}");
+            assert!(!text.contains("Seq Scan"), "{sql}: {text}");
+            assert!(!text.contains("Sort"), "{sql}: {text}");
+        }
+    };
+    let statuses = [
+        StatusFilter::Any,
+        StatusFilter::Failure,
+        StatusFilter::Exact(409),
+    ];
+    for user in [None, Some("Ann@x".to_string())] {
+        for status in statuses {
+            let s = RequestSearch {
+                user: user.clone(),
+                status,
+                since: Some("2026-01-01T00:00:00Z".to_string()),
+            };
+            let (drivers, filters) = request_parts(d, &s);
+            plan(queries(
+                "scim_requests",
+                requests::COLUMNS,
+                1,
+                &drivers,
+                &filters,
+                Cursor::Before(5),
+                200,
+            ));
+        }
+    }
+    let s = SigninSearch {
+        user: Some("Ann@X".into()),
+        success: Some(false),
+        reason: None,
+        since: None,
+    };
+    let (drivers, filters) = signin_parts(d, &s, &[]);
+    plan(queries(
+        "signin_log",
+        &signin_columns(),
+        1,
+        &drivers,
+        &filters,
+        Cursor::Newest,
+        50,
+    ));
+    // The name driver is the lower() index, not a filter over the org's rows.
+    let (drivers, _) = request_parts(
+        d,
+        &RequestSearch {
+            user: Some("ANN".into()),
+            ..RequestSearch::default()
+        },
+    );
+    let q = queries(
+        "scim_requests",
+        requests::COLUMNS,
+        1,
+        &drivers,
+        &[],
+        Cursor::Newest,
+        9,
+    );
+    let (sql, values) = &q[1];
+    assert_eq!(values[1], SqlValue::Text("ann".into()), "{sql}");
+    let mut stmt = c.prepare(&format!("EXPLAIN {sql}")).unwrap();
+    let text: Vec<String> = stmt
+        .query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(0))
+        .unwrap()
+        .collect::<crate::store::db::Result<_>>()
+        .unwrap();
+    assert!(
+        text.join(" | ").contains("scim_requests_target_name"),
+        "{sql}: {text:?}"
+    );
 }

@@ -329,8 +329,8 @@ pub fn link(
     now: &str,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO oidc_links (org_id, tenant_id, object_id, user_id, rule, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO oidc_links (org_id, tenant_id, object_id, user_id, rule, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
     )?
     .execute(params![
         org_id,

@@ -108,7 +108,7 @@ pub fn recent(
 ) -> Result<Vec<RequestLog>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM scim_requests
-         WHERE org_id = ?1 AND (?2 IS NULL OR status / 100 = ?2) ORDER BY id DESC LIMIT ?3"
+         WHERE org_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR status / 100 = ?2) ORDER BY id DESC LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![org_id, status_class, limit], |r| {

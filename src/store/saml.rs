@@ -50,8 +50,8 @@ pub fn set_idp(conn: &Conn, org_id: i64, idp: &IdpRecord) -> Result<()> {
     )?;
     conn.execute("DELETE FROM idp_certificates WHERE org_id = ?1", [org_id])?;
     let mut ins = conn.prepare_cached(
-        "INSERT OR IGNORE INTO idp_certificates (org_id, fingerprint, der, subject, not_before, not_after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO idp_certificates (org_id, fingerprint, der, subject, not_before, not_after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
     )?;
     for c in &idp.certificates {
         ins.execute(params![

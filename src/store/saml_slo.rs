@@ -60,7 +60,7 @@ pub fn revoke_by_name_id(
     let mut stmt = conn.prepare_cached(
         "UPDATE sessions SET revoked = ?4
          WHERE org_id = ?1 AND saml_name_id = ?2 AND revoked IS NULL
-           AND (?3 IS NULL OR saml_session_index = ?3)
+           AND (CAST(?3 AS TEXT) IS NULL OR saml_session_index = ?3)
          RETURNING id",
     )?;
     let ids = stmt

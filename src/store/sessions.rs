@@ -86,7 +86,7 @@ pub fn is_live(conn: &Conn, id: &str, user_id: &str, now: &str) -> Result<bool> 
         .prepare_cached(
             "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked IS NULL AND s.expires > ?3
-               AND u.active",
+               AND u.active = 1",
         )?
         .query_row(params![id, user_id, now], |_| Ok(()))
         .optional()?

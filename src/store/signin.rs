@@ -73,7 +73,8 @@ pub fn remember_assertion(
 ) -> Result<bool> {
     Ok(conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO saml_assertions (assertion_id, org_id, expires) VALUES (?1, ?2, ?3)",
+            "INSERT INTO saml_assertions (assertion_id, org_id, expires) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
         )?
         .execute(params![assertion_id, org_id, expires])?
         > 0)
@@ -313,7 +314,8 @@ pub fn signin_log(
     let outcome = success.map(|s| if s { "success" } else { "failure" });
     let sql = format!(
         "SELECT {LOG_COLUMNS} FROM signin_log
-         WHERE org_id = ?1 AND (?2 IS NULL OR outcome = ?2) AND (?3 IS NULL OR at >= ?3)
+         WHERE org_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR outcome = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR at >= ?3)
          ORDER BY at DESC, id DESC LIMIT ?4"
     );
     let mut stmt = conn.prepare_cached(&sql)?;

@@ -208,8 +208,8 @@ pub fn current_expiries(conn: &Conn) -> Result<Vec<(String, KeyUse, String)>> {
          JOIN orgs o ON o.id = k.org_id
          JOIN saml_sp_options p ON p.org_id = k.org_id
          WHERE k.retire_after IS NULL
-           AND ((k.key_use = 'signing' AND p.sign_requests)
-             OR (k.key_use = 'encryption' AND p.encrypt_assertions))
+           AND ((k.key_use = 'signing' AND p.sign_requests = 1)
+             OR (k.key_use = 'encryption' AND p.encrypt_assertions = 1))
          ORDER BY o.slug, k.key_use",
     )?;
     let rows = stmt.query_map([], |r| {

@@ -1,6 +1,7 @@
 //! Webhook endpoints, their delivery lanes and the attempts log (`webhook_*`).
 
 use crate::store::db::{Conn, OptionalExtension, Row, params};
+use crate::store::dialect::min2;
 
 use crate::error::Result;
 
@@ -204,7 +205,8 @@ fn lane_row(r: &Row<'_>) -> crate::store::db::Result<Lane> {
 /// Creates the lane (endpoint, org) at `delivered` unless it exists.
 pub fn ensure_lane(conn: &Conn, endpoint_id: i64, org_id: i64, delivered: i64) -> Result<()> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO webhook_lanes (endpoint_id, org_id, delivered) VALUES (?1, ?2, ?3)",
+        "INSERT INTO webhook_lanes (endpoint_id, org_id, delivered) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
     )?
     .execute(params![endpoint_id, org_id, delivered])?;
     Ok(())
@@ -269,14 +271,19 @@ pub fn skip(conn: &Conn, endpoint_id: i64, org_id: i64, from: i64, seq: i64) -> 
 /// moves forward), and lanes created later start there too.
 pub fn replay(conn: &Conn, endpoint_id: i64, after: i64, now: &str) -> Result<usize> {
     conn.execute(
-        "UPDATE webhook_endpoints SET start_after = MIN(start_after, ?2), updated = ?3
-         WHERE id = ?1",
+        &format!(
+            "UPDATE webhook_endpoints SET start_after = {}, updated = ?3 WHERE id = ?1",
+            min2("start_after", "?2")
+        ),
         params![endpoint_id, after, now],
     )?;
     Ok(conn.execute(
-        "UPDATE webhook_lanes SET delivered = MIN(delivered, ?2), attempts = 0, next_at = NULL,
-                stalled = NULL, last_error = NULL
-         WHERE endpoint_id = ?1",
+        &format!(
+            "UPDATE webhook_lanes SET delivered = {}, attempts = 0, next_at = NULL,
+                    stalled = NULL, last_error = NULL
+             WHERE endpoint_id = ?1",
+            min2("delivered", "?2")
+        ),
         params![endpoint_id, after],
     )?)
 }
@@ -361,8 +368,10 @@ pub fn attempts(conn: &Conn, q: &AttemptQuery) -> Result<Vec<Attempt>> {
         "SELECT id, endpoint_id, org_id, seq, event_id, event_type, at, trigger, attempt,
                 status, latency_ms, ok, error, response
          FROM webhook_attempts
-         WHERE (?1 IS NULL OR endpoint_id = ?1) AND (?2 IS NULL OR ok = ?2)
-           AND (?3 IS NULL OR event_id = ?3) AND (?4 IS NULL OR id < ?4)
+         WHERE (CAST(?1 AS BIGINT) IS NULL OR endpoint_id = ?1)
+           AND (CAST(?2 AS BIGINT) IS NULL OR ok = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR event_id = ?3)
+           AND (CAST(?4 AS BIGINT) IS NULL OR id < ?4)
          ORDER BY id DESC LIMIT ?5",
     )?;
     let rows = stmt.query_map(
