@@ -17,7 +17,7 @@ PYSAML2_VERSION := 7.5.5
 FUZZ_SECONDS ?= 600
 CARGO_FLAGS ?=
 
-.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test caddy-test e2e oidc-e2e pysaml2-idp bench fuzz clean
+.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test caddy-test e2e oidc-e2e pysaml2-idp pg-api bench fuzz clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(SYSTEM_PACKAGES)"
@@ -93,7 +93,12 @@ oidc-e2e: tools unit
 pysaml2-idp: tools unit
 	SERVER_BIN=./target/debug/idgate PYTHON=$(TOOLS_VENV)/bin/python ./scripts/pysaml2-idp.sh
 
-test: lint unit scim2-tester api-fuzz nginx-test caddy-test e2e oidc-e2e pysaml2-idp
+# The API suite again on PostgreSQL (a throwaway server; Debian's postgresql package), after
+# the schema check that its migrations match SQLite's.
+pg-api: test-deps unit
+	./scripts/pg-api-test.sh
+
+test: lint unit pg-api scim2-tester api-fuzz nginx-test caddy-test e2e oidc-e2e pysaml2-idp
 
 bench: build
 	cargo build --release --locked --example idgate-bench

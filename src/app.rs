@@ -39,16 +39,15 @@ impl Application {
         extra: fn(&mut web::ServiceConfig),
     ) -> Result<Self> {
         actix_http::h1::set_codec_error_responder(fallback::codec_error);
-        let store = Store::open(
-            &config.database_path(),
-            config.read_pool_size,
-            config.max_batch,
-        )?;
+        let store = Store::open_config(&config, config.read_pool_size)?;
         let sessions = Sessions::open(&store, &config.public_url, clock.now())?;
         // The command line shows values for Entra built from the URL the server runs under.
         let (url, stamp) = (config.public_url.clone(), timestamp(clock.now()));
-        store.write_now(move |c| crate::store::server::set(c, PUBLIC_URL, &url, &stamp))?;
         let sealer = crate::seal::Sealer::for_data_dir(&config.data_dir)?;
+        if config.store_url.is_some() {
+            same_sealing_key(&store, &sealer, &config, &stamp)?;
+        }
+        store.write_now(move |c| crate::store::server::set(c, PUBLIC_URL, &url, &stamp))?;
         let outbound = crate::webhooks::guard::Allow::new(config.outbound_allow_networks.clone());
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -136,12 +135,53 @@ impl Application {
                 actix_web::rt::time::sleep(std::time::Duration::from_secs(60)).await;
             }
         });
+        // On PostgreSQL: other instances' revocations, dropped from this one's memory.
+        let follower = self.state.store.changes().map(|changes| {
+            let state = self.state.clone();
+            actix_web::rt::spawn(async move { state.sessions.follow(changes).await })
+        });
         let out = self.server.await;
+        if let Some(f) = follower {
+            f.abort();
+        }
         housekeeping.abort();
         dispatcher.abort();
         metadata.abort();
         out
     }
+}
+
+/// Instances sharing a PostgreSQL store must hold the same `secret.key`: what one seals
+/// (OIDC client secrets, SAML keys, webhook secrets) the others must open. The first
+/// instance records its key's fingerprint; one with another key refuses to start.
+fn same_sealing_key(
+    store: &Store,
+    sealer: &crate::seal::Sealer,
+    config: &Config,
+    now: &str,
+) -> Result<()> {
+    const KEY: &str = "sealing_key_fingerprint";
+    let mine = sealer.fingerprint();
+    let now = now.to_string();
+    let recorded = store.write_now(|c| {
+        crate::store::sessions::lock_key_creation(c)?;
+        match crate::store::server::get(c, KEY)? {
+            Some(s) => Ok(s.value),
+            None => {
+                crate::store::server::set(c, KEY, &mine, &now)?;
+                Ok(mine.clone())
+            }
+        }
+    })?;
+    if recorded != mine {
+        return Err(Error::Invalid(format!(
+            "{}/secret.key is not the key the other instances of this store use: copy \
+             secret.key from a running instance's data directory (every instance sharing a \
+             PostgreSQL store needs the same one)",
+            config.data_dir.display()
+        )));
+    }
+    Ok(())
 }
 
 fn prune(state: &AppState) {
@@ -152,7 +192,13 @@ fn prune(state: &AppState) {
     let session_cutoff = timestamp(now - time::Duration::days(1));
     let event_days = i64::from(state.config.event_retention_days);
     let event_cutoff = timestamp(now - time::Duration::days(event_days));
+    let now_unix = now.unix_timestamp();
     state.store.write_detached(move |c| {
+        // Once an hour across all instances sharing a PostgreSQL store (55 minutes: an
+        // instance's own hourly tick must not just miss its previous claim).
+        if !crate::store::server::claim_job(c, "prune", now_unix, 55 * 60, &stamp)? {
+            return Ok(());
+        }
         let floor = crate::store::webhooks::undelivered_floor(c)?;
         let events = crate::store::events::prune(c, &event_cutoff, floor)?;
         if events > 0 {

@@ -12,6 +12,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub public_url: String,
     pub data_dir: PathBuf,
+    /// `postgres://…`: the PostgreSQL store every instance shares; unset: SQLite under
+    /// `data_dir`.
+    pub store_url: Option<String>,
     pub log_format: LogFormat,
     pub log_level: String,
     /// Days to keep SCIM request-log and sign-in-log rows.
@@ -88,6 +91,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
+            store_url: None,
             log_format: LogFormat::Pretty,
             log_level: "info".into(),
             request_log_retention_days: 30,
@@ -117,6 +121,7 @@ struct FileConfig {
     listen: Option<String>,
     public_url: Option<String>,
     data_dir: Option<PathBuf>,
+    store_url: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
     request_log_retention_days: Option<u32>,
@@ -154,6 +159,7 @@ pub const KEYS: &[&str] = &[
     "listen",
     "public_url",
     "data_dir",
+    "store_url",
     "log_format",
     "log_level",
     "request_log_retention_days",
@@ -258,6 +264,7 @@ impl RawValues {
             listen,
             public_url,
             data_dir,
+            store_url,
             log_format,
             log_level,
             request_log_retention_days,
@@ -284,6 +291,7 @@ impl RawValues {
             ("listen", listen),
             ("public_url", public_url),
             ("data_dir", data_dir.map(|p| p.display().to_string())),
+            ("store_url", store_url),
             ("log_format", log_format),
             ("log_level", log_level),
             (
@@ -358,6 +366,21 @@ impl RawValues {
                     Err(e) => problems.push(bad(&e)),
                 },
                 "data_dir" => c.data_dir = PathBuf::from(value),
+                "store_url" if value.is_empty() => c.store_url = None,
+                "store_url" => match value.parse::<postgres::Config>() {
+                    Ok(_)
+                        if value.starts_with("postgres://")
+                            || value.starts_with("postgresql://") =>
+                    {
+                        c.store_url = Some(value)
+                    }
+                    // Not `bad`: that repeats the value, and this one may hold a password.
+                    _ => problems.push(
+                        "store_url: expected a PostgreSQL URL: \
+                         postgres://user:password@host:port/database"
+                            .to_string(),
+                    ),
+                },
                 "log_format" => match value.as_str() {
                     "pretty" => c.log_format = LogFormat::Pretty,
                     "json" => c.log_format = LogFormat::Json,

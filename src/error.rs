@@ -72,6 +72,9 @@ pub enum Error {
     /// Something broke on our side (500). The text is private: log it, never show it.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The store cannot be reached (503: nothing was written, try again). Private text.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl Error {
@@ -113,7 +116,13 @@ impl Error {
 
 impl From<crate::store::db::Error> for Error {
     fn from(e: crate::store::db::Error) -> Self {
-        Self::Internal(e.to_string())
+        match &e {
+            // The connection broke (the database went away): not a bug, an outage.
+            crate::store::db::Error::Pg(p) if p.is_closed() || p.code().is_none() => {
+                Self::Unavailable(e.to_string())
+            }
+            _ => Self::Internal(e.to_string()),
+        }
     }
 }
 

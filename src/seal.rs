@@ -46,6 +46,17 @@ impl Sealer {
         Ok(Self { key })
     }
 
+    /// A fingerprint of the key (not the key: a one-way hash of it), to tell whether two
+    /// instances hold the same one.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"idgate sealing key check\0")
+            .chain_update(self.key)
+            .finalize();
+        hex::encode(&digest[..16])
+    }
+
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
         let nonce: [u8; NONCE] = rand::random();
         let mut tag = [0u8; TAG];

@@ -121,7 +121,7 @@ pub fn load_config(cli: &Cli) -> std::result::Result<Config, Vec<String>> {
 }
 
 fn open_store(config: &Config) -> Result<Store> {
-    Store::open(&config.database_path(), 2, 1)
+    Store::open_config(config, 2)
 }
 
 /// Runs every subcommand except `serve`; returns the process exit code.

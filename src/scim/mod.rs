@@ -133,6 +133,7 @@ impl ResponseError for ScimError {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -148,6 +149,10 @@ impl ResponseError for ScimError {
                 tracing::error!(%cause, "internal error in SCIM request");
                 "internal server error".to_string()
             }
+            Error::Unavailable(cause) => {
+                tracing::error!(%cause, "SCIM request while the store is unreachable");
+                "the store is unreachable; nothing was changed: try again".to_string()
+            }
             other => other.to_string(),
         };
         let mut res = error_body(status, scim_type, &detail);
@@ -156,6 +161,10 @@ impl ResponseError for ScimError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"idgate SCIM\""),
             );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         res.extensions_mut().insert(ErrorInfo { scim_type, detail });
         res

@@ -111,6 +111,7 @@ impl Sessions {
     /// Loads the signing keys, generating the first one if the store has none.
     pub fn open(store: &Store, issuer: &str, now: OffsetDateTime) -> Result<Self> {
         let rows = store.write_now(|c| {
+            sessions::lock_key_creation(c)?;
             let rows = sessions::keys(c)?;
             if rows.iter().any(|k| k.retired.is_none()) {
                 return Ok(rows);
@@ -289,6 +290,23 @@ impl Sessions {
     /// Call after a write that revoked a user's sessions has committed.
     pub fn forget_user(&self, user_id: &str) {
         self.forget(|c| c.sub != user_id);
+    }
+
+    /// Follows other instances' revocations (`Store::changes`) until the store is dropped.
+    pub async fn follow(&self, mut changes: tokio::sync::broadcast::Receiver<String>) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match changes.recv().await {
+                Ok(what) => match what.split_once(':') {
+                    Some(("user", id)) => self.forget_user(id),
+                    Some(("session", id)) => self.forget_session(id),
+                    _ => self.forget(|_| false),
+                },
+                // Missed some: forget everything rather than guess.
+                Err(RecvError::Lagged(_)) => self.forget(|_| false),
+                Err(RecvError::Closed) => return,
+            }
+        }
     }
 
     /// Call after a write that ended one session has committed.

@@ -613,23 +613,30 @@ impl rusqlite::ToSql for ValueRef<'_> {
 /// A PostgreSQL connection with its prepared statements (by SQL text, as rusqlite's
 /// `prepare_cached`).
 pub struct PgSession {
-    pub client: postgres::Client,
+    /// Always Some until dropped (see `Drop`).
+    client: Option<postgres::Client>,
     statements: HashMap<String, postgres::Statement>,
 }
 
 impl PgSession {
     pub fn new(client: postgres::Client) -> Self {
         Self {
-            client,
+            client: Some(client),
             statements: HashMap::new(),
         }
+    }
+
+    pub fn client(&mut self) -> &mut postgres::Client {
+        self.client
+            .as_mut()
+            .expect("a PgSession has its client until dropped")
     }
 
     fn statement(&mut self, sql: &str) -> Result<postgres::Statement> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(&pg_placeholders(sql))?;
+        let s = self.client().prepare(&pg_placeholders(sql))?;
         if self.statements.len() > 512 {
             self.statements.clear();
         }
@@ -643,7 +650,7 @@ impl PgSession {
             .iter()
             .map(|p| p as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        Ok(self.client.query(&stmt, &refs)?)
+        Ok(self.client().query(&stmt, &refs)?)
     }
 
     fn execute(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<usize> {
@@ -652,7 +659,23 @@ impl PgSession {
             .iter()
             .map(|p| p as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        Ok(self.client.execute(&stmt, &refs)? as usize)
+        Ok(self.client().execute(&stmt, &refs)? as usize)
+    }
+}
+
+impl Drop for PgSession {
+    /// `postgres::Client` closes its connection by blocking on its own runtime, which panics
+    /// inside an async task (a pool dropped there, with the app): there, it closes on a
+    /// thread of its own.
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new()
+                .name("idgate-pg-close".into())
+                .spawn(move || drop(client));
+        }
     }
 }
 
@@ -783,7 +806,7 @@ impl<'a> Conn<'a> {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match self {
             Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Pg(s) => Ok(s.borrow_mut().client.batch_execute(sql)?),
+            Conn::Pg(s) => Ok(s.borrow_mut().client().batch_execute(sql)?),
         }
     }
 }

@@ -69,6 +69,140 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
+/// The same migrations for PostgreSQL (`migrations/postgres/`, `scripts/pg-schema-check.sh`
+/// compares the two schemas): same numbers, same names.
+const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "saml",
+        include_str!("../../migrations/postgres/0002_saml.sql"),
+    ),
+    (
+        3,
+        "signin",
+        include_str!("../../migrations/postgres/0003_signin.sql"),
+    ),
+    (
+        4,
+        "admin",
+        include_str!("../../migrations/postgres/0004_admin.sql"),
+    ),
+    (
+        5,
+        "server",
+        include_str!("../../migrations/postgres/0005_server.sql"),
+    ),
+    (
+        6,
+        "events",
+        include_str!("../../migrations/postgres/0006_events.sql"),
+    ),
+    (
+        7,
+        "api_keys",
+        include_str!("../../migrations/postgres/0007_api_keys.sql"),
+    ),
+    (
+        8,
+        "webhooks",
+        include_str!("../../migrations/postgres/0008_webhooks.sql"),
+    ),
+    (
+        9,
+        "oidc",
+        include_str!("../../migrations/postgres/0009_oidc.sql"),
+    ),
+    (
+        10,
+        "saml_attributes",
+        include_str!("../../migrations/postgres/0010_saml_attributes.sql"),
+    ),
+    (
+        11,
+        "metadata_url",
+        include_str!("../../migrations/postgres/0011_metadata_url.sql"),
+    ),
+    (
+        12,
+        "sp_keys",
+        include_str!("../../migrations/postgres/0012_sp_keys.sql"),
+    ),
+    (
+        13,
+        "log_search",
+        include_str!("../../migrations/postgres/0013_log_search.sql"),
+    ),
+    (
+        14,
+        "saml_slo",
+        include_str!("../../migrations/postgres/0014_saml_slo.sql"),
+    ),
+];
+
+const _: () = assert!(PG_MIGRATIONS.len() == MIGRATIONS.len());
+
+/// The advisory lock under which instances starting together migrate (and create the
+/// first signing key) one after the other: an arbitrary constant ("idgate" + 1).
+pub const MIGRATION_LOCK: i64 = 0x6964_6761_7465_0001;
+
+/// Applies every PostgreSQL migration newer than the database, under an advisory lock:
+/// three instances starting at once on an empty database end with one schema. Versions
+/// live in `idgate_schema`.
+pub fn migrate_pg(client: &mut postgres::Client) -> Result<usize> {
+    use crate::store::db;
+    let pg = |e: postgres::Error| Error::from(db::Error::from(e));
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(pg)?;
+    let outcome = (|| -> Result<usize> {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS idgate_schema (
+                     version BIGINT PRIMARY KEY,
+                     name    TEXT NOT NULL,
+                     applied TIMESTAMPTZ NOT NULL DEFAULT now()
+                 )",
+            )
+            .map_err(pg)?;
+        let current: i64 = client
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM idgate_schema", &[])
+            .map_err(pg)?
+            .get(0);
+        if current > LATEST_VERSION {
+            return Err(Error::Invalid(format!(
+                "the database is at schema version {current}, newer than this binary \
+                 (which knows up to {LATEST_VERSION}); run a newer idgate or restore a backup"
+            )));
+        }
+        let mut applied = 0;
+        for (version, name, sql) in PG_MIGRATIONS.iter().filter(|m| m.0 > current) {
+            let mut tx = client.transaction().map_err(pg)?;
+            tx.batch_execute(sql).map_err(|e| {
+                Error::internal(format!(
+                    "migration {version} ({name}) failed: {}",
+                    db::Error::from(e)
+                ))
+            })?;
+            tx.execute(
+                "INSERT INTO idgate_schema (version, name) VALUES ($1, $2)",
+                &[version, name],
+            )
+            .map_err(pg)?;
+            tx.commit().map_err(pg)?;
+            tracing::info!(version, name, "applied migration");
+            applied += 1;
+        }
+        Ok(applied)
+    })();
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+    outcome
+}
+
 /// Applies every migration newer than the database. Returns how many were applied.
 pub fn migrate(conn: &mut Connection) -> Result<usize> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -1,10 +1,13 @@
-//! The SQLite identity store: the only place that speaks SQL.
+//! The identity store: the only place that speaks SQL. Two engines behind one API
+//! (`db::Conn`): SQLite under `data_dir` (the default) and PostgreSQL (`store_url`), which
+//! several instances share.
 //!
-//! Reads run on a pool of connections in parallel (on tokio's blocking threads). Writes go
-//! to one writer thread that drains a queue and commits many requests in one transaction
-//! (group commit): each request runs inside its own SAVEPOINT, so a failing request rolls
-//! back alone, and every caller is answered only after the batch's COMMIT reached the disk
-//! (`synchronous=FULL`).
+//! Reads run on a pool of connections in parallel (on tokio's blocking threads). On SQLite,
+//! writes go to one writer thread that drains a queue and commits many requests in one
+//! transaction (group commit): each request runs inside its own SAVEPOINT, so a failing
+//! request rolls back alone, and every caller is answered only after the batch's COMMIT
+//! reached the disk (`synchronous=FULL`). On PostgreSQL each write is its own transaction
+//! on a pooled connection: the server merges concurrent commits' WAL flushes itself.
 
 pub mod accounts;
 pub mod admin;
@@ -20,6 +23,7 @@ mod migrate;
 pub mod oidc;
 pub mod orgs;
 pub mod pages;
+mod pg;
 pub mod requests;
 pub mod resources;
 pub mod saml;
@@ -41,21 +45,29 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
-pub use migrate::{LATEST_VERSION, migrate};
+pub use migrate::{LATEST_VERSION, migrate, migrate_pg};
 
 /// A handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<SqliteConnectionManager>,
-    writer: writer::Writer,
+    backend: Backend,
     /// SCIM request-log rows waiting for the writer (see `log_request`).
     log_rows: std::sync::Arc<std::sync::Mutex<Vec<requests::RequestLog>>>,
     /// Where the next page of a sequential listing starts.
     pub cursors: std::sync::Arc<cursors::PageCursors>,
     /// Reads in flight at once: no more blocking threads than connections.
     readers: std::sync::Arc<tokio::sync::Semaphore>,
-    /// Dropping the last clone stops the checkpointer.
-    _checkpointer: std::sync::Arc<std::sync::mpsc::Sender<()>>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite {
+        pool: Pool<SqliteConnectionManager>,
+        writer: writer::Writer,
+        /// Dropping the last clone stops the checkpointer.
+        _checkpointer: std::sync::Arc<std::sync::mpsc::Sender<()>>,
+    },
+    Pg(pg::PgStore),
 }
 
 fn init_connection(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -79,6 +91,44 @@ pub fn open_connection(path: &Path) -> Result<Connection> {
 }
 
 impl Store {
+    /// Opens the store `config` names: PostgreSQL when `store_url` is set, else SQLite
+    /// under `data_dir`.
+    pub fn open_config(config: &crate::config::Config, read_pool_size: u32) -> Result<Self> {
+        match &config.store_url {
+            Some(url) => Self::open_pg(url, read_pool_size),
+            None => Self::open(&config.database_path(), read_pool_size, config.max_batch),
+        }
+    }
+
+    /// Connects to PostgreSQL at `url`, migrates it (once across instances starting
+    /// together) and starts listening for other instances' changes.
+    pub fn open_pg(url: &str, pool_size: u32) -> Result<Self> {
+        let backend = pg::off_runtime(|| pg::PgStore::open(url, pool_size))?;
+        Ok(Self {
+            backend: Backend::Pg(backend),
+            cursors: std::sync::Arc::default(),
+            log_rows: std::sync::Arc::default(),
+            readers: std::sync::Arc::new(tokio::sync::Semaphore::new(pool_size as usize)),
+        })
+    }
+
+    /// What other instances revoked (`session:ID`, `user:ID`; empty: anything may have
+    /// changed while the listener was away). None on SQLite, where one process does it all.
+    pub fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        match &self.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Pg(pg) => Some(pg.changes.subscribe()),
+        }
+    }
+
+    /// Which engine this store runs on.
+    pub fn dialect(&self) -> db::Dialect {
+        match &self.backend {
+            Backend::Sqlite { .. } => db::Dialect::Sqlite,
+            Backend::Pg(_) => db::Dialect::Postgres,
+        }
+    }
+
     /// Opens (creating if needed) the database at `path`, applies pending migrations and
     /// starts the writer thread.
     pub fn open(path: &Path, read_pool_size: u32, max_batch: usize) -> Result<Self> {
@@ -109,12 +159,14 @@ impl Store {
         let writer = writer::Writer::start(conn, max_batch, Some(wal))?;
         let checkpointer = start_checkpointer(open_connection(path)?)?;
         Ok(Self {
-            pool,
+            backend: Backend::Sqlite {
+                pool,
+                writer,
+                _checkpointer: std::sync::Arc::new(checkpointer),
+            },
             cursors: std::sync::Arc::default(),
             log_rows: std::sync::Arc::default(),
             readers: std::sync::Arc::new(tokio::sync::Semaphore::new(read_pool_size as usize)),
-            writer,
-            _checkpointer: std::sync::Arc::new(checkpointer),
         })
     }
 
@@ -127,12 +179,11 @@ impl Store {
         // Waiting here, not on a blocking thread, keeps the number of threads (and their
         // memory) at the number of connections.
         let _permit = self.readers.acquire().await.map_err(Error::internal)?;
-        let pool = self.pool.clone();
+        let backend = self.backend.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _enter = span.enter();
-            let conn = pool.get()?;
-            f(&db::Conn::Sqlite(&conn))
+            backend.read_now(f)
         })
         .await
         .map_err(Error::internal)?
@@ -145,12 +196,19 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&db::Conn) -> Result<T> + Send + 'static,
     {
-        self.writer.submit(f).await
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => writer.submit(f).await,
+            Backend::Pg(pg) => pg.write(f).await,
+        }
     }
 
-    /// Woken after every committed write batch of this process that appended events.
+    /// Woken after every committed write that appended events (on PostgreSQL: of any
+    /// instance).
     pub fn committed(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        self.writer.committed.clone()
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => writer.committed.clone(),
+            Backend::Pg(pg) => pg.committed.clone(),
+        }
     }
 
     /// Queues `f` without waiting for it (request-log rows, last-used times): losing it in
@@ -160,7 +218,10 @@ impl Store {
     where
         F: FnOnce(&db::Conn) -> Result<()> + Send + 'static,
     {
-        self.writer.submit_detached(f)
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => writer.submit_detached(f),
+            Backend::Pg(pg) => pg.write_detached(f),
+        }
     }
 
     /// Queues a SCIM request-log row. Rows are written in bulk: the first row queued into an
@@ -193,21 +254,30 @@ impl Store {
 
     /// Runs `f` synchronously in its own IMMEDIATE transaction on a pooled connection. For
     /// the command line and start-up, outside the async runtime.
-    pub fn write_now<T>(&self, f: impl FnOnce(&db::Conn) -> Result<T>) -> Result<T> {
-        let mut conn = self.pool.get()?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&db::Conn::Sqlite(&tx))?;
-        tx.commit()?;
-        Ok(out)
+    pub fn write_now<T: Send>(&self, f: impl FnOnce(&db::Conn) -> Result<T> + Send) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => {
+                let mut conn = pool.get()?;
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let out = f(&db::Conn::Sqlite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Pg(pg) => pg::off_runtime(|| pg.transaction(f)),
+        }
     }
 
     /// Runs `f` synchronously on a pooled connection (command line, tests).
-    pub fn read_now<T>(&self, f: impl FnOnce(&db::Conn) -> Result<T>) -> Result<T> {
-        let conn = self.pool.get()?;
-        f(&db::Conn::Sqlite(&conn))
+    pub fn read_now<T: Send>(&self, f: impl FnOnce(&db::Conn) -> Result<T> + Send) -> Result<T> {
+        match &self.backend {
+            Backend::Pg(pg) => pg::off_runtime(|| pg.read_now(f)),
+            sqlite => sqlite.read_now(f),
+        }
     }
 
-    /// `VACUUM INTO` a consistent copy of the database at `dest`.
+    /// A consistent copy of the database at `dest`: `VACUUM INTO` on SQLite, `pg_dump`'s
+    /// custom format on PostgreSQL (restore with `pg_restore`).
     pub fn backup(&self, dest: &Path) -> Result<()> {
         if dest.exists() {
             return Err(Error::Invalid(format!(
@@ -215,7 +285,11 @@ impl Store {
                 dest.display()
             )));
         }
-        let conn = self.pool.get()?;
+        let pool = match &self.backend {
+            Backend::Sqlite { pool, .. } => pool,
+            Backend::Pg(pg) => return pg.backup(dest),
+        };
+        let conn = pool.get()?;
         let dest = dest
             .to_str()
             .ok_or_else(|| Error::Invalid("backup path must be valid UTF-8".into()))?;
@@ -226,11 +300,27 @@ impl Store {
     /// True when the store answers a query (for `/readyz`).
     pub async fn ping(&self) -> bool {
         self.read(|c| {
-            let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let sql = match c.dialect() {
+                db::Dialect::Sqlite => "PRAGMA user_version",
+                db::Dialect::Postgres => "SELECT MAX(version) FROM idgate_schema",
+            };
+            let v: i64 = c.query_row(sql, [], |r| r.get(0))?;
             Ok(v == LATEST_VERSION)
         })
         .await
         .unwrap_or(false)
+    }
+}
+
+impl Backend {
+    fn read_now<T>(&self, f: impl FnOnce(&db::Conn) -> Result<T>) -> Result<T> {
+        match self {
+            Backend::Sqlite { pool, .. } => {
+                let conn = pool.get()?;
+                f(&db::Conn::Sqlite(&conn))
+            }
+            Backend::Pg(pg) => pg.read_now(f),
+        }
     }
 }
 

@@ -14,6 +14,20 @@ pub struct KeyRow {
 }
 
 /// Every key, newest first.
+/// Makes instances starting together on one PostgreSQL store create the first signing key
+/// one after the other (the second then finds it): an advisory lock held to the end of the
+/// transaction. SQLite's write transactions are serialized already.
+pub fn lock_key_creation(conn: &Conn) -> Result<()> {
+    if conn.is_pg() {
+        conn.query_row(
+            "SELECT pg_advisory_xact_lock(?1)::TEXT",
+            [super::migrate::MIGRATION_LOCK],
+            |_| Ok(()),
+        )?;
+    }
+    Ok(())
+}
+
 pub fn keys(conn: &Conn) -> Result<Vec<KeyRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT kid, private_pem, created, retired FROM signing_keys ORDER BY created DESC, kid",
@@ -95,6 +109,7 @@ pub fn is_live(conn: &Conn, id: &str, user_id: &str, now: &str) -> Result<bool> 
 
 /// Ends one session; the user it belonged to, if it was live.
 pub fn revoke(conn: &Conn, id: &str, now: &str) -> Result<Option<String>> {
+    announce(conn, &format!("session:{id}"))?;
     Ok(conn
         .prepare_cached(
             "UPDATE sessions SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL RETURNING user_id",
@@ -103,8 +118,24 @@ pub fn revoke(conn: &Conn, id: &str, now: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
+/// On PostgreSQL, tells every instance (when this transaction commits) to drop what it
+/// remembers of a session (`session:ID`) or of a user's sessions (`user:ID`): a revocation
+/// through one instance is refused by all of them at once, not after their caches expire.
+/// One process on SQLite forgets by itself.
+fn announce(conn: &Conn, what: &str) -> Result<()> {
+    if conn.is_pg() {
+        conn.query_row(
+            "SELECT pg_notify(?1, ?2)::TEXT",
+            params![super::pg::CHANGES_CHANNEL, what],
+            |_| Ok(()),
+        )?;
+    }
+    Ok(())
+}
+
 /// Ends every live session of a user; how many.
 pub fn revoke_user(conn: &Conn, user_id: &str, now: &str) -> Result<usize> {
+    announce(conn, &format!("user:{user_id}"))?;
     Ok(conn
         .prepare_cached("UPDATE sessions SET revoked = ?2 WHERE user_id = ?1 AND revoked IS NULL")?
         .execute(params![user_id, now])?)

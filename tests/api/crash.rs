@@ -14,6 +14,7 @@ fn idgate(data: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
+        .envs(crate::helpers::store_env(data))
         .args(args)
         .env_remove("IDGATE_LISTEN")
         .output()
@@ -36,6 +37,7 @@ pub fn serve_with(data: &std::path::Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
+        .envs(crate::helpers::store_env(data))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         // Webhook receivers in the tests listen on loopback.

@@ -102,6 +102,7 @@ pub async fn spawn_app_clock(
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
+        store_url: test_store_url(dir.path()),
         ..Config::default()
     };
     adjust(&mut config);
@@ -231,4 +232,50 @@ impl TestApp {
             })
             .unwrap()
     }
+}
+
+/// With `TEST_PG_URL` set (`make test` sets it to a throwaway server), every test app
+/// gets a fresh PostgreSQL database of its own instead of SQLite; its URL is also written
+/// into the data directory, so the command line the test runs there finds it
+/// (`store_env`).
+pub fn test_store_url(dir: &std::path::Path) -> Option<String> {
+    // Databases are copied from one migrated template per test process; copies are made one
+    // at a time (PostgreSQL refuses to copy a template two sessions are reading).
+    static TEMPLATE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let base = std::env::var("TEST_PG_URL").ok()?;
+    let (prefix, _) = base.rsplit_once('/').expect("a URL with a database");
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let (admin, prefix_owned, name_owned) = (base.clone(), prefix.to_string(), name.clone());
+    // The blocking client must not run inside the test's async runtime.
+    std::thread::spawn(move || {
+        let mut template = TEMPLATE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("PostgreSQL");
+        if template.is_none() {
+            let t = format!("tmpl_{}", std::process::id());
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {t}"))
+                .expect("old template dropped");
+            c.batch_execute(&format!("CREATE DATABASE {t}"))
+                .expect("template created");
+            let mut m = postgres::Client::connect(&format!("{prefix_owned}/{t}"), postgres::NoTls)
+                .expect("template");
+            idgate::store::migrate_pg(&mut m).expect("template migrated");
+            drop(m);
+            *template = Some(t);
+        }
+        let t = template.as_deref().unwrap_or_default();
+        c.batch_execute(&format!("CREATE DATABASE {name_owned} TEMPLATE {t}"))
+            .expect("database created");
+    })
+    .join()
+    .expect("database created");
+    let url = format!("{prefix}/{name}");
+    std::fs::write(dir.join("test-store-url"), &url).expect("marker written");
+    Some(url)
+}
+
+/// `IDGATE_STORE_URL` for a command run on `data`, when its test app is on PostgreSQL.
+pub fn store_env(data: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(data.join("test-store-url"))
+        .map(|url| vec![("IDGATE_STORE_URL".to_string(), url)])
+        .unwrap_or_default()
 }

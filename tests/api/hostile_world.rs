@@ -45,6 +45,7 @@ pub fn start(data: &Path) -> Server {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
+        .envs(crate::helpers::store_env(data))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())

@@ -174,6 +174,7 @@ async fn keys_are_scoped_restricted_to_their_orgs_and_revocable() {
     let bad_scope = Command::new(env!("CARGO_BIN_EXE_idgate"))
         .arg("--data-dir")
         .arg(app._dir.path())
+        .envs(crate::helpers::store_env(app._dir.path()))
         .args([
             "api-key",
             "create",
