@@ -208,6 +208,7 @@ fn prune(state: &AppState) {
         let m = signin::prune(c, &stamp, &cutoff)?
             + crate::store::oidc::prune(c, &stamp)?
             + sessions::prune(c, &session_cutoff)?
+            + crate::store::auth_failures::prune(c, &session_cutoff)?
             + crate::store::admin::prune_sessions(c, &stamp)?;
         if n + m > 0 {
             tracing::info!(request_log = n, signin_state = m, "pruned old rows");

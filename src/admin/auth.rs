@@ -246,7 +246,11 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     let client = pages::client(&req, &state.config);
     let now = state.clock.now();
     let key = format!("admin:{email}");
-    if let Some(wait) = state.limiter.blocked(&key, client.ip.as_deref(), now) {
+    if let Some(wait) = state
+        .limiter
+        .blocked_in(&state.store, &key, client.ip.as_deref(), now)
+        .await
+    {
         let msg = crate::signin::ratelimit::Limiter::wait_message(wait);
         return login_page(
             StatusCode::TOO_MANY_REQUESTS,
@@ -260,8 +264,11 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         Ok(f) => f,
         Err(e) => return view::store_failed(&e),
     };
-    let wrong = |state: &AppState| {
-        state.limiter.failed(&key, client.ip.as_deref(), now);
+    let wrong = async |state: &AppState| {
+        state
+            .limiter
+            .failed_in(&state.store, &key, client.ip.as_deref(), now)
+            .await;
         tracing::info!(email = %email, "admin sign-in refused");
         login_page(
             StatusCode::UNAUTHORIZED,
@@ -276,9 +283,9 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     match found {
         Who::Operator { id, hash } => {
             if !password::verify_off_thread(&form.password, Some(hash)).await {
-                return wrong(&state);
+                return wrong(&state).await;
             }
-            state.limiter.succeeded(&key);
+            state.limiter.succeeded_in(&state.store, &key).await;
             start_session(&state, &req, Some(id), None, &email).await
         }
         Who::Org {
@@ -306,14 +313,14 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
             let (user_id, hash, is_admin) = user.unwrap_or_default();
             let ok = password::verify_off_thread(&form.password, hash).await;
             if !ok || !is_admin || sso_only {
-                return wrong(&state);
+                return wrong(&state).await;
             }
-            state.limiter.succeeded(&key);
+            state.limiter.succeeded_in(&state.store, &key).await;
             start_session(&state, &req, None, Some((org.id, user_id)), &email).await
         }
         Who::Nobody => {
             let _ = password::verify_off_thread(&form.password, None).await;
-            wrong(&state)
+            wrong(&state).await
         }
     }
 }

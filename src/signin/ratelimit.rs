@@ -1,10 +1,15 @@
 //! Failed password attempts, limited per account and per client address over a sliding
-//! window, in memory (one process; a restart forgives).
+//! window: in memory on SQLite (one process; a restart forgives), in the store on
+//! PostgreSQL, so that several instances count the same failures (an attacker spreading
+//! attempts over the instances behind a load balancer gets no more of them).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use time::{Duration, OffsetDateTime};
+
+use crate::clock::timestamp;
+use crate::store::{Store, auth_failures, db::Dialect};
 
 /// Failures allowed per account within `WINDOW`.
 pub const PER_ACCOUNT: usize = 5;
@@ -27,6 +32,79 @@ fn keys(account: &str, ip: Option<&str>) -> [(String, usize); 2] {
 }
 
 impl Limiter {
+    /// `Some(wait)` when the account or the address is blocked at `now`, counting the
+    /// failures of every instance of `store`.
+    pub async fn blocked_in(
+        &self,
+        store: &Store,
+        account: &str,
+        ip: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Option<Duration> {
+        if store.dialect() == Dialect::Sqlite {
+            return self.blocked(account, ip, now);
+        }
+        let keys = keys(account, ip);
+        let names = [keys[0].0.clone(), keys[1].0.clone()];
+        let since = timestamp(now - WINDOW);
+        let rows = match store
+            .read(move |c| auth_failures::recent(c, &names, &since))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Without the count, refuse rather than allow unlimited guesses.
+                tracing::error!(error = %e, "rate limit: store read failed");
+                return Some(Duration::minutes(1));
+            }
+        };
+        let local = Limiter::default();
+        {
+            let mut map = local.failures.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, at) in rows {
+                if let Ok(t) =
+                    OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+                {
+                    map.entry(k).or_default().push(t);
+                }
+            }
+        }
+        local.blocked(account, ip, now)
+    }
+
+    /// Records a failure (in the store on PostgreSQL).
+    pub async fn failed_in(
+        &self,
+        store: &Store,
+        account: &str,
+        ip: Option<&str>,
+        now: OffsetDateTime,
+    ) {
+        if store.dialect() == Dialect::Sqlite {
+            return self.failed(account, ip, now);
+        }
+        let keys = keys(account, ip);
+        let names = [keys[0].0.clone(), keys[1].0.clone()];
+        let at = timestamp(now);
+        if let Err(e) = store
+            .write(move |c| auth_failures::record(c, &names, &at))
+            .await
+        {
+            tracing::error!(error = %e, "rate limit: recording a failure failed");
+        }
+    }
+
+    /// A successful sign-in clears the account's failures (not the address's).
+    pub async fn succeeded_in(&self, store: &Store, account: &str) {
+        if store.dialect() == Dialect::Sqlite {
+            return self.succeeded(account);
+        }
+        let key = format!("a:{account}");
+        if let Err(e) = store.write(move |c| auth_failures::clear(c, &key)).await {
+            tracing::error!(error = %e, "rate limit: clearing failures failed");
+        }
+    }
+
     /// `Some(wait)` when the account or the address is blocked at `now`.
     pub fn blocked(
         &self,

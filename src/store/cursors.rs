@@ -4,6 +4,10 @@
 //! as "after this `seq`", so the next request is a seek. Creates only append (higher `seq`),
 //! so positions stay right; any delete may shift them, so a delete makes every remembered
 //! cursor stale (a generation counter) and the next page falls back to the slow path once.
+//!
+//! On PostgreSQL they are off: another instance's delete would not reach this process's
+//! generation, and concurrent transactions commit `seq`s out of order, so a remembered
+//! position could skip rows. Every page there is found by position.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,11 +22,20 @@ type Key = (i64, ResourceKind, u64);
 
 #[derive(Default)]
 pub struct PageCursors {
+    off: bool,
     deletes: AtomicU64,
     cursors: Mutex<HashMap<Key, (u64, i64)>>,
 }
 
 impl PageCursors {
+    /// Cursors that remember nothing (several instances share the store).
+    pub fn off() -> Self {
+        Self {
+            off: true,
+            ..Self::default()
+        }
+    }
+
     /// The generation to stamp on a cursor computed from a query that starts now.
     pub fn generation(&self) -> u64 {
         self.deletes.load(Ordering::Acquire)
@@ -35,6 +48,9 @@ impl PageCursors {
 
     /// The `seq` after which the page at `start_index` begins, if known and still valid.
     pub fn get(&self, org_id: i64, kind: ResourceKind, start_index: u64) -> Option<i64> {
+        if self.off {
+            return None;
+        }
         let map = self.cursors.lock().ok()?;
         let (generation, seq) = *map.get(&(org_id, kind, start_index))?;
         (generation == self.generation()).then_some(seq)
@@ -49,6 +65,9 @@ impl PageCursors {
         seq: i64,
         generation: u64,
     ) {
+        if self.off {
+            return;
+        }
         if let Ok(mut map) = self.cursors.lock() {
             if map.len() >= MAX_CURSORS {
                 map.clear();
@@ -75,5 +94,12 @@ mod tests {
         // A cursor computed before the delete but stored after it is stale too.
         c.put(1, ResourceKind::User, 201, 200, g);
         assert_eq!(c.get(1, ResourceKind::User, 201), None);
+    }
+
+    #[test]
+    fn off_remembers_nothing() {
+        let c = PageCursors::off();
+        c.put(1, ResourceKind::User, 101, 100, c.generation());
+        assert_eq!(c.get(1, ResourceKind::User, 101), None);
     }
 }

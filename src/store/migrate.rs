@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "saml_slo",
         include_str!("../../migrations/0014_saml_slo.sql"),
     ),
+    (
+        15,
+        "auth_failures",
+        include_str!("../../migrations/0015_auth_failures.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -141,6 +146,11 @@ const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         14,
         "saml_slo",
         include_str!("../../migrations/postgres/0014_saml_slo.sql"),
+    ),
+    (
+        15,
+        "auth_failures",
+        include_str!("../../migrations/postgres/0015_auth_failures.sql"),
     ),
 ];
 

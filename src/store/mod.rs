@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod api_keys;
+pub mod auth_failures;
 mod cursors;
 pub mod db;
 pub mod dialect;
@@ -67,7 +68,7 @@ enum Backend {
         /// Dropping the last clone stops the checkpointer.
         _checkpointer: std::sync::Arc<std::sync::mpsc::Sender<()>>,
     },
-    Pg(pg::PgStore),
+    Pg(Box<pg::PgStore>),
 }
 
 fn init_connection(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -105,8 +106,8 @@ impl Store {
     pub fn open_pg(url: &str, pool_size: u32) -> Result<Self> {
         let backend = pg::off_runtime(|| pg::PgStore::open(url, pool_size))?;
         Ok(Self {
-            backend: Backend::Pg(backend),
-            cursors: std::sync::Arc::default(),
+            backend: Backend::Pg(Box::new(backend)),
+            cursors: std::sync::Arc::new(cursors::PageCursors::off()),
             log_rows: std::sync::Arc::default(),
             readers: std::sync::Arc::new(tokio::sync::Semaphore::new(pool_size as usize)),
         })

@@ -257,7 +257,11 @@ async fn password_signin(
         };
         login_page(status, page)
     };
-    if let Some(wait) = state.limiter.blocked(&email, client.ip.as_deref(), now) {
+    if let Some(wait) = state
+        .limiter
+        .blocked_in(&state.store, &email, client.ip.as_deref(), now)
+        .await
+    {
         signin::log_refusal(
             state,
             row,
@@ -288,7 +292,10 @@ async fn password_signin(
     let has_account = stored.is_some();
     let ok = password::verify_off_thread(password, stored).await;
     if !ok {
-        state.limiter.failed(&email, client.ip.as_deref(), now);
+        state
+            .limiter
+            .failed_in(&state.store, &email, client.ip.as_deref(), now)
+            .await;
         let reason = if has_account {
             "bad_password"
         } else {
@@ -305,7 +312,7 @@ async fn password_signin(
             "The email or password is incorrect.",
         );
     }
-    state.limiter.succeeded(&email);
+    state.limiter.succeeded_in(&state.store, &email).await;
     let identity = Identity {
         email,
         ..Default::default()
