@@ -191,7 +191,7 @@ pub async fn replace_user(
     let written = state
         .store
         .write(move |c| {
-            let current = res::get(c, ResourceKind::User, org.id, &id, false)?
+            let current = res::get_for_update(c, ResourceKind::User, org.id, &id)?
                 .ok_or_else(|| res::not_found(ResourceKind::User, &id))?;
             check_version(if_match.as_deref(), current.version)?;
             let stored = save_user(c, &org, &id, &doc, Some(&current.data), &now)?;
@@ -233,7 +233,7 @@ pub async fn patch_user(
     let written = state
         .store
         .write(move |c| {
-            let current = res::get(c, ResourceKind::User, org.id, &id, false)?
+            let current = res::get_for_update(c, ResourceKind::User, org.id, &id)?
                 .ok_or_else(|| res::not_found(ResourceKind::User, &id))?;
             check_version(if_match.as_deref(), current.version)?;
             let mut doc = current.data.clone();
@@ -270,8 +270,8 @@ pub async fn delete(
     let last = state
         .store
         .write(move |c| {
-            let last =
-                res::get(c, kind, org.id, &id, false)?.ok_or_else(|| res::not_found(kind, &id))?;
+            let last = res::get_for_update(c, kind, org.id, &id)?
+                .ok_or_else(|| res::not_found(kind, &id))?;
             check_version(if_match.as_deref(), last.version)?;
             let was_member_of =
                 res::delete(c, kind, org.id, &id)?.ok_or_else(|| res::not_found(kind, &id))?;
@@ -377,7 +377,7 @@ pub async fn replace_group(
     state
         .store
         .write(move |c| {
-            let current = res::get(c, ResourceKind::Group, org.id, &id, false)?
+            let current = res::get_for_update(c, ResourceKind::Group, org.id, &id)?
                 .ok_or_else(|| res::not_found(ResourceKind::Group, &id))?;
             check_version(if_match.as_deref(), current.version)?;
             res::update_group(c, org.id, &id, &doc, &now)?;
@@ -456,7 +456,7 @@ pub async fn patch_group(
     state
         .store
         .write(move |c| {
-            let current = res::get(c, ResourceKind::Group, org.id, &id, false)?
+            let current = res::get_for_update(c, ResourceKind::Group, org.id, &id)?
                 .ok_or_else(|| res::not_found(ResourceKind::Group, &id))?;
             check_version(if_match.as_deref(), current.version)?;
             let mut doc = current.data.clone();

@@ -166,6 +166,10 @@ pub const MIGRATION_LOCK: i64 = 0x6964_6761_7465_0001;
 pub fn migrate_pg(client: &mut postgres::Client) -> Result<usize> {
     use crate::store::db;
     let pg = |e: postgres::Error| Error::from(db::Error::from(e));
+    // No NOTICE for the version table that already exists, at every start.
+    client
+        .batch_execute("SET client_min_messages TO warning")
+        .map_err(pg)?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .map_err(pg)?;

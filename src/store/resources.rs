@@ -317,8 +317,33 @@ pub fn get(
     id: &str,
     with_members: bool,
 ) -> Result<Option<Stored>> {
+    get_locking(conn, kind, org_id, id, with_members, "")
+}
+
+/// `get` for a write that will change the resource: on PostgreSQL the row stays locked to
+/// the end of the transaction, so a concurrent write of the same resource through another
+/// instance waits and then sees this one's version (If-Match and version semantics hold
+/// across instances: no lost update). SQLite's single writer serializes writes already.
+pub fn get_for_update(
+    conn: &Conn,
+    kind: ResourceKind,
+    org_id: i64,
+    id: &str,
+) -> Result<Option<Stored>> {
+    let lock = if conn.is_pg() { " FOR UPDATE OF r" } else { "" };
+    get_locking(conn, kind, org_id, id, false, lock)
+}
+
+fn get_locking(
+    conn: &Conn,
+    kind: ResourceKind,
+    org_id: i64,
+    id: &str,
+    with_members: bool,
+    lock: &str,
+) -> Result<Option<Stored>> {
     let sql = format!(
-        "SELECT {} FROM {} r WHERE r.id = ?1 AND r.org_id = ?2",
+        "SELECT {} FROM {} r WHERE r.id = ?1 AND r.org_id = ?2{lock}",
         select_list(kind),
         table(kind)
     );

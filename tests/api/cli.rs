@@ -570,3 +570,66 @@ fn values_for_entra_assume_the_url_the_server_runs_under_and_say_so() {
     ok(&out);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("public_url"));
 }
+
+/// On PostgreSQL (`TEST_PG_URL`): `idgate backup` writes pg_dump's custom format, which
+/// `pg_restore` loads into an empty database that idgate then serves as it was.
+#[actix_web::test]
+async fn backup_and_restore_on_postgresql() {
+    if std::env::var("TEST_PG_URL").is_err() {
+        eprintln!("backup_and_restore_on_postgresql: skipped (TEST_PG_URL is not set)");
+        return;
+    }
+    let app = crate::helpers::spawn_app().await;
+    app.idgate(&[
+        "org",
+        "create",
+        "globex",
+        "--name",
+        "Globex",
+        "--domain",
+        "globex.com",
+    ]);
+    let dump = app._dir.path().join("store.pgdump");
+    app.idgate(&["backup", dump.to_str().unwrap()]);
+    // A backup never overwrites a file.
+    let again = idgate(app._dir.path(), &["backup", dump.to_str().unwrap()]);
+    assert!(!again.status.success());
+    // Restored into a fresh database (a fresh data dir holding the same secret.key).
+    let fresh = tempfile::tempdir().unwrap();
+    let url = crate::helpers::test_store_url(fresh.path()).expect("a database");
+    let empty = url.rsplit_once('/').unwrap().0.to_string() + "/postgres";
+    let name = url.rsplit_once('/').unwrap().1.to_string();
+    let recreate = format!("DROP DATABASE {name}; CREATE DATABASE {name}");
+    for sql in recreate.split("; ") {
+        let out = Command::new("psql")
+            .args([empty.as_str(), "-qc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = Command::new("pg_restore")
+        .args([
+            "--exit-on-error",
+            "-d",
+            url.as_str(),
+            dump.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::copy(
+        app._dir.path().join("secret.key"),
+        fresh.path().join("secret.key"),
+    )
+    .unwrap();
+    let shown = String::from_utf8(idgate(fresh.path(), &["org", "show", "globex"]).stdout).unwrap();
+    assert!(shown.contains("globex.com"), "{shown}");
+}
