@@ -18,6 +18,7 @@ pub mod db;
 pub mod dialect;
 pub mod events;
 pub mod filter_sql;
+pub mod leases;
 pub mod log_pages;
 pub mod metadata_url;
 mod migrate;

@@ -5,6 +5,12 @@
 //! 2xx, in the store, so a crash at any moment re-sends at most the event in flight.
 //! Failures retry on a schedule of about three days with jitter; then the lane stalls and
 //! waits (it never skips): a later success on the same endpoint, or an admin, re-arms it.
+//!
+//! Several instances on one PostgreSQL each run a dispatcher over the same lanes: an
+//! instance delivers a lane only while it holds the lane's lease (`store::leases`), asked
+//! for when the lane has events due, checked before every request and let go once the lane
+//! has nothing due, so lanes spread over the instances and one that dies hands its lanes
+//! over from their saved cursors. On SQLite every lane is this process's.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -21,6 +27,7 @@ use crate::clock::timestamp;
 use crate::error::Result;
 use crate::state::AppState;
 use crate::store::events::{self, EventRow, Query};
+use crate::store::leases::{LaneKey, LaneLeases};
 use crate::store::webhooks::{self as store, Attempt, Endpoint, Failure, Lane};
 
 /// A request must answer 2xx within this.
@@ -248,6 +255,8 @@ struct Inner {
 struct Dispatcher {
     state: web::Data<AppState>,
     client: awc::Client,
+    /// The lanes this instance may deliver.
+    leases: LaneLeases,
     inner: RefCell<Inner>,
     /// A lane task ended: its lane may have more to send (events appended while it was
     /// busy wake no one for it), so the dispatcher looks again.
@@ -256,8 +265,16 @@ struct Dispatcher {
 
 /// Runs the dispatcher until the server stops (the caller aborts it).
 pub async fn run(state: web::Data<AppState>) {
+    let leases = match state.store.lanes(state.config.store_url.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook dispatcher not started: no lane leases");
+            return;
+        }
+    };
     let d = Rc::new(Dispatcher {
         client: client(&state.outbound),
+        leases,
         state,
         inner: RefCell::default(),
         lane_ended: tokio::sync::Notify::new(),
@@ -364,7 +381,15 @@ impl Dispatcher {
                 })
                 .await?;
         }
+        // Only lanes this instance holds are delivered here; the others are another
+        // instance's (or will be, once it lets them go).
+        let want: Vec<LaneKey> = due.iter().map(|(e, org, ..)| (e.id, *org)).collect();
+        let busy: Vec<LaneKey> = self.inner.borrow().busy.iter().copied().collect();
+        let granted = self.leases.settle(&want, &busy).await;
         for (e, org, head, waiting) in due {
+            if !granted.contains(&(e.id, org)) {
+                continue;
+            }
             self.inner.borrow_mut().busy.insert((e.id, org));
             let d = self.clone();
             actix_web::rt::spawn(async move {
@@ -426,6 +451,11 @@ impl Dispatcher {
         }
         let keys = keys(state, &e)?;
         for ev in rows {
+            // A lease connection that dropped has lost its locks: another instance may be
+            // sending this lane already.
+            if !self.leases.holds((e.id, org)).await {
+                return Ok(());
+            }
             let outcome = send(
                 &self.client,
                 &state.outbound,
