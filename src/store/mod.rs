@@ -57,7 +57,8 @@ pub struct Store {
     log_rows: std::sync::Arc<std::sync::Mutex<Vec<requests::RequestLog>>>,
     /// Where the next page of a sequential listing starts.
     pub cursors: std::sync::Arc<cursors::PageCursors>,
-    /// Reads in flight at once: no more blocking threads than connections.
+    /// Reads (and on PostgreSQL writes) in flight at once: no more blocking threads than
+    /// connections.
     readers: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
@@ -200,7 +201,12 @@ impl Store {
     {
         match &self.backend {
             Backend::Sqlite { writer, .. } => writer.submit(f).await,
-            Backend::Pg(pg) => pg.write(f).await,
+            Backend::Pg(pg) => {
+                // Reads and writes share the pool on PostgreSQL: wait here, not on a
+                // blocking thread, for a connection to be free.
+                let _permit = self.readers.acquire().await.map_err(Error::internal)?;
+                pg.write(f).await
+            }
         }
     }
 
