@@ -238,15 +238,7 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 fn run_transaction<T>(conn: &RefCell<PgSession>, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
     let c = Conn::Pg(conn);
     c.execute_batch("BEGIN").map_err(db_unavailable)?;
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&c))).unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(Error::Internal(format!("a write panicked: {what}")))
-        });
+    let outcome = super::writer::unpanicked(|| f(&c));
     match outcome {
         Ok(v) => {
             c.execute_batch("COMMIT").map_err(db_unavailable)?;

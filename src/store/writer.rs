@@ -89,15 +89,7 @@ impl Writer {
 /// depends on, never dies.
 fn in_savepoint<T>(conn: &Conn, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-        .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(Error::Internal(format!("a write panicked: {what}")))
-        });
+    let outcome = unpanicked(|| f(conn));
     match outcome {
         Ok(v) => {
             conn.prepare_cached("RELEASE job")?.execute([])?;
@@ -109,6 +101,19 @@ fn in_savepoint<T>(conn: &Conn, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T>
             Err(e)
         }
     }
+}
+
+/// Runs a write, turning a panic into an internal error (the thread that runs writes, and
+/// the connection it holds, must outlive any one of them).
+pub(super) fn unpanicked<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::Internal(format!("a write panicked: {what}")))
+    })
 }
 
 /// WAL file size past which the writer restarts the WAL between two batches. After the
