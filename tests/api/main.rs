@@ -10,6 +10,7 @@ mod admin_webhooks;
 mod bad_input;
 mod browser;
 mod cli;
+mod cluster;
 mod cluster_webhooks;
 mod crash;
 mod entra_groups;
