@@ -17,7 +17,7 @@ PYSAML2_VERSION := 7.5.5
 FUZZ_SECONDS ?= 600
 CARGO_FLAGS ?=
 
-.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test caddy-test e2e oidc-e2e pysaml2-idp pg-api bench fuzz clean
+.PHONY: run test deps test-deps tools build check lint unit scim2-tester api-fuzz nginx-test caddy-test cluster-lb-test e2e oidc-e2e pysaml2-idp pg-api bench fuzz clean
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(SYSTEM_PACKAGES)"
@@ -75,6 +75,11 @@ nginx-test: test-deps unit
 caddy-test: test-deps unit
 	./scripts/caddy-test.sh
 
+# The README's two-instance production example: a throwaway PostgreSQL, two idgate instances
+# sharing secret.key, nginx with examples/production/nginx.conf as the load balancer.
+cluster-lb-test: test-deps unit
+	./scripts/cluster-lb-test.sh
+
 # The admin UI in headless Chromium (Debian's chromium + chromedriver, selenium): sign in,
 # create an org, upload Entra metadata, SCIM token and call, SSO-only. Saves the screenshots
 # in docs/screenshots/ that README.md shows.
@@ -98,7 +103,7 @@ pysaml2-idp: tools unit
 pg-api: test-deps unit
 	./scripts/pg-api-test.sh
 
-test: lint unit pg-api scim2-tester api-fuzz nginx-test caddy-test e2e oidc-e2e pysaml2-idp
+test: lint unit pg-api scim2-tester api-fuzz nginx-test caddy-test cluster-lb-test e2e oidc-e2e pysaml2-idp
 
 bench: build
 	cargo build --release --locked --example idgate-bench
