@@ -39,7 +39,10 @@ fn main() -> ExitCode {
             config.listen.ip(),
             app.port(),
             config.public_url,
-            config.database_path().display()
+            match &config.store_url {
+                Some(_) => "PostgreSQL (store_url)".to_string(),
+                None => config.database_path().display().to_string(),
+            }
         );
         eprintln!(
             "next: in another terminal, create an operator admin (password on stdin) and sign in \

@@ -41,9 +41,13 @@ const DETACHED_DEPTH: usize = 1024;
 
 impl PgStore {
     pub fn open(url: &str, pool_size: u32) -> Result<Self> {
-        let config: postgres::Config = url
+        let mut config: postgres::Config = url
             .parse()
             .map_err(|e| Error::Invalid(format!("store_url: {e}")))?;
+        // An unreachable host must not hang a connection attempt (the URL may set its own).
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(2));
+        }
         let mut client = connect(&config).map_err(|e| {
             Error::Invalid(format!(
                 "cannot connect to the PostgreSQL store: {}",
@@ -55,7 +59,9 @@ impl PgStore {
         let pool = Pool::builder()
             .max_size(pool_size.max(2))
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
+            // Requests wait for a free connection on the store's semaphore, so the pool only
+            // waits here while the database is unreachable: answer 503 soon, not after 5 s.
+            .connection_timeout(Duration::from_millis(1500))
             .build(Manager {
                 config: config.clone(),
             })?;
