@@ -199,6 +199,7 @@ fn prune(state: &AppState) {
         if !crate::store::server::claim_job(c, "prune", now_unix, 55 * 60, &stamp)? {
             return Ok(());
         }
+        tracing::info!("hourly housekeeping: pruning old rows (once for all instances)");
         let floor = crate::store::webhooks::undelivered_floor(c)?;
         let events = crate::store::events::prune(c, &event_cutoff, floor)?;
         if events > 0 {

@@ -199,7 +199,7 @@ fn spawn_serve(data: &Path) -> Child {
         .envs(crate::helpers::store_env(data))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("IDGATE_PUBLIC_URL", PUBLIC_URL)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,idgate::app=info")
         .env_remove("IDGATE_LISTEN")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -413,5 +413,45 @@ async fn a_revocation_through_one_instance_is_refused_by_the_other_within_a_seco
         assert_eq!(a.verify(&session).await.status, 401);
     }
     eprintln!("revocations heard by the other instance after {took:?}");
+    cluster.assert_no_panic();
+}
+
+/// Password guesses spread over two instances count together (the failures live in the
+/// store, not in each process), and the housekeeping both instances attempt when they
+/// start runs in one of them only.
+#[actix_web::test]
+async fn guesses_count_across_instances_and_housekeeping_runs_once() {
+    use crate::sessions::{PASSWORD, bob_with_password};
+    let Some(base) = pg_base() else { return };
+    let url = empty_database(&base);
+    let cluster = Cluster::start(&url, 2, true);
+    let (a, b) = (cluster.app(0), cluster.app(1));
+    bob_with_password(&a).await;
+    for i in 0..idgate::signin::ratelimit::PER_ACCOUNT {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let r = app
+            .login(&[("email", "bob@acme.com"), ("password", "wrong password!!")])
+            .await;
+        assert_eq!(r.status, 401, "guess {i}: {}", r.text);
+    }
+    for app in [&a, &b] {
+        let r = app
+            .login(&[("email", "bob@acme.com"), ("password", PASSWORD)])
+            .await;
+        assert_eq!(r.status, 429, "locked on every instance: {}", r.text);
+    }
+    let ran = |i: usize| cluster.logs[i].text().contains("hourly housekeeping");
+    let mut waited = 0;
+    while !(ran(0) || ran(1)) && waited < 5000 {
+        sleep(100).await;
+        waited += 100;
+    }
+    sleep(500).await;
+    assert!(
+        ran(0) != ran(1),
+        "exactly one instance pruned (a: {}, b: {})",
+        ran(0),
+        ran(1)
+    );
     cluster.assert_no_panic();
 }

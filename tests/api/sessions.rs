@@ -10,10 +10,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use crate::browser::{PUBLIC_URL, session_of, set_cookie, spawn_sso_app};
 use crate::helpers::{TestApp, spawn_app};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Gives bob@acme.com (a SCIM user) a local password.
-async fn bob_with_password(app: &TestApp) -> String {
+pub async fn bob_with_password(app: &TestApp) -> String {
     let id = app.create_user("bob@acme.com").await;
     let hash = password::hash(PASSWORD).unwrap();
     let now = timestamp(Clock::System.now());
