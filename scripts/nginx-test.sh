@@ -79,6 +79,12 @@ jar="$dir/cookies"
 loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$PUBLIC/reports?q=1&x=2")
 [ "$loc" = "302 $PUBLIC/login?return_to=http%3A%2F%2F127.0.0.1%3A$WEB%2Freports%3Fq%3D1%26x%3D2" ] || fail "unauthenticated: $loc"
 
+# idgate's own sign-in endpoints reach idgate, not the auth check (an OIDC callback sent to
+# sign in first would never finish).
+idgate_page() { [[ "$(curl -s "$@")" == *"idgate</title>"* ]]; }
+idgate_page "$PUBLIC/oidc/callback" || fail "/oidc/callback is not idgate's"
+idgate_page -X POST "$PUBLIC/saml/acme/acs" || fail "/saml/acme/acs is not idgate's"
+
 # 2. The sign-in page and a password sign-in, through nginx.
 page=$(curl -fs -c "$jar" "$PUBLIC/login")
 grep -q 'name="email"' <<<"$page" || fail "sign-in page"
