@@ -49,9 +49,15 @@ impl PgStore {
             config.connect_timeout(Duration::from_secs(2));
         }
         let mut client = connect(&config).map_err(|e| {
+            let cause = db::Error::from(e).to_string();
+            let hint = if cause.contains("certificate") {
+                " (idgate checks the server's TLS certificate against the system's CAs: add \
+                 its CA there, or on a trusted local link add ?sslmode=disable to store_url)"
+            } else {
+                ""
+            };
             Error::Invalid(format!(
-                "cannot connect to the PostgreSQL store: {}",
-                db::Error::from(e)
+                "cannot connect to the PostgreSQL store: {cause}{hint}"
             ))
         })?;
         super::migrate::migrate_pg(&mut client)?;
