@@ -46,7 +46,7 @@ impl PgStore {
             .map_err(|e| Error::Invalid(format!("store_url: {e}")))?;
         // An unreachable host must not hang a connection attempt (the URL may set its own).
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(2));
+            config.connect_timeout(Duration::from_secs(4));
         }
         let mut client = connect(&config).map_err(|e| {
             let cause = db::Error::from(e).to_string();
@@ -66,8 +66,9 @@ impl PgStore {
             .max_size(pool_size.max(2))
             .min_idle(Some(1))
             // Requests wait for a free connection on the store's semaphore, so the pool only
-            // waits here while the database is unreachable: answer 503 soon, not after 5 s.
-            .connection_timeout(Duration::from_millis(1500))
+            // waits here while the database is unreachable or a new connection is slow to
+            // open (a loaded machine took more than 1.5 s in CI).
+            .connection_timeout(Duration::from_secs(4))
             .build(Manager {
                 config: config.clone(),
             })?;
