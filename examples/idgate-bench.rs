@@ -7,9 +7,12 @@
 //! cargo build --release --locked && cargo build --release --locked --example idgate-bench
 //! target/release/examples/idgate-bench --users 20000 --concurrency 32
 //! target/release/examples/idgate-bench --seed 1000000 --users 0 --phases lookup,paging
+//! # PostgreSQL (a fresh database on that server), two instances behind a round-robin client:
+//! target/release/examples/idgate-bench --store-url postgres://postgres@127.0.0.1:5432/postgres \
+//!     --instances 2 --users 5000 --phases create,steady
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,7 +30,7 @@ use serde_json::{Value, json};
 mod support;
 #[path = "bench_support/webhooks.rs"]
 mod webhooks;
-use support::{ServerProcess, drive, free_port, idgate_cli, memory};
+use support::{Cluster, cpu_of, cpu_secs, drive, idgate_cli, machine_busy_secs};
 
 const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -97,6 +100,14 @@ struct Args {
     /// Keep the store here instead of in a temporary directory (must not exist yet).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Store on this PostgreSQL server instead of SQLite: a fresh database is created on it
+    /// for the run (the URL's own database is only used to create it).
+    #[arg(long)]
+    store_url: Option<String>,
+    /// idgate servers on the one store (more than 1 needs --store-url); requests go to them
+    /// round-robin, each over kept-alive connections.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -231,6 +242,9 @@ fn seed_store(db: &Path, n: usize) -> idgate::error::Result<()> {
 // The idgate subprocess.
 
 fn store_mib(dir: &Path) -> f64 {
+    if let Some(mib) = support::database_mib() {
+        return mib;
+    }
     ["idgate.db", "idgate.db-wal"]
         .iter()
         .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
@@ -241,21 +255,25 @@ fn store_mib(dir: &Path) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // HTTP, recording, and the concurrent driver.
 
+/// The server(s): one base URL per instance, taken in turn by each request (a round-robin
+/// load balancer); the client keeps connections to every instance alive.
 struct Target {
     client: awc::Client,
-    base: String,
+    bases: Vec<String>,
+    next: Cell<usize>,
     auth: String,
 }
 
 impl Target {
-    fn new(base: String, token: &str, concurrency: usize) -> Self {
+    fn new(bases: Vec<String>, token: &str, concurrency: usize) -> Self {
         let client = awc::Client::builder()
-            .connector(awc::Connector::new().limit(concurrency + 8))
+            .connector(awc::Connector::new().limit(concurrency + 8 * bases.len()))
             .timeout(Duration::from_secs(60))
             .finish();
         Self {
             client,
-            base,
+            bases,
+            next: Cell::new(0),
             auth: format!("Bearer {token}"),
         }
     }
@@ -266,9 +284,24 @@ impl Target {
         path: &str,
         body: Option<String>,
     ) -> Result<(u16, Bytes), String> {
+        let k = self.next.get();
+        self.next.set(k.wrapping_add(1));
+        self.call_at(k % self.bases.len().max(1), method, path, body)
+            .await
+    }
+
+    /// A request to instance `i`.
+    async fn call_at(
+        &self,
+        i: usize,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, Bytes), String> {
+        let base = self.bases.get(i).ok_or("no such instance")?;
         let req = self
             .client
-            .request(method, format!("{}{path}", self.base))
+            .request(method, format!("{base}{path}"))
             .insert_header((AUTHORIZATION, self.auth.as_str()));
         let res = match body {
             Some(b) => {
@@ -868,13 +901,23 @@ fn start_ceiling() -> Result<(u16, actix_web::dev::ServerHandle), String> {
 // ---------------------------------------------------------------------------------------------
 
 async fn wait_ready(t: &Target) -> Result<(), String> {
-    for _ in 0..300 {
-        if let Ok((200, _)) = t.call(Method::GET, "/healthz", None).await {
-            return Ok(());
+    for i in 0..t.bases.len() {
+        let mut healthy = false;
+        for _ in 0..300 {
+            if let Ok((200, _)) = t.call_at(i, Method::GET, "/healthz", None).await {
+                healthy = true;
+                break;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        if !healthy {
+            return Err(format!(
+                "instance {i} did not become healthy within 30 s (see server.log in its data \
+                 directory)"
+            ));
+        }
     }
-    Err("the server did not become healthy within 30 s (see server.log)".into())
+    Ok(())
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -899,11 +942,27 @@ async fn run(args: Args) -> Result<(), String> {
         }
     };
     let (c, n) = (args.concurrency, args.users);
+    let store = match &args.store_url {
+        Some(url) => {
+            if args.seed > 0 {
+                return Err("--seed writes SQLite directly: not with --store-url".into());
+            }
+            format!(
+                "PostgreSQL {}",
+                support::fresh_database(url, "idgate_bench")?
+            )
+        }
+        None => format!("SQLite {}", dir.display()),
+    };
+    let workers = std::env::var("IDGATE_WORKERS").unwrap_or_else(|_| "default".into());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "idgate-bench: users {n}, seed {}, concurrency {c}, phases {:?}, store {}",
+        "idgate-bench: users {n}, seed {}, concurrency {c}, phases {:?}, store {store}, \
+         instances {}, workers per instance {workers}, load average at start {}",
         args.seed,
         args.phases,
-        dir.display()
+        args.instances,
+        load.trim()
     );
     let setup = Instant::now();
     if args.seed > 0 {
@@ -928,15 +987,8 @@ async fn run(args: Args) -> Result<(), String> {
         &dir,
         &["scim-token", "create", "--org", "bench", "--name", "bench"],
     )?;
-    let port = free_port()?;
-    let mut server = ServerProcess::start(
-        &binary,
-        &dir,
-        port,
-        &format!("http://127.0.0.1:{port}"),
-        &[],
-    )?;
-    let target = Target::new(format!("http://127.0.0.1:{port}"), &token, c);
+    let mut server = Cluster::start(&binary, &dir, args.instances, None, &[])?;
+    let target = Target::new(server.bases.clone(), &token, c);
     wait_ready(&target).await?;
     let bench = Bench {
         limit: Duration::from_secs(args.phase_timeout),
@@ -949,7 +1001,8 @@ async fn run(args: Args) -> Result<(), String> {
     } else {
         None
     };
-    let phases = run_phases(&bench, &target, server.pid(), &binary, &dir);
+    let pids = server.pids();
+    let phases = run_phases(&bench, &target, &pids, &binary, &dir);
     let mut terminate =
         actix_web::rt::signal::unix::signal(actix_web::rt::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;
@@ -978,11 +1031,17 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the selected phases in order against `target` (the idgate server, process `pid`).
+/// VmRSS and VmHWM of the server processes, summed, in MiB.
+fn memory_of(pids: &[u32]) -> (f64, f64) {
+    let all: Vec<(f64, f64)> = pids.iter().map(|&p| support::memory(p)).collect();
+    (all.iter().map(|m| m.0).sum(), all.iter().map(|m| m.1).sum())
+}
+
+/// Runs the selected phases in order against `target` (the idgate server processes `servers`).
 async fn run_phases(
     bench: &Bench,
     target: &Target,
-    pid: u32,
+    servers: &[u32],
     binary: &Path,
     dir: &Path,
 ) -> Result<Report, String> {
@@ -991,13 +1050,24 @@ async fn run_phases(
         rows: Vec::new(),
         memory: Vec::new(),
     };
-    let (rss, hwm) = memory(pid);
+    let (rss, hwm) = memory_of(servers);
     report
         .memory
         .push(("start".into(), rss, hwm, store_mib(dir)));
     for phase in bench.args.phases.clone() {
         let name = format!("{phase:?}").to_lowercase();
         println!("\n== {name}");
+        // CPU use during the phase: the server(s), PostgreSQL's processes, this process, and
+        // whatever else ran on the machine meanwhile.
+        let postgres = support::postgres_pids();
+        let xacts0 = support::database_xacts();
+        let cpu0 = (
+            cpu_of(servers),
+            cpu_of(&postgres),
+            cpu_secs("self"),
+            machine_busy_secs(),
+            Instant::now(),
+        );
         let rec = Recorder::default();
         match phase {
             Phase::Create => {
@@ -1038,7 +1108,7 @@ async fn run_phases(
             }
             Phase::Ceiling => {
                 let (cport, handle) = start_ceiling()?;
-                let ceiling = Target::new(format!("http://127.0.0.1:{cport}"), "ceiling", c);
+                let ceiling = Target::new(vec![format!("http://127.0.0.1:{cport}")], "ceiling", c);
                 let ids = RefCell::new(Vec::new());
                 let elapsed = bench.create(&ceiling, &rec, "ceiling ", &ids).await;
                 report.add(&name, elapsed, rec);
@@ -1051,7 +1121,35 @@ async fn run_phases(
             }
             Phase::Webhooks => bench.webhooks(target, binary, dir, &mut report).await?,
         }
-        let (rss, hwm) = memory(pid);
+        let (server_cpu, pg_cpu, bench_cpu, busy) = (
+            cpu_of(servers) - cpu0.0,
+            cpu_of(&postgres) - cpu0.1,
+            cpu_secs("self") - cpu0.2,
+            machine_busy_secs() - cpu0.3,
+        );
+        println!(
+            "  CPU s during the phase ({:.1} s wall, {} cores): server {server_cpu:.1}, postgres \
+             {pg_cpu:.1}, load generator {bench_cpu:.1}, others {:.1}, idle {:.1}",
+            cpu0.4.elapsed().as_secs_f64(),
+            std::thread::available_parallelism().map_or(1, usize::from),
+            (busy - server_cpu - pg_cpu - bench_cpu).max(0.0),
+            (cpu0.4.elapsed().as_secs_f64()
+                * std::thread::available_parallelism().map_or(1, usize::from) as f64
+                - busy)
+                .max(0.0)
+        );
+        if let Some((commits0, rollbacks0)) = xacts0 {
+            // PostgreSQL's statistics reach pg_stat_database within a second.
+            actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+            if let Some((commits, rollbacks)) = support::database_xacts() {
+                println!(
+                    "  PostgreSQL transactions during the phase: {} committed, {} rolled back",
+                    commits - commits0,
+                    rollbacks - rollbacks0
+                );
+            }
+        }
+        let (rss, hwm) = memory_of(servers);
         let db = store_mib(dir);
         println!("  server memory: VmRSS {rss:.1} MiB, VmHWM {hwm:.1} MiB; store {db:.1} MiB");
         report.memory.push((name, rss, hwm, db));

@@ -11,6 +11,9 @@
 //! target/release/examples/signin-bench                      # 5,000 sign-ins, 200,000 verifies
 //! target/release/examples/signin-bench --phases acs-idp --signins 20000
 //! target/release/examples/signin-bench --phases oidc,oidc-ceiling,oidc-floor
+//! # PostgreSQL (a fresh database on that server), two instances behind a round-robin client:
+//! target/release/examples/signin-bench --store-url postgres://postgres@127.0.0.1:5432/postgres \
+//!     --instances 2 --phases acs-idp,verify
 //! ```
 //!
 //! Responses are signed with the committed test key (tests/fixtures/saml-test-key/) through
@@ -39,7 +42,7 @@ mod oidc;
 mod oidc_provider;
 #[path = "bench_support/mod.rs"]
 mod support;
-use support::{ServerProcess, drive, free_port, idgate_cli, memory};
+use support::{Cluster, cpu_of, cpu_secs, drive, idgate_cli, machine_busy_secs, memory};
 
 const PUBLIC_URL: &str = "https://login.example.com";
 const DOMAIN: &str = "acme.com";
@@ -80,6 +83,14 @@ struct Args {
     /// Upper bound on each timed part, in seconds (responses expire 10 minutes after signing).
     #[arg(long, default_value_t = 500)]
     phase_timeout: u64,
+    /// Store on this PostgreSQL server instead of SQLite: a fresh database is created on it
+    /// for the run (the URL's own database is only used to create it).
+    #[arg(long)]
+    store_url: Option<String>,
+    /// idgate servers on the one store (more than 1 needs --store-url); requests go to them
+    /// round-robin, each over kept-alive connections.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -113,33 +124,7 @@ fn main() -> ExitCode {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CPU time from /proc (the subprocess and memory: bench_support).
-
-/// User + system CPU seconds of process `pid` ("self" for this one), all threads. /proc counts
-/// in USER_HZ ticks, 100 per second on Linux.
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // After the parenthesised command name come fields 3.., so utime (14) and stime (15) are
-    // the 12th and 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|s| s.parse().unwrap_or(0.0))
-        .collect();
-    f.get(11)
-        .zip(f.get(12))
-        .map_or(0.0, |(u, s)| (u + s) / 100.0)
-}
-
-/// CPU seconds the whole machine spent busy (all cores; idle and iowait excluded).
-fn machine_busy_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let cpu = stat.lines().next().unwrap_or_default();
-    let f: Vec<f64> = (cpu.split_whitespace().skip(1).take(8))
-        .map(|s| s.parse().unwrap_or(0.0))
-        .collect();
-    (f.iter().sum::<f64>() - f.get(3).unwrap_or(&0.0) - f.get(4).unwrap_or(&0.0)) / 100.0
-}
+// CPU time from /proc: bench_support.
 
 // ---------------------------------------------------------------------------------------------
 // Recording and the concurrent driver.
@@ -202,6 +187,8 @@ struct Row {
     server_cpu: Option<f64>,
     /// CPU seconds this process used (the client, or validate_response for `floor`).
     bench_cpu: f64,
+    /// CPU seconds this run's PostgreSQL processes used (None: SQLite).
+    pg_cpu: Option<f64>,
     /// CPU seconds everything else on the machine used meanwhile (other users' builds).
     other_cpu: f64,
     rss: f64,
@@ -219,8 +206,9 @@ impl Row {
         let cpu = self.server_cpu.map_or("—".into(), |s| {
             format!("{:.0}", s * 1e6 / n.max(1) as f64)
         });
+        let pg = self.pg_cpu.map_or("—".into(), |s| format!("{s:.2}"));
         format!(
-            "| {} | {} | {n} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {cpu} | {:.2} | {:.2} | {:.1} |",
+            "| {} | {} | {n} | {:.2} | {:.0} | {:.2} | {:.2} | {} | {cpu} | {:.2} | {pg} | {:.2} | {:.1} |",
             self.phase,
             self.series,
             self.secs,
@@ -239,7 +227,7 @@ impl Row {
     }
 }
 
-const TABLE_HEAD: &str = "| phase | series | requests | seconds | req/s | p50 ms | p99 ms | errors | server CPU µs/req | bench CPU s | others' CPU s | server RSS MiB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |";
+const TABLE_HEAD: &str = "| phase | series | requests | seconds | req/s | p50 ms | p99 ms | errors | server CPU µs/req | bench CPU s | postgres CPU s | others' CPU s | server RSS MiB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |";
 
 // ---------------------------------------------------------------------------------------------
 // SAML: responses, the SP-initiated redirect, cookies.
@@ -301,8 +289,11 @@ fn forged(token: &str) -> String {
 struct Bench {
     args: Args,
     client: awc::Client,
-    base: String,
-    pid: u32,
+    /// http://127.0.0.1:port of each instance, taken in turn (a round-robin load balancer).
+    bases: Vec<String>,
+    next: Cell<usize>,
+    /// The instances' processes.
+    pids: Vec<u32>,
     limit: Duration,
     /// Session tokens from the first successful sign-ins.
     sessions: RefCell<Vec<String>>,
@@ -316,6 +307,18 @@ struct Bench {
 }
 
 impl Bench {
+    /// The next instance's base URL, round-robin.
+    fn base(&self) -> &str {
+        let k = self.next.get();
+        self.next.set(k.wrapping_add(1));
+        &self.bases[k % self.bases.len()]
+    }
+
+    /// VmRSS of the instances, summed, in MiB.
+    fn rss(&self) -> f64 {
+        self.pids.iter().map(|&p| memory(p).0).sum()
+    }
+
     fn provider_base(&self) -> &str {
         self.oidc.as_ref().map_or("", |p| p.base.as_str())
     }
@@ -331,10 +334,12 @@ impl Bench {
         F: Fn(usize) -> Fut,
         Fut: Future<Output = ()>,
     {
-        let pid = self.pid.to_string();
-        let (server0, bench0, busy0) = (cpu_secs(&pid), cpu_secs("self"), machine_busy_secs());
+        let (pids, postgres) = (&self.pids, support::postgres_pids());
+        let (server0, bench0, busy0) = (cpu_of(pids), cpu_secs("self"), machine_busy_secs());
+        let pg0 = cpu_of(&postgres);
         let elapsed = drive(n, self.args.concurrency, self.limit, None, job).await;
-        let (server1, bench1, busy1) = (cpu_secs(&pid), cpu_secs("self"), machine_busy_secs());
+        let (server1, bench1, busy1) = (cpu_of(pids), cpu_secs("self"), machine_busy_secs());
+        let pg = cpu_of(&postgres) - pg0;
         let mut micros = rec.micros.take();
         micros.sort_unstable();
         self.push(Row {
@@ -346,8 +351,9 @@ impl Bench {
             // Ceilings run in this process: the server's CPU is not their cost.
             server_cpu: (!phase.ends_with("ceiling")).then_some(server1 - server0),
             bench_cpu: bench1 - bench0,
-            other_cpu: (busy1 - busy0) - (server1 - server0) - (bench1 - bench0),
-            rss: memory(self.pid).0,
+            pg_cpu: support::store_url().map(|_| pg),
+            other_cpu: (busy1 - busy0) - (server1 - server0) - (bench1 - bench0) - pg,
+            rss: self.rss(),
         });
         if let Some(e) = rec.first_error.take() {
             println!("    first error: {e}");
@@ -368,8 +374,9 @@ impl Bench {
 
     /// POSTs each form to the ACS; a 303 with a session cookie is a sign-in.
     async fn post_acs(&self, phase: &'static str, series: &str, forms: &[Bytes]) {
-        let (url, rec) = (&format!("{}/saml/acme/acs", self.base), &Rec::default());
+        let rec = &Rec::default();
         self.timed(phase, series, forms.len(), rec, |k| {
+            let url = format!("{}/saml/acme/acs", self.base());
             let req = self.client.post(url).insert_header((CONTENT_TYPE, FORM));
             rec.exchange(req, Some(forms[k].clone()), |status, headers| {
                 let Some(token) = session_of(headers).filter(|_| status == 303) else {
@@ -397,9 +404,9 @@ impl Bench {
     /// responses answering them; timed: the N posts with their RelayState.
     async fn acs_sp(&self) {
         let n = self.args.signins;
-        let url = &format!("{}/saml/acme/login?return_to=%2F", self.base);
         let (slots, rec) = (&RefCell::new(vec![None; n]), &Rec::default());
         self.timed("acs-sp", "GET login (prep)", n, rec, |k| {
+            let url = format!("{}/saml/acme/login?return_to=%2F", self.base());
             rec.exchange(self.client.get(url), None, move |status, headers| {
                 let location = headers.get(LOCATION).and_then(|l| l.to_str().ok());
                 slots.borrow_mut()[k] = location.and_then(pending_of).filter(|_| status == 302);
@@ -432,28 +439,33 @@ impl Bench {
         self.sessions.borrow().clone()
     }
 
-    /// GET {base}/auth/verify with `tokens[k % len]` as the cookie, expecting `want`.
+    /// GET {base}/auth/verify with `tokens[k % len]` as the cookie, expecting `want`; the
+    /// requests go to `bases` in turn.
     async fn verify(
         &self,
         phase: &'static str,
         series: &str,
-        base: &str,
+        bases: &[String],
         n: usize,
         tokens: &[String],
         want: u16,
     ) {
-        if tokens.is_empty() {
+        if tokens.is_empty() || bases.is_empty() {
             return println!("  {series}: no session cookies, skipped");
         }
-        let (url, rec) = (&format!("{base}/auth/verify"), &Rec::default());
+        let urls: Vec<String> = bases.iter().map(|b| format!("{b}/auth/verify")).collect();
+        let rec = &Rec::default();
+        let (urls, next) = (&urls, &Cell::new(0usize));
         let cookies: Vec<String> = tokens
             .iter()
             .map(|t| format!("idgate_session={t}"))
             .collect();
         self.timed(phase, series, n, rec, |k| {
+            let i = next.get();
+            next.set(i.wrapping_add(1));
             let req = self
                 .client
-                .get(url)
+                .get(&urls[i % urls.len()])
                 .insert_header((COOKIE, cookies[k % cookies.len()].as_str()));
             rec.exchange(req, None, move |status, headers| {
                 status == want && (want != 200 || headers.contains_key("x-idgate-email"))
@@ -515,8 +527,9 @@ impl Bench {
                 errors: parts.iter().map(|p| p.1).sum(),
                 server_cpu: None,
                 bench_cpu,
+                pg_cpu: None,
                 other_cpu: busy - bench_cpu,
-                rss: memory(self.pid).0,
+                rss: self.rss(),
             });
         }
     }
@@ -541,7 +554,8 @@ impl Bench {
         actix_web::rt::spawn(server);
         let (base, n) = (format!("http://127.0.0.1:{port}"), self.args.verifies);
         let series = "in-memory /auth/verify (ceiling)";
-        self.verify("ceiling", series, &base, n, &tokens, 200).await;
+        self.verify("ceiling", series, &[base], n, &tokens, 200)
+            .await;
         handle.stop(true).await;
         Ok(())
     }
@@ -599,10 +613,7 @@ fn configure(binary: &Path, dir: &Path) -> Result<String, String> {
 /// Provisions user0..user{users-1}@acme.com over SCIM (no externalId: found by email), or
 /// (`oidc`) user0..@globex.com with externalId = their Entra object id.
 async fn provision(bench: &Bench, token: &str, oidc: bool) -> Result<(), String> {
-    let (url, auth) = (
-        &format!("{}/scim/v2/Users", bench.base),
-        &format!("Bearer {token}"),
-    );
+    let auth = &format!("Bearer {token}");
     let rec = &Rec::default();
     drive(
         bench.args.users,
@@ -625,6 +636,7 @@ async fn provision(bench: &Bench, token: &str, oidc: bool) -> Result<(), String>
             if oidc {
                 body["externalId"] = json!(oidc::oid(i));
             }
+            let url = format!("{}/scim/v2/Users", bench.base());
             let req = (bench
                 .client
                 .post(url)
@@ -652,14 +664,20 @@ async fn run(args: Args) -> Result<(), String> {
         .tempdir()
         .map_err(|e| e.to_string())?;
     let (dir, setup) = (temp.path(), Instant::now());
+    let store = match &args.store_url {
+        Some(url) => format!(
+            "PostgreSQL {}",
+            support::fresh_database(url, "signin_bench")?
+        ),
+        None => format!("SQLite {}", dir.display()),
+    };
     let token = configure(&binary, dir)?;
     // The OpenID provider first: idgate's authority names its port.
     let redirect_uri = format!("{PUBLIC_URL}/oidc/callback");
     let provider = oidc_provider::Provider::start(2, &redirect_uri).await?;
     let oidc_token = oidc::configure(&binary, dir, &provider)?;
-    let port = free_port()?;
     let env = oidc::env(&provider);
-    let server = ServerProcess::start(&binary, dir, port, PUBLIC_URL, &env)?;
+    let server = Cluster::start(&binary, dir, args.instances, Some(PUBLIC_URL), &env)?;
     let client = awc::Client::builder()
         // Idle connections are dropped before the server's 5 s keep-alive closes them: the
         // untimed signing between phases takes longer, and a stale one fails its next request.
@@ -672,8 +690,9 @@ async fn run(args: Args) -> Result<(), String> {
         .finish();
     let bench = Bench {
         client,
-        base: format!("http://127.0.0.1:{port}"),
-        pid: server.pid(),
+        bases: server.bases.clone(),
+        next: Cell::new(0),
+        pids: server.pids(),
         limit: Duration::from_secs(args.phase_timeout),
         sessions: RefCell::new(Vec::new()),
         idp_responses: RefCell::new(Vec::new()),
@@ -684,27 +703,34 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let a = &bench.args;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let workers = std::env::var("IDGATE_WORKERS").unwrap_or_else(|_| "default".into());
     println!(
         "signin-bench: {} sign-ins per acs phase, {} per oidc phase, {} verifies, concurrency \
-         {}, phases {:?}, server pid {}, store {}, load average at start {}",
+         {}, phases {:?}, server pid(s) {:?}, store {store}, instances {}, workers per instance \
+         {workers}, load average at start {}",
         a.signins,
         bench.oidc_n(),
         a.verifies,
         a.concurrency,
         a.phases,
-        bench.pid,
-        dir.display(),
+        bench.pids,
+        a.instances,
         load.trim()
     );
-    let healthz = format!("{}/healthz", bench.base);
-    for attempt in 0.. {
-        let r = bench.client.get(&healthz).send().await;
-        if r.is_ok_and(|r| r.status().as_u16() == 200) {
-            break;
-        } else if attempt == 300 {
-            return Err("the server did not become healthy within 30 s (see server.log)".into());
+    for base in &bench.bases {
+        let healthz = format!("{base}/healthz");
+        for attempt in 0.. {
+            let r = bench.client.get(&healthz).send().await;
+            if r.is_ok_and(|r| r.status().as_u16() == 200) {
+                break;
+            } else if attempt == 300 {
+                return Err(format!(
+                    "{base} did not become healthy within 30 s (see server.log in its data \
+                     directory)"
+                ));
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
     provision(&bench, &token, false).await?;
     provision(&bench, &oidc_token, true).await?;
@@ -718,24 +744,26 @@ async fn run(args: Args) -> Result<(), String> {
         oidc::DOMAIN,
         bench.provider_base(),
         bench.oidc.as_ref().map_or(0, |p| p.thread_count()),
-        memory(bench.pid).0
+        bench.rss()
     );
     for phase in a.phases.clone() {
         println!("\n== {phase:?}");
-        let (n, base) = (a.verifies, &bench.base);
+        let (n, bases) = (a.verifies, &bench.bases);
         match phase {
             Phase::AcsIdp => bench.acs_idp().await,
             Phase::AcsSp => bench.acs_sp().await,
             Phase::Verify => {
                 let tokens = bench.cookies().await;
                 let series = format!("GET /auth/verify ({} sessions)", tokens.len());
-                bench.verify("verify", &series, base, n, &tokens, 200).await;
+                bench
+                    .verify("verify", &series, bases, n, &tokens, 200)
+                    .await;
             }
             Phase::VerifyBad => {
                 let tokens: Vec<String> = bench.cookies().await.iter().map(|t| forged(t)).collect();
                 let series = "GET /auth/verify (forged → 401)";
                 bench
-                    .verify("verify-bad", series, base, n / 10, &tokens, 401)
+                    .verify("verify-bad", series, bases, n / 10, &tokens, 401)
                     .await;
             }
             Phase::Ceiling => bench.ceiling(bench.cookies().await).await?,

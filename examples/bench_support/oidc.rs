@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use super::oidc_provider::{
     self as provider, CLIENT_ID, Provider, SECRET, Snapshot, TENANT, Token,
 };
-use super::{Bench, FORM, PUBLIC_URL, Rec, Row, cpu_secs, machine_busy_secs, memory, session_of};
+use super::{Bench, FORM, PUBLIC_URL, Rec, Row, cpu_secs, machine_busy_secs, session_of};
 
 /// The org that signs in with OIDC, and its domain.
 pub const ORG: &str = "globex";
@@ -60,6 +60,7 @@ pub fn configure(binary: &Path, dir: &Path, p: &Provider) -> Result<String, Stri
             .args(args)
             .current_dir(dir)
             .env("IDGATE_LOG_LEVEL", "warn")
+            .envs(super::support::store_env())
             .envs(env(p))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -190,14 +191,18 @@ impl Bench {
     }
 
     async fn login(&self) -> Result<Login, String> {
-        let url = format!("{}/oidc/{ORG}/login?return_to=%2F", self.base);
+        let url = format!("{}/oidc/{ORG}/login?return_to=%2F", self.base());
         let (status, headers) = self.send(self.client.get(url), None).await?;
         login_of(status, &headers, &self.provider().authorize_url())
     }
 
     /// The callback Entra's redirect would make, with the code; a 303 with a session.
     async fn callback(&self, l: &Login, code: &str) -> Result<(), String> {
-        let url = format!("{}/oidc/callback?code={code}&state={}", self.base, l.state);
+        let url = format!(
+            "{}/oidc/callback?code={code}&state={}",
+            self.base(),
+            l.state
+        );
         let req =
             (self.client.get(url)).insert_header((COOKIE, format!("idgate_oidc={}", l.cookie)));
         match self.send(req, None).await? {
@@ -303,6 +308,7 @@ impl Bench {
                 errors: a.errors + b.errors,
                 server_cpu: a.server_cpu.zip(b.server_cpu).map(|(x, y)| x + y),
                 bench_cpu: a.bench_cpu + b.bench_cpu,
+                pg_cpu: a.pg_cpu.zip(b.pg_cpu).map(|(x, y)| x + y),
                 other_cpu: a.other_cpu + b.other_cpu,
                 rss: b.rss,
             }
@@ -433,8 +439,9 @@ impl Bench {
             errors: parts.iter().map(|p| p.1).sum(),
             server_cpu: None,
             bench_cpu,
+            pg_cpu: None,
             other_cpu: busy - bench_cpu,
-            rss: memory(self.pid).0,
+            rss: self.rss(),
         });
     }
 
