@@ -52,22 +52,14 @@ enum Command {
 
 impl Store {
     /// The lane leases of this instance. On PostgreSQL they take a connection of their own
-    /// to `store_url` (the URL the store was opened with), opened on first use.
-    pub fn lanes(&self, store_url: Option<&str>) -> Result<LaneLeases> {
-        match (&self.backend, store_url) {
-            (Backend::Sqlite { .. }, _) => Ok(LaneLeases { pg: None }),
-            (Backend::Pg(_), None) => Err(Error::Invalid(
-                "lane leases need the PostgreSQL store's URL".into(),
-            )),
-            (Backend::Pg(_), Some(url)) => {
-                let mut config: postgres::Config = url
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("store_url: {e}")))?;
+    /// with the store's own settings, opened on first use.
+    pub fn lanes(&self) -> Result<LaneLeases> {
+        match &self.backend {
+            Backend::Sqlite { .. } => Ok(LaneLeases { pg: None }),
+            Backend::Pg(pg) => {
+                let mut config = pg.config().clone();
                 if config.get_application_name().is_none() {
                     config.application_name("idgate webhook lanes");
-                }
-                if config.get_connect_timeout().is_none() {
-                    config.connect_timeout(Duration::from_secs(5));
                 }
                 let (tx, rx) = mpsc::channel();
                 let held: Arc<Mutex<HashSet<LaneKey>>> = Arc::default();
@@ -194,7 +186,7 @@ impl Connection<'_> {
             {
                 return None;
             }
-            match connect(self.config) {
+            match super::pg::connect(self.config) {
                 Ok(c) => {
                     self.client = Some(c);
                     self.failed_at = None;
@@ -291,18 +283,6 @@ impl Connection<'_> {
     }
 }
 
-/// Connects as the store's pool does (TLS as the URL's `sslmode` asks).
-fn connect(config: &postgres::Config) -> std::result::Result<postgres::Client, postgres::Error> {
-    let tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).map(|mut b| {
-        b.set_verify(openssl::ssl::SslVerifyMode::PEER);
-        postgres_openssl::MakeTlsConnector::new(b.build())
-    });
-    match tls {
-        Ok(tls) => config.connect(tls),
-        Err(_) => config.connect(postgres::NoTls),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,7 +303,7 @@ mod tests {
     fn sqlite_grants_every_lane() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("idgate.db"), 2, 64).unwrap();
-        let leases = store.lanes(None).unwrap();
+        let leases = store.lanes().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -85,6 +85,11 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The connection settings the store was opened with (timeouts filled in).
+    pub(super) fn config(&self) -> &postgres::Config {
+        &self.config
+    }
+
     pub fn read_now<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         let conn = self.pool.get().map_err(unavailable)?;
         f(&Conn::Pg(&conn))
@@ -264,7 +269,9 @@ fn run_transaction<T>(conn: &RefCell<PgSession>, f: impl FnOnce(&Conn) -> Result
     }
 }
 
-fn connect(config: &postgres::Config) -> std::result::Result<postgres::Client, postgres::Error> {
+pub(super) fn connect(
+    config: &postgres::Config,
+) -> std::result::Result<postgres::Client, postgres::Error> {
     match tls() {
         Some(tls) => config.connect(tls),
         None => config.connect(postgres::NoTls),

@@ -265,7 +265,7 @@ struct Dispatcher {
 
 /// Runs the dispatcher until the server stops (the caller aborts it).
 pub async fn run(state: web::Data<AppState>) {
-    let leases = match state.store.lanes(state.config.store_url.as_deref()) {
+    let leases = match state.store.lanes() {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "webhook dispatcher not started: no lane leases");
