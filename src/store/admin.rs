@@ -324,48 +324,30 @@ pub fn provisioning_log(
     since: Option<&str>,
     limit: u32,
 ) -> Result<Vec<(i64, RequestLog)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, org_id, at, request_id, method, path, status, scim_type, detail, duration_us,
-                token_name, request_body, response_body
-         FROM scim_requests
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM scim_requests
          WHERE org_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR status / 100 = ?2)
            AND (CAST(?3 AS TEXT) IS NULL OR at >= ?3)
          ORDER BY id DESC LIMIT ?4",
+        super::requests::COLUMNS
+    ))?;
+    let rows = stmt.query_map(
+        params![org_id, status_class, since, limit],
+        super::requests::from_row,
     )?;
-    let rows = stmt.query_map(params![org_id, status_class, since, limit], request_row)?;
     Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 pub fn provisioning_entry(conn: &Conn, org_id: i64, id: i64) -> Result<Option<RequestLog>> {
     Ok(conn
         .query_row(
-            "SELECT id, org_id, at, request_id, method, path, status, scim_type, detail,
-                    duration_us, token_name, request_body, response_body
-             FROM scim_requests WHERE org_id = ?1 AND id = ?2",
+            &format!(
+                "SELECT {} FROM scim_requests WHERE org_id = ?1 AND id = ?2",
+                super::requests::COLUMNS
+            ),
             params![org_id, id],
-            request_row,
+            super::requests::from_row,
         )
         .optional()?
         .map(|(_, r)| r))
-}
-
-fn request_row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<(i64, RequestLog)> {
-    Ok((
-        r.get(0)?,
-        RequestLog {
-            org_id: r.get(1)?,
-            at: r.get(2)?,
-            request_id: r.get(3)?,
-            method: r.get(4)?,
-            path: r.get(5)?,
-            status: r.get(6)?,
-            scim_type: r.get(7)?,
-            detail: r.get(8)?,
-            duration_us: r.get(9)?,
-            token_name: r.get(10)?,
-            request_body: r.get(11)?,
-            response_body: r.get(12)?,
-            ..RequestLog::default()
-        },
-    ))
 }
