@@ -600,30 +600,19 @@ async fn backup_and_restore_on_postgresql() {
     let empty = url.rsplit_once('/').unwrap().0.to_string() + "/postgres";
     let name = url.rsplit_once('/').unwrap().1.to_string();
     let recreate = format!("DROP DATABASE {name}; CREATE DATABASE {name}");
+    let run =
+        |program: &str, args: &[&str]| ok(&Command::new(program).args(args).output().unwrap());
     for sql in recreate.split("; ") {
-        let out = Command::new("psql")
-            .args([empty.as_str(), "-qc", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run("psql", &[empty.as_str(), "-qc", sql]);
     }
-    let out = Command::new("pg_restore")
-        .args([
+    run(
+        "pg_restore",
+        &[
             "--exit-on-error",
             "-d",
             url.as_str(),
             dump.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     std::fs::copy(
         app._dir.path().join("secret.key"),
