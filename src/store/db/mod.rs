@@ -129,7 +129,7 @@ impl Row<'_> {
         match self {
             Row::Sqlite(r) => {
                 let stmt = r.as_ref();
-                let i = idx.index(&mut stmt.column_names().into_iter())?;
+                let i = idx.index(&|name| stmt.column_index(name).ok())?;
                 let v = match r.get_ref(i)? {
                     rusqlite::types::ValueRef::Null => ValueRef::Null,
                     rusqlite::types::ValueRef::Integer(i) => ValueRef::Int(i),
@@ -142,7 +142,11 @@ impl Row<'_> {
                 T::from_value(v)
             }
             Row::Pg(r) => {
-                let i = idx.index(&mut r.columns().iter().map(|c| c.name()))?;
+                let i = idx.index(&|name| {
+                    r.columns()
+                        .iter()
+                        .position(|c| c.name().eq_ignore_ascii_case(name))
+                })?;
                 T::from_value(pg_wire::pg_value(r, i)?)
             }
         }

@@ -325,21 +325,18 @@ impl<T: FromValue> FromValue for Option<T> {
 }
 
 /// A column by position or by name.
+/// `find` looks a name up among the row's columns; a position needs no lookup (reading a
+/// column by position, the common case, costs nothing extra).
 pub trait RowIndex {
-    fn index(&self, names: &mut dyn Iterator<Item = &str>) -> Result<usize>;
+    fn index(&self, find: &dyn Fn(&str) -> Option<usize>) -> Result<usize>;
 }
 impl RowIndex for usize {
-    fn index(&self, _: &mut dyn Iterator<Item = &str>) -> Result<usize> {
+    fn index(&self, _: &dyn Fn(&str) -> Option<usize>) -> Result<usize> {
         Ok(*self)
     }
 }
 impl RowIndex for &str {
-    fn index(&self, names: &mut dyn Iterator<Item = &str>) -> Result<usize> {
-        for (i, n) in names.enumerate() {
-            if n.eq_ignore_ascii_case(self) {
-                return Ok(i);
-            }
-        }
-        Err(Error::Conversion(format!("no column {self}")))
+    fn index(&self, find: &dyn Fn(&str) -> Option<usize>) -> Result<usize> {
+        find(self).ok_or_else(|| Error::Conversion(format!("no column {self}")))
     }
 }
