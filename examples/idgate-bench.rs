@@ -108,6 +108,11 @@ struct Args {
     /// round-robin, each over kept-alive connections.
     #[arg(long, default_value_t = 1)]
     instances: usize,
+    /// Cap each instance at this many CPUs (a control group per process; needs root): stands
+    /// in for a machine per instance, to see whether a second instance adds capacity when the
+    /// instances do not compete for the same cores.
+    #[arg(long)]
+    cpu_per_instance: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -987,7 +992,14 @@ async fn run(args: Args) -> Result<(), String> {
         &dir,
         &["scim-token", "create", "--org", "bench", "--name", "bench"],
     )?;
-    let mut server = Cluster::start(&binary, &dir, args.instances, None, &[])?;
+    let mut server = Cluster::start(
+        &binary,
+        &dir,
+        args.instances,
+        None,
+        &[],
+        args.cpu_per_instance,
+    )?;
     let target = Target::new(server.bases.clone(), &token, c);
     wait_ready(&target).await?;
     let bench = Bench {

@@ -91,6 +91,11 @@ struct Args {
     /// round-robin, each over kept-alive connections.
     #[arg(long, default_value_t = 1)]
     instances: usize,
+    /// Cap each instance at this many CPUs (a control group per process; needs root): stands
+    /// in for a machine per instance, to see whether a second instance adds capacity when the
+    /// instances do not compete for the same cores.
+    #[arg(long)]
+    cpu_per_instance: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -677,7 +682,14 @@ async fn run(args: Args) -> Result<(), String> {
     let provider = oidc_provider::Provider::start(2, &redirect_uri).await?;
     let oidc_token = oidc::configure(&binary, dir, &provider)?;
     let env = oidc::env(&provider);
-    let server = Cluster::start(&binary, dir, args.instances, Some(PUBLIC_URL), &env)?;
+    let server = Cluster::start(
+        &binary,
+        dir,
+        args.instances,
+        Some(PUBLIC_URL),
+        &env,
+        args.cpu_per_instance,
+    )?;
     let client = awc::Client::builder()
         // Idle connections are dropped before the server's 5 s keep-alive closes them: the
         // untimed signing between phases takes longer, and a stale one fails its next request.
@@ -707,7 +719,7 @@ async fn run(args: Args) -> Result<(), String> {
     println!(
         "signin-bench: {} sign-ins per acs phase, {} per oidc phase, {} verifies, concurrency \
          {}, phases {:?}, server pid(s) {:?}, store {store}, instances {}, workers per instance \
-         {workers}, load average at start {}",
+         {workers}, CPUs per instance {}, load average at start {}",
         a.signins,
         bench.oidc_n(),
         a.verifies,
@@ -715,6 +727,8 @@ async fn run(args: Args) -> Result<(), String> {
         a.phases,
         bench.pids,
         a.instances,
+        a.cpu_per_instance
+            .map_or("uncapped".into(), |c| c.to_string()),
         load.trim()
     );
     for base in &bench.bases {

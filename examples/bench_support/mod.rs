@@ -179,6 +179,56 @@ pub fn idgate_cli(binary: &Path, dir: &Path, args: &[&str]) -> Result<String, St
 /// stopped (SIGTERM, then SIGKILL after 15 s) when dropped.
 pub struct ServerProcess {
     child: Child,
+    /// The CPU cap's control group, removed after the process has stopped.
+    cgroup: Option<PathBuf>,
+}
+
+/// Caps process `pid` (all its threads, and any it starts later) at `cpus` CPUs with a control
+/// group of its own, `idgate-bench-PID`: cgroup v1's `cpu` controller (`cpu.cfs_quota_us`) when
+/// mounted, else cgroup v2's `cpu.max`. Needs root. Returns the group's directory.
+pub fn cap_cpu(pid: u32, cpus: f64) -> Result<PathBuf, String> {
+    if !(cpus > 0.0 && cpus <= 64.0) {
+        return Err(format!(
+            "--cpu-per-instance {cpus}: give a number of CPUs above 0"
+        ));
+    }
+    const PERIOD_US: u64 = 100_000;
+    let quota = ((cpus * PERIOD_US as f64) as u64).max(1_000);
+    let v1 = Path::new("/sys/fs/cgroup/cpu");
+    let (root, files): (&Path, Vec<(&str, String)>) = if v1.join("cpu.cfs_quota_us").exists() {
+        let files = vec![
+            ("cpu.cfs_period_us", PERIOD_US.to_string()),
+            ("cpu.cfs_quota_us", quota.to_string()),
+        ];
+        (v1, files)
+    } else {
+        (
+            Path::new("/sys/fs/cgroup"),
+            vec![("cpu.max", format!("{quota} {PERIOD_US}"))],
+        )
+    };
+    let dir = root.join(format!("idgate-bench-{pid}"));
+    let write = |name: &str, value: &str| {
+        std::fs::write(dir.join(name), value).map_err(|e| {
+            format!(
+                "{}: {e} (a CPU cap needs root and a cgroup cpu controller)",
+                dir.join(name).display()
+            )
+        })
+    };
+    std::fs::create_dir(&dir)
+        .map_err(|e| format!("{}: {e} (a CPU cap needs root)", dir.display()))?;
+    let done = files
+        .iter()
+        .try_for_each(|(name, value)| write(name, value))
+        .and_then(|()| write("cgroup.procs", &pid.to_string()));
+    match done {
+        Ok(()) => Ok(dir),
+        Err(e) => {
+            let _ = std::fs::remove_dir(&dir);
+            Err(e)
+        }
+    }
 }
 
 impl ServerProcess {
@@ -205,7 +255,10 @@ impl ServerProcess {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        Ok(Self { child })
+        Ok(Self {
+            child,
+            cgroup: None,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -213,6 +266,19 @@ impl ServerProcess {
     }
 
     pub fn stop(&mut self) {
+        self.end();
+        if let Some(dir) = self.cgroup.take() {
+            // Empty once the process has exited (the kernel may take a moment to notice).
+            for _ in 0..50 {
+                if std::fs::remove_dir(&dir).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn end(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }
@@ -253,6 +319,7 @@ impl Cluster {
         n: usize,
         public_url: Option<&str>,
         env: &[(String, String)],
+        cpu_per_instance: Option<f64>,
     ) -> Result<Self, String> {
         if n == 0 {
             return Err("--instances must be at least 1".into());
@@ -280,7 +347,11 @@ impl Cluster {
             let port = free_port()?;
             let base = format!("http://127.0.0.1:{port}");
             let public = public_url.unwrap_or(&base).to_string();
-            servers.push(ServerProcess::start(binary, &data, port, &public, env)?);
+            let mut server = ServerProcess::start(binary, &data, port, &public, env)?;
+            if let Some(cpus) = cpu_per_instance {
+                server.cgroup = Some(cap_cpu(server.pid(), cpus)?);
+            }
+            servers.push(server);
             bases.push(base);
         }
         Ok(Self { servers, bases })
