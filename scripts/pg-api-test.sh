@@ -2,7 +2,8 @@
 # The whole API test suite (tests/api) on PostgreSQL: a throwaway server (scripts/pg-server.sh,
 # durability off), TEST_PG_URL set so every test app gets a fresh database of its own
 # (tests/api/helpers.rs), and first the schema check that the PostgreSQL migrations match the
-# SQLite ones. Called by `make test` after `cargo test` ran the same suite on SQLite.
+# SQLite ones and the library's own PostgreSQL tests (dialect, filters, event log; skipped
+# without TEST_PG_URL). Called by `make test` after `cargo test` ran the same suites on SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)/pg
@@ -11,4 +12,5 @@ trap cleanup EXIT
 url=$(PG_FAST=1 scripts/pg-server.sh start "$dir")
 echo "pg-api-test: PostgreSQL at $url"
 scripts/pg-schema-check.sh "$url"
+TEST_PG_URL="$url" cargo test --locked --lib
 TEST_PG_URL="$url" cargo test --locked --test api -- "$@"

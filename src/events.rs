@@ -173,37 +173,35 @@ pub struct Event {
     pub previous: Option<Value>,
 }
 
-/// Appends `event` to the log inside the caller's write; returns its `seq`.
+/// Appends `event` to the log inside the caller's write (its `seq` is given as it commits).
 pub fn record(
     conn: &Conn,
     org: OrgRef<'_>,
     source: &Source,
     now: &str,
     event: Event,
-) -> Result<i64> {
+) -> Result<()> {
     let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    let mut body = json!({
+        "id": &id,
+        "type": event.kind.as_str(),
+        "timestamp": now,
+        "org": {"id": org.id, "slug": org.slug},
+        "source": source.to_json(),
+        "data": event.data,
+    });
+    if let Some(previous) = event.previous {
+        body["previous"] = previous;
+    }
     let row = Appending {
-        id: &id,
+        id,
         org_id: org.id,
         type_: event.kind.as_str(),
-        created: now,
-        request_id: source.request_id.as_deref(),
+        created: now.to_string(),
+        request_id: source.request_id.clone(),
+        body: body.to_string(),
     };
-    store::append(conn, &row, |seq| {
-        let mut envelope = json!({
-            "id": id,
-            "type": event.kind.as_str(),
-            "seq": seq,
-            "timestamp": now,
-            "org": {"id": org.id, "slug": org.slug},
-            "source": source.to_json(),
-            "data": event.data,
-        });
-        if let Some(previous) = event.previous {
-            envelope["previous"] = previous;
-        }
-        envelope.to_string()
-    })
+    store::append(conn, row)
 }
 
 /// Checks an event type (`user.created`) or a pattern (`user.*`, `*`) against the known
@@ -302,7 +300,7 @@ pub fn org_changed(
         data,
         previous,
     };
-    record(conn, org, source, now, event).map(|_| ())
+    record(conn, org, source, now, event)
 }
 
 /// An admin or CLI write to an existing org: its state is read when the write begins, and
@@ -390,7 +388,7 @@ pub fn user_created(
         data: product::user(user),
         previous: None,
     };
-    record(conn, org, source, now, event).map(|_| ())
+    record(conn, org, source, now, event)
 }
 
 /// A membership event's `data`: the group and the member by id, and the group's product

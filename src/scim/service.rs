@@ -120,7 +120,7 @@ impl<'a> Log<'a> {
             data,
             previous,
         };
-        events::record(self.conn, self.org, self.source, self.now, event).map(|_| ())
+        events::record(self.conn, self.org, self.source, self.now, event)
     }
 
     /// A user written over `before`: its deactivation, reactivation or update, if any.

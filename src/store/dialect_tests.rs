@@ -10,10 +10,34 @@ pub(crate) struct PgDb {
     session: RefCell<PgSession>,
     admin: postgres::Client,
     name: String,
+    /// TEST_PG_URL.
+    server: String,
 }
 
 impl PgDb {
     pub(crate) fn create(test: &str) -> Option<PgDb> {
+        Self::new(test, true)
+    }
+
+    /// A fresh database without the schema (for a store that migrates it itself).
+    pub(crate) fn empty(test: &str) -> Option<PgDb> {
+        Self::new(test, false)
+    }
+
+    /// The database's URL: TEST_PG_URL with its database replaced (query kept).
+    pub(crate) fn url(&self) -> String {
+        let (base, query) = match self.server.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (self.server.as_str(), String::new()),
+        };
+        let authority = base.find("://").map_or(0, |i| i + 3);
+        let end = base[authority..]
+            .find('/')
+            .map_or(base.len(), |i| authority + i);
+        format!("{}/{}{query}", &base[..end], self.name)
+    }
+
+    fn new(test: &str, migrate: bool) -> Option<PgDb> {
         let Some(url) = std::env::var("TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
             eprintln!("{test}: skipped on PostgreSQL (TEST_PG_URL is not set)");
             return None;
@@ -42,6 +66,7 @@ impl PgDb {
             .filter(|p| p.extension().is_some_and(|x| x == "sql"))
             .collect();
         files.sort();
+        files.retain(|_| migrate);
         for f in files {
             let sql = std::fs::read_to_string(&f).unwrap();
             client
@@ -52,6 +77,7 @@ impl PgDb {
             session: RefCell::new(PgSession::new(client)),
             admin,
             name,
+            server: url,
         })
     }
 

@@ -4,62 +4,114 @@ use crate::store::db::{Conn, Dialect, params};
 
 use crate::error::Result;
 
-/// One appended event, before its envelope is built.
-pub struct Appending<'a> {
-    pub id: &'a str,
+/// One appended event.
+#[derive(Debug, Clone)]
+pub struct Appending {
+    pub id: String,
     pub org_id: i64,
-    pub type_: &'a str,
-    pub created: &'a str,
-    pub request_id: Option<&'a str>,
+    pub type_: &'static str,
+    pub created: String,
+    pub request_id: Option<String>,
+    /// The envelope without its `seq`: a JSON object with at least one member. The stored
+    /// envelope is this object with `"seq":N` as its first member.
+    pub body: String,
+}
+
+/// The envelope of event `seq`: `body` with `"seq":N` put first.
+fn envelope(seq: i64, body: &str) -> String {
+    debug_assert!(body.starts_with('{') && body.len() > 2, "{body}");
+    format!("{{\"seq\":{seq},{}", &body[1..])
 }
 
 /// The advisory lock that serializes event appends on PostgreSQL (any fixed number that no
 /// other lock uses: "idgate" "ev" in ASCII).
 const APPEND_LOCK: i64 = 0x6964_6761_7465_6576;
 
-/// Appends an event: takes the next `seq`, then stores the envelope `build(seq)` makes, in
-/// one INSERT. Runs inside the caller's write transaction, so the event commits (or not) with
-/// the change.
+/// Appends an event inside the caller's write, so that it commits (or not) with the change.
 ///
 /// `seq` must grow in commit order: a reader that saw `seq` n never learns of a smaller one
 /// later (the feed, webhook lanes and directory snapshots continue after a `seq`). On SQLite
 /// the writer's transaction holds the database's write lock, so the next number read here is
-/// the one AUTOINCREMENT would give. On PostgreSQL many transactions (and instances) write at
-/// once and a sequence hands out numbers in the order they are asked for, not in commit
-/// order: so the number is taken under a transaction-level advisory lock, held until this
-/// transaction commits or rolls back. Every append waits for the previous appender's
-/// commit, which is then visible, before it takes the next number. (Call it late in a
-/// write: event-making writes are serialized from here to their commit.)
-pub fn append(conn: &Conn, e: &Appending<'_>, build: impl FnOnce(i64) -> String) -> Result<i64> {
-    let seq = match conn.dialect() {
-        Dialect::Sqlite => head(conn)? + 1,
-        Dialect::Postgres => {
-            conn.query_row(
-                "SELECT pg_advisory_xact_lock(?1)::TEXT",
-                [APPEND_LOCK],
-                |_| Ok(()),
-            )?;
-            conn.query_row(
-                "SELECT nextval(pg_get_serial_sequence('events', 'seq'))",
-                [],
-                |r| r.get(0),
+/// the one AUTOINCREMENT would give, and the event is inserted at once.
+///
+/// On PostgreSQL many transactions (and instances) write at once and a sequence hands out
+/// numbers in the order they are asked for, not in commit order. So the event waits in the
+/// connection until the transaction is about to commit (`flush`): there each event takes its
+/// number under a transaction-level advisory lock held until COMMIT, in the one statement
+/// that inserts it. Every appender waits for the previous appender's commit, which is then
+/// visible, before it takes the next number; and since nothing but the event inserts and
+/// COMMIT run under the lock, a writer holding it never waits for a row another writer holds
+/// (no deadlock between the lock and row locks), and the lock is held for as short a time
+/// as it can be.
+pub fn append(conn: &Conn, e: Appending) -> Result<()> {
+    match conn {
+        Conn::Sqlite(_) => {
+            let seq = head(conn)? + 1;
+            conn.prepare_cached(
+                "INSERT INTO events (seq, id, org_id, type, created, request_id, envelope)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
+            .execute(params![
+                seq,
+                e.id,
+                e.org_id,
+                e.type_,
+                e.created,
+                e.request_id,
+                envelope(seq, &e.body)
+            ])?;
         }
+        Conn::Pg(session) => session.borrow_mut().pending_events.push(e),
+    }
+    Ok(())
+}
+
+/// Inserts the events this PostgreSQL transaction appended (see `append`); the caller
+/// commits right after. One statement per event: the order lock, the number, the wake-up of
+/// every instance's webhook dispatcher (`NOTIFY`, sent at commit) and the row. The lock and
+/// the NOTIFY are arguments of the cast `nextval` takes, so they are done before the number
+/// is drawn whatever the planner does.
+pub fn flush(conn: &Conn) -> Result<()> {
+    let Conn::Pg(session) = conn else {
+        return Ok(());
     };
-    conn.prepare_cached(
-        "INSERT INTO events (seq, id, org_id, type, created, request_id, envelope)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        seq,
-        e.id,
-        e.org_id,
-        e.type_,
-        e.created,
-        e.request_id,
-        build(seq)
-    ])?;
-    Ok(seq)
+    let pending = std::mem::take(&mut session.borrow_mut().pending_events);
+    for e in pending {
+        conn.prepare_cached(
+            "INSERT INTO events (seq, id, org_id, type, created, request_id, envelope)
+             SELECT next.seq, CAST(?2 AS TEXT), CAST(?3 AS BIGINT), CAST(?4 AS TEXT),
+                    CAST(?5 AS TEXT), CAST(?6 AS TEXT),
+                    '{\"seq\":' || next.seq || ',' || substr(CAST(?7 AS TEXT), 2)
+             FROM (SELECT nextval(CAST(pg_advisory_xact_lock(?1)::TEXT
+                                       || pg_notify('idgate_events', '')::TEXT
+                                       || pg_get_serial_sequence('events', 'seq')
+                                       AS regclass)) AS seq) AS next",
+        )?
+        .execute(params![
+            APPEND_LOCK,
+            e.id,
+            e.org_id,
+            e.type_,
+            e.created,
+            e.request_id,
+            e.body
+        ])?;
+    }
+    Ok(())
+}
+
+/// Forgets the events of a PostgreSQL transaction that rolled back; true when there were
+/// any.
+pub fn discard(conn: &Conn) -> bool {
+    match conn {
+        Conn::Sqlite(_) => false,
+        Conn::Pg(session) => {
+            let mut s = session.borrow_mut();
+            let had = !s.pending_events.is_empty();
+            s.pending_events.clear();
+            had
+        }
+    }
 }
 
 /// A stored event.
@@ -339,15 +391,19 @@ mod tests {
         c
     }
 
-    fn add(c: &Conn, org: i64, type_: &str, created: &str, request: Option<&str>) -> i64 {
+    fn add(c: &Conn, org: i64, type_: &'static str, created: &str, request: Option<&str>) -> i64 {
         let e = Appending {
-            id: &format!("evt_{created}_{type_}"),
+            id: format!("evt_{created}_{type_}"),
             org_id: org,
             type_,
-            created,
-            request_id: request,
+            created: created.into(),
+            request_id: request.map(str::to_string),
+            body: format!(r#"{{"type":"{type_}"}}"#),
         };
-        append(c, &e, |_| "{}".into()).unwrap()
+        append(c, e).unwrap();
+        // PgDb's connection commits each statement by itself: the events go in at once.
+        flush(c).unwrap();
+        head(c).unwrap()
     }
 
     fn t(s: u32) -> String {
@@ -399,6 +455,99 @@ mod tests {
             limit: 10,
         };
         assert_eq!(select(&c, &q).unwrap().len(), 1);
+    }
+
+    fn event(name: &str) -> Appending {
+        Appending {
+            id: format!("evt_{name}"),
+            org_id: 1,
+            type_: "user.updated",
+            created: t(1),
+            request_id: None,
+            body: format!(r#"{{"id":"evt_{name}"}}"#),
+        }
+    }
+
+    /// Two PostgreSQL writes append an event and update the same row, in opposite orders, so
+    /// interleaved that had the event-order lock been taken where the event was appended
+    /// each would hold what the other waits for (PostgreSQL then aborted one of them after
+    /// its deadlock timeout). The events go in just before COMMIT, so both commit, and the
+    /// numbers follow the commits.
+    #[test]
+    fn postgres_event_appends_cannot_deadlock_with_row_locks() {
+        use crate::store::dialect::tests::PgDb;
+        use std::sync::{Arc, Barrier};
+        let Some(db) = PgDb::empty("event lock and row locks") else {
+            return;
+        };
+        let store = crate::store::pg::PgStore::open(&db.url(), 4).unwrap();
+        store
+            .transaction(|c| {
+                c.execute(
+                    "INSERT INTO server_settings (key, value, updated) VALUES ('k', '', 't')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        const UPDATE: &str = "UPDATE server_settings SET value = value || ?1 WHERE key = 'k'";
+        let barrier = Arc::new(Barrier::new(2));
+        let first = {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                store.transaction(|c| {
+                    append(c, event("first"))?;
+                    barrier.wait();
+                    c.execute(UPDATE, ["first"])?; // waits for the second to commit
+                    Ok(())
+                })
+            })
+        };
+        let second = store.transaction(|c| {
+            c.execute(UPDATE, ["second"])?;
+            barrier.wait();
+            append(c, event("second"))?;
+            Ok(())
+        });
+        second.unwrap();
+        first.join().unwrap().unwrap();
+        let rows = store
+            .read_now(|c| after(c, 0, None, 10))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.seq, r.envelope))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            rows,
+            [
+                (1, r#"{"seq":1,"id":"evt_second"}"#.to_string()),
+                (2, r#"{"seq":2,"id":"evt_first"}"#.to_string())
+            ]
+        );
+        let value: String = store
+            .read_now(|c| {
+                Ok(c.query_row(
+                    "SELECT value FROM server_settings WHERE key = 'k'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(value, "secondfirst");
+
+        // A write that fails keeps none of its events, and the connection carries none over
+        // into the next write; an event appended outside a write is refused.
+        for _ in 0..4 {
+            let failed = store.transaction(|c| -> Result<()> {
+                append(c, event("undone"))?;
+                Err(crate::error::Error::Invalid("no".into()))
+            });
+            assert!(failed.is_err());
+            store.transaction(|_| Ok(())).unwrap();
+        }
+        assert!(store.read_now(|c| append(c, event("outside"))).is_err());
+        store.transaction(|_| Ok(())).unwrap();
+        assert_eq!(store.read_now(head).unwrap(), 2);
     }
 
     #[test]

@@ -92,7 +92,12 @@ impl PgStore {
 
     pub fn read_now<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         let conn = self.pool.get().map_err(unavailable)?;
-        f(&Conn::Pg(&conn))
+        let c = Conn::Pg(&conn);
+        let outcome = f(&c);
+        if super::events::discard(&c) {
+            return Err(Error::internal("an event was appended outside a write"));
+        }
+        outcome
     }
 
     /// Runs `f` in its own transaction on a pooled connection; a failure (or panic) rolls
@@ -256,13 +261,19 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 fn run_transaction<T>(conn: &RefCell<PgSession>, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
     let c = Conn::Pg(conn);
     c.execute_batch("BEGIN").map_err(db_unavailable)?;
-    let outcome = super::writer::unpanicked(|| f(&c));
+    // The events go in last, just before COMMIT (see `events::append`).
+    let outcome = super::writer::unpanicked(|| {
+        let v = f(&c)?;
+        super::events::flush(&c)?;
+        Ok(v)
+    });
     match outcome {
         Ok(v) => {
             c.execute_batch("COMMIT").map_err(db_unavailable)?;
             Ok(v)
         }
         Err(e) => {
+            super::events::discard(&c);
             let _ = c.execute_batch("ROLLBACK");
             Err(e)
         }

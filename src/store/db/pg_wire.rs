@@ -137,6 +137,9 @@ pub struct PgSession {
     /// Always Some until dropped (see `Drop`).
     client: Option<postgres::Client>,
     statements: HashMap<String, postgres::Statement>,
+    /// Events the open transaction appended, inserted just before it commits
+    /// (`store::events::append`).
+    pub(crate) pending_events: Vec<crate::store::events::Appending>,
 }
 
 impl PgSession {
@@ -144,6 +147,7 @@ impl PgSession {
         Self {
             client: Some(client),
             statements: HashMap::new(),
+            pending_events: Vec::new(),
         }
     }
 
