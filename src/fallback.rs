@@ -115,8 +115,17 @@ pub async fn guard(
     // The request itself is gone with a panicking handler: keep what the answer needs.
     let surface = surface(req.path());
     let request_id = req.extensions().get::<RequestId>().cloned();
-    match AssertUnwindSafe(next.call(req)).catch_unwind().await {
-        Ok(res) => res.map(|res| with_body(res.map_into_boxed_body())),
+    let handled = AssertUnwindSafe(next.call(req)).catch_unwind();
+    let (outcome, outage) = crate::store::watching_outage(handled).await;
+    match outcome {
+        Ok(res) => res.map(|res| {
+            let res = res.map_into_boxed_body();
+            if outage && res.status() == StatusCode::INTERNAL_SERVER_ERROR {
+                store_unreachable(res)
+            } else {
+                with_body(res)
+            }
+        }),
         Err(panic) => {
             let cause = panic
                 .downcast_ref::<&str>()
@@ -140,6 +149,25 @@ fn is_empty(res: &ServiceResponse<BoxBody>) -> bool {
         res.response().body().size(),
         BodySize::None | BodySize::Sized(0)
     )
+}
+
+/// A 500 of a request that found the store unreachable becomes a 503 with `Retry-After`,
+/// in its surface's format: nothing was written, and trying again shortly will work. (SCIM
+/// and the product API answer 503 themselves; this covers every page and form.)
+fn store_unreachable(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    let mut page = error_response(
+        status,
+        res.request().path(),
+        "the service cannot reach its database just now; nothing was changed. Please try \
+         again in a moment",
+    );
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    if let Some(id) = res.headers().get(&REQUEST_ID) {
+        page.headers_mut().insert(REQUEST_ID.clone(), id.clone());
+    }
+    res.into_response(page)
 }
 
 /// An error response without a body gets its surface's; its other headers (`Allow`,

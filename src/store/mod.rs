@@ -9,6 +9,9 @@
 //! reached the disk (`synchronous=FULL`). On PostgreSQL each write is its own transaction
 //! on a pooled connection: the server merges concurrent commits' WAL flushes itself.
 
+use std::cell::Cell;
+use std::future::Future;
+
 pub mod accounts;
 pub mod admin;
 pub mod api_keys;
@@ -179,6 +182,14 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&db::Conn) -> Result<T> + Send + 'static,
     {
+        noting_outage(self.read_inner(f).await)
+    }
+
+    async fn read_inner<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&db::Conn) -> Result<T> + Send + 'static,
+    {
         // Waiting here, not on a blocking thread, keeps the number of threads (and their
         // memory) at the number of connections.
         let _permit = self.readers.acquire().await.map_err(Error::internal)?;
@@ -199,7 +210,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&db::Conn) -> Result<T> + Send + 'static,
     {
-        match &self.backend {
+        let outcome = match &self.backend {
             Backend::Sqlite { writer, .. } => writer.submit(f).await,
             Backend::Pg(pg) => {
                 // Reads and writes share the pool on PostgreSQL: wait here, not on a
@@ -207,7 +218,8 @@ impl Store {
                 let _permit = self.readers.acquire().await.map_err(Error::internal)?;
                 pg.write(f).await
             }
-        }
+        };
+        noting_outage(outcome)
     }
 
     /// Woken after every committed write that appended events (on PostgreSQL: of any
@@ -361,4 +373,28 @@ pub(crate) fn conflict_on_unique(e: db::Error, message: impl Into<String>) -> Er
         db::Error::Unique(_) => Error::Conflict(message.into()),
         _ => Error::from(e),
     }
+}
+
+tokio::task_local! {
+    /// Set when a store call of the request found the store unreachable.
+    static OUTAGE: Cell<bool>;
+}
+
+/// Runs `request` and says whether any of its store calls found the store unreachable, so
+/// that the surface can answer 503 ("try again") rather than 500 whatever the handler made
+/// of the error.
+pub async fn watching_outage<F: Future>(request: F) -> (F::Output, bool) {
+    OUTAGE
+        .scope(Cell::new(false), async {
+            let output = request.await;
+            (output, OUTAGE.with(Cell::get))
+        })
+        .await
+}
+
+fn noting_outage<T>(outcome: Result<T>) -> Result<T> {
+    if matches!(outcome, Err(Error::Unavailable(_))) {
+        let _ = OUTAGE.try_with(|o| o.set(true));
+    }
+    outcome
 }

@@ -128,6 +128,15 @@ async fn readyz_follows_the_database_and_instances_recover_by_themselves() {
         )
         .await;
     write.assert_error(503, None);
+    // A browser gets a readable 503 page, not a 500 ("something went wrong").
+    let page = b.login(&[("email", "someone@acme.com")]).await;
+    assert_eq!(page.status, 503, "{}", page.text);
+    assert!(
+        page.text.contains("cannot reach its database"),
+        "{}",
+        page.text
+    );
+    assert_eq!(page.headers.get("retry-after").unwrap(), "5");
     let outage_answers = down.elapsed();
 
     pg.restart();
