@@ -145,7 +145,7 @@ impl PgStore {
             let outcome = pool
                 .get()
                 .map_err(unavailable)
-                .and_then(|conn| run_transaction(&conn, f));
+                .and_then(|conn| transaction_from(&conn, BEGIN_DETACHED, f));
             if let Err(e) = outcome {
                 tracing::warn!(error = %e, "background write failed");
             }
@@ -259,8 +259,25 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// BEGIN, `f`, COMMIT; ROLLBACK when `f` fails or panics (a panic becomes an internal
 /// error and the connection goes back to the pool clean).
 fn run_transaction<T>(conn: &RefCell<PgSession>, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+    transaction_from(conn, "BEGIN", f)
+}
+
+/// A background write's transaction (`write_detached`) commits without waiting for its WAL
+/// to reach the disk (`synchronous_commit` off for it alone): losing it in a crash loses no
+/// acknowledged client write, and the request log then costs no flush of its own. Begun in
+/// the same round trip as BEGIN.
+const BEGIN_DETACHED: &str = "BEGIN; SET LOCAL synchronous_commit TO off";
+
+fn transaction_from<T>(
+    conn: &RefCell<PgSession>,
+    begin: &str,
+    f: impl FnOnce(&Conn) -> Result<T>,
+) -> Result<T> {
     let c = Conn::Pg(conn);
-    c.execute_batch("BEGIN").map_err(db_unavailable)?;
+    if let Err(e) = c.execute_batch(begin) {
+        let _ = c.execute_batch("ROLLBACK");
+        return Err(db_unavailable(e));
+    }
     // The events go in last, just before COMMIT (see `events::append`).
     let outcome = super::writer::unpanicked(|| {
         let v = f(&c)?;
