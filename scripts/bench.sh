@@ -18,7 +18,10 @@
 # (BENCH_PG_USERS users, 5,000), SAML IdP-initiated sign-ins (BENCH_PG_SIGNINS, 2,000) and
 # /auth/verify (BENCH_PG_VERIFIES, 50,000), all at C=$BENCH_CONCURRENCY; every run on a fresh
 # database. Two instances share the machine's cores; IDGATE_WORKERS=1 (HTTP workers per
-# instance) is passed through to the servers for per-instance scaling. BENCH_PG=0 skips it.
+# instance) is passed through to the servers for per-instance scaling. Then, as root, the same
+# sign-in phases with one and two instances each capped at BENCH_PG_CAP CPUs (0.3; a control
+# group per instance, standing in for a machine per instance: docs/PERFORMANCE.md) and one
+# HTTP worker each. BENCH_PG=0 skips all of it.
 #
 #   BENCH_STORE=postgres [BENCH_INSTANCES=2] make bench
 #                                   the whole run above (not the seeded stores: seeding writes
@@ -33,7 +36,7 @@
 # BENCH_SIGNINS), SERVER_BIN, BENCH_BIN, SIGNIN_BENCH_BIN,
 # BENCH_OUT (a directory for the logs; default target/bench), BENCH_STORE (sqlite, postgres;
 # unset: sqlite, then the PostgreSQL comparison), BENCH_INSTANCES (1), BENCH_PG (1),
-# BENCH_PG_USERS, BENCH_PG_SIGNINS, BENCH_PG_VERIFIES.
+# BENCH_PG_USERS, BENCH_PG_SIGNINS, BENCH_PG_VERIFIES, BENCH_PG_CAP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER=${SERVER_BIN:-./target/release/idgate}
@@ -150,4 +153,25 @@ for config in sqlite pg1 pg2; do
   verify=$(awk -F'|' '$2 ~ /^ verify/ && $3 ~ /GET/ {gsub(/ /, "", $6); print $6}' "$signin" | tail -n 1)
   printf '  %-6s  create pairs/s %6s  PATCH/s %6s  sign-ins/s %6s  /auth/verify/s %7s\n' \
     "$config" "$create" "$steady" "$acs" "$verify"
+done
+
+# Scaling with a CPU budget per instance (needs root for the control groups).
+CAP=${BENCH_PG_CAP:-0.3}
+if [ "$(id -u)" != 0 ]; then
+  echo "== capped scaling skipped: control groups need root"
+  exit 0
+fi
+for n in 1 2; do
+  log="$OUT/$stamp-cmp-pg$n-cap$CAP-signin.txt"
+  echo "== pg$n, each instance capped at $CAP CPU, 1 worker: sign-in (log: $log)"
+  IDGATE_WORKERS=1 "$SIGNIN" --binary "$SERVER" --signins "$PG_SIGNINS" --verifies "$PG_VERIFIES" \
+    --concurrency "$C" --phases acs-idp,verify --store-url "$PG_URL" --instances "$n" \
+    --cpu-per-instance "$CAP" | tee "$log"
+done
+echo "== summary, instances capped at $CAP CPU each (req/s at C=$C)"
+for n in 1 2; do
+  signin="$OUT/$stamp-cmp-pg$n-cap$CAP-signin.txt"
+  acs=$(awk -F'|' '$2 ~ /^ acs-idp/ {gsub(/ /, "", $6); print $6}' "$signin" | tail -n 1)
+  verify=$(awk -F'|' '$2 ~ /^ verify/ && $3 ~ /GET/ {gsub(/ /, "", $6); print $6}' "$signin" | tail -n 1)
+  printf '  pg%s capped  sign-ins/s %6s  /auth/verify/s %7s\n' "$n" "$acs" "$verify"
 done
