@@ -59,7 +59,17 @@ impl fmt::Display for Error {
             Error::Sqlite(e) => write!(f, "sqlite: {e}"),
             Error::Pg(e) => match e.as_db_error() {
                 Some(db) => write!(f, "postgres: {} ({})", db.message(), db.code().code()),
-                None => write!(f, "postgres: {e}"),
+                // The connection's own cause ("Connection refused", a TLS failure) is the
+                // error's source, which its Display leaves out.
+                None => {
+                    write!(f, "postgres: {e}")?;
+                    let mut cause = std::error::Error::source(e);
+                    while let Some(c) = cause {
+                        write!(f, ": {c}")?;
+                        cause = c.source();
+                    }
+                    Ok(())
+                }
             },
         }
     }
@@ -354,6 +364,24 @@ mod tests {
         for (sql, want) in cases {
             assert_eq!(pg_placeholders(sql), want, "{sql}");
         }
+    }
+
+    /// "error connecting to server" alone does not say what to fix: the cause is named.
+    #[test]
+    fn a_connection_error_names_its_cause() {
+        // Nothing listens on port 1 of the loopback address.
+        let refused = postgres::Client::connect(
+            "host=127.0.0.1 port=1 user=idgate connect_timeout=2",
+            postgres::NoTls,
+        )
+        .err()
+        .expect("nothing listens on port 1");
+        let text = Error::from(refused).to_string();
+        assert!(
+            text.starts_with("postgres: error connecting to server: "),
+            "{text}"
+        );
+        assert!(text.to_lowercase().contains("refused"), "{text}");
     }
 
     #[test]
