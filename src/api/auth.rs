@@ -79,7 +79,7 @@ async fn authenticate(req: HttpRequest) -> Result<ApiKeyAuth, ApiError> {
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <key>`"))?;
     let found = state
         .store
-        .read(move |c| api_keys::find(c, &key))
+        .read_inline(move |c| api_keys::find(c, &key))
         .await?
         .ok_or_else(|| unauthorized("the API key is not valid"))?;
     let now = timestamp(state.clock.now());

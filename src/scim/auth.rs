@@ -73,7 +73,7 @@ async fn authenticate(req: HttpRequest) -> Result<ScimAuth, ScimError> {
     }
     let found = state
         .store
-        .read(move |c| orgs::find_token(c, &token))
+        .read_inline(move |c| orgs::find_token(c, &token))
         .await?
         .ok_or_else(|| {
             Error::Unauthorized("the SCIM token is not valid or has been revoked".into())

@@ -69,6 +69,10 @@ pub struct Store {
 enum Backend {
     Sqlite {
         pool: Pool<SqliteConnectionManager>,
+        /// The database file and a number no other store of this process has, for the
+        /// connections threads keep (`read_inline`).
+        path: std::sync::Arc<std::path::PathBuf>,
+        id: u64,
         writer: writer::Writer,
         /// Dropping the last clone stops the checkpointer.
         _checkpointer: std::sync::Arc<std::sync::mpsc::Sender<()>>,
@@ -167,6 +171,8 @@ impl Store {
         Ok(Self {
             backend: Backend::Sqlite {
                 pool,
+                path: std::sync::Arc::new(path.to_path_buf()),
+                id: NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 writer,
                 _checkpointer: std::sync::Arc::new(checkpointer),
             },
@@ -201,6 +207,22 @@ impl Store {
         })
         .await
         .map_err(Error::internal)?
+    }
+
+    /// Runs a short read (a lookup on an index) on the calling thread instead of handing it
+    /// to a blocking thread and waiting to be woken: on SQLite over a connection the thread
+    /// keeps for this store (each HTTP worker opens one), so a SCIM request's token lookup
+    /// costs no thread hand-off; on PostgreSQL, where a read is a network round trip that
+    /// must not stall a worker, it is `read`.
+    pub async fn read_inline<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&db::Conn) -> Result<T> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite { path, id, .. } => noting_outage(read_on_this_thread(*id, path, f)),
+            Backend::Pg(_) => self.read(f).await,
+        }
     }
 
     /// Runs `f` inside the writer's next batch; returns once the batch is durable.
@@ -373,6 +395,29 @@ pub(crate) fn conflict_on_unique(e: db::Error, message: impl Into<String>) -> Er
         db::Error::Unique(_) => Error::Conflict(message.into()),
         _ => Error::from(e),
     }
+}
+
+static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's connection for `read_inline`, and the store it belongs to.
+    static THREAD_CONN: std::cell::RefCell<Option<(u64, Connection)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn read_on_this_thread<T>(
+    store: u64,
+    path: &Path,
+    f: impl FnOnce(&db::Conn) -> Result<T>,
+) -> Result<T> {
+    THREAD_CONN.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.as_ref().is_none_or(|(id, _)| *id != store) {
+            *slot = Some((store, open_connection(path)?));
+        }
+        let (_, conn) = slot.as_ref().expect("just opened");
+        f(&db::Conn::Sqlite(conn))
+    })
 }
 
 tokio::task_local! {
