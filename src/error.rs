@@ -121,6 +121,10 @@ impl From<crate::store::db::Error> for Error {
             crate::store::db::Error::Pg(p) if p.is_closed() || p.code().is_none() => {
                 Self::Unavailable(e.to_string())
             }
+            // PostgreSQL chose this write as a deadlock or serialization victim and rolled it
+            // back: nothing was written, and the same request sent again will go through.
+            // The client hears "try again" (503 with Retry-After), not a server fault.
+            crate::store::db::Error::Retry(_) => Self::Unavailable(e.to_string()),
             _ => Self::Internal(e.to_string()),
         }
     }

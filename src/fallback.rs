@@ -151,16 +151,17 @@ fn is_empty(res: &ServiceResponse<BoxBody>) -> bool {
     )
 }
 
-/// A 500 of a request that found the store unreachable becomes a 503 with `Retry-After`,
-/// in its surface's format: nothing was written, and trying again shortly will work. (SCIM
-/// and the product API answer 503 themselves; this covers every page and form.)
+/// A 500 of a request that found the store unreachable (or lost a deadlock) becomes a 503
+/// with `Retry-After` in its surface's format: nothing was written, and trying again shortly
+/// will work. (SCIM and the product API answer 503 themselves; this covers every page and
+/// form.)
 fn store_unreachable(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = StatusCode::SERVICE_UNAVAILABLE;
     let mut page = error_response(
         status,
         res.request().path(),
-        "the service cannot reach its database just now; nothing was changed. Please try \
-         again in a moment",
+        "the service's database could not complete this just now; nothing was changed. Please \
+         try again in a moment",
     );
     page.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

@@ -150,8 +150,10 @@ impl ResponseError for ScimError {
                 "internal server error".to_string()
             }
             Error::Unavailable(cause) => {
-                tracing::error!(%cause, "SCIM request while the store is unreachable");
-                "the store is unreachable; nothing was changed: try again".to_string()
+                tracing::error!(%cause, "SCIM request: the store could not complete it");
+                "the store could not complete the request (unreachable, or a conflicting write \
+                 won); nothing was changed: try again"
+                    .to_string()
             }
             other => other.to_string(),
         };

@@ -550,6 +550,66 @@ mod tests {
         assert_eq!(store.read_now(head).unwrap(), 2);
     }
 
+    /// Two writes that lock the same two rows in opposite orders: PostgreSQL breaks the
+    /// deadlock by rolling one back. That one is "try again" (`Unavailable`: 503 with
+    /// Retry-After on every surface), not a 500, and it wrote nothing.
+    #[test]
+    fn postgres_deadlock_victims_are_told_to_try_again() {
+        use crate::store::dialect::tests::PgDb;
+        use std::sync::{Arc, Barrier};
+        let Some(db) = PgDb::empty("deadlock victim") else {
+            return;
+        };
+        let store = crate::store::pg::PgStore::open(&db.url(), 4).unwrap();
+        store
+            .transaction(|c| {
+                c.execute_batch(
+                    "INSERT INTO server_settings (key, value, updated)
+                     VALUES ('a', '', 't'), ('b', '', 't')",
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        const UPDATE: &str = "UPDATE server_settings SET value = value || ?1 WHERE key = ?2";
+        let barrier = Arc::new(Barrier::new(2));
+        let write = |first: &'static str, second: &'static str| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                store.transaction(|c| {
+                    c.execute(UPDATE, [first, first])?;
+                    append(c, event(first))?;
+                    barrier.wait();
+                    c.execute(UPDATE, [first, second])?;
+                    Ok(())
+                })
+            })
+        };
+        let (one, two) = (write("a", "b"), write("b", "a"));
+        let outcomes = [one.join().unwrap(), two.join().unwrap()];
+        let victims: Vec<String> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Err(crate::error::Error::Unavailable(m)) => Some(m.clone()),
+                Err(e) => panic!("a deadlock victim must be Unavailable, not {e:?}"),
+                Ok(()) => None,
+            })
+            .collect();
+        assert_eq!(victims.len(), 1, "{outcomes:?}");
+        assert!(victims[0].contains("deadlock"), "{}", victims[0]);
+        // The survivor's event and changes only: it wrote its name into both rows.
+        assert_eq!(store.read_now(head).unwrap(), 1);
+        let values: Vec<String> = store
+            .read_now(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT value FROM server_settings WHERE key IN ('a', 'b') ORDER BY key",
+                )?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<crate::store::db::Result<Vec<String>>>()?)
+            })
+            .unwrap();
+        assert!(values == ["a", "a"] || values == ["b", "b"], "{values:?}");
+    }
+
     #[test]
     fn the_time_search_finds_the_first_recent_event_also_after_pruning() {
         let raw = conn();

@@ -106,7 +106,12 @@ impl From<postgres::Error> for Error {
                 if *c == SqlState::T_R_SERIALIZATION_FAILURE
                     || *c == SqlState::T_R_DEADLOCK_DETECTED =>
             {
-                Error::Retry(e.to_string())
+                // postgres::Error's own Display says only "db error".
+                let db = e.as_db_error();
+                Error::Retry(db.map_or_else(
+                    || e.to_string(),
+                    |d| format!("{} ({})", d.message(), d.code().code()),
+                ))
             }
             _ => Error::Pg(e),
         }
