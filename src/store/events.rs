@@ -468,6 +468,32 @@ mod tests {
         }
     }
 
+    /// A PostgreSQL store of its own (migrated by the store, as at start-up) with empty
+    /// `server_settings` rows under `keys`, for tests of concurrent writes; None without
+    /// TEST_PG_URL. The database lives as long as the returned `PgDb`.
+    fn pg_store_with_settings(
+        test: &str,
+        keys: &[&str],
+    ) -> Option<(
+        crate::store::dialect::tests::PgDb,
+        crate::store::pg::PgStore,
+    )> {
+        let db = crate::store::dialect::tests::PgDb::empty(test)?;
+        let store = crate::store::pg::PgStore::open(&db.url(), 4).unwrap();
+        for key in keys {
+            store
+                .transaction(|c| {
+                    c.execute(
+                        "INSERT INTO server_settings (key, value, updated) VALUES (?1, '', 't')",
+                        [key],
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        Some((db, store))
+    }
+
     /// Two PostgreSQL writes append an event and update the same row, in opposite orders, so
     /// interleaved that had the event-order lock been taken where the event was appended
     /// each would hold what the other waits for (PostgreSQL then aborted one of them after
@@ -475,21 +501,10 @@ mod tests {
     /// numbers follow the commits.
     #[test]
     fn postgres_event_appends_cannot_deadlock_with_row_locks() {
-        use crate::store::dialect::tests::PgDb;
         use std::sync::{Arc, Barrier};
-        let Some(db) = PgDb::empty("event lock and row locks") else {
+        let Some((_db, store)) = pg_store_with_settings("event lock and row locks", &["k"]) else {
             return;
         };
-        let store = crate::store::pg::PgStore::open(&db.url(), 4).unwrap();
-        store
-            .transaction(|c| {
-                c.execute(
-                    "INSERT INTO server_settings (key, value, updated) VALUES ('k', '', 't')",
-                    [],
-                )?;
-                Ok(())
-            })
-            .unwrap();
         const UPDATE: &str = "UPDATE server_settings SET value = value || ?1 WHERE key = 'k'";
         let barrier = Arc::new(Barrier::new(2));
         let first = {
@@ -555,21 +570,10 @@ mod tests {
     /// Retry-After on every surface), not a 500, and it wrote nothing.
     #[test]
     fn postgres_deadlock_victims_are_told_to_try_again() {
-        use crate::store::dialect::tests::PgDb;
         use std::sync::{Arc, Barrier};
-        let Some(db) = PgDb::empty("deadlock victim") else {
+        let Some((_db, store)) = pg_store_with_settings("deadlock victim", &["a", "b"]) else {
             return;
         };
-        let store = crate::store::pg::PgStore::open(&db.url(), 4).unwrap();
-        store
-            .transaction(|c| {
-                c.execute_batch(
-                    "INSERT INTO server_settings (key, value, updated)
-                     VALUES ('a', '', 't'), ('b', '', 't')",
-                )?;
-                Ok(())
-            })
-            .unwrap();
         const UPDATE: &str = "UPDATE server_settings SET value = value || ?1 WHERE key = ?2";
         let barrier = Arc::new(Barrier::new(2));
         let write = |first: &'static str, second: &'static str| {
