@@ -454,45 +454,25 @@ fn postgres_runs_the_built_statements_and_upserts() {
         },
     )
     .unwrap();
+    let delivered = || {
+        webhooks::lane(&c, ep.id, org.id)
+            .unwrap()
+            .unwrap()
+            .delivered
+    };
+    let start_after = || {
+        webhooks::by_public_id(&c, "we_1")
+            .unwrap()
+            .unwrap()
+            .start_after
+    };
     webhooks::ensure_lane(&c, ep.id, org.id, 4).unwrap();
     webhooks::ensure_lane(&c, ep.id, org.id, 9).unwrap();
-    assert_eq!(
-        webhooks::lane(&c, ep.id, org.id)
-            .unwrap()
-            .unwrap()
-            .delivered,
-        4
-    );
+    assert_eq!(delivered(), 4);
     assert_eq!(webhooks::replay(&c, ep.id, 7, now).unwrap(), 1);
-    assert_eq!(
-        webhooks::lane(&c, ep.id, org.id)
-            .unwrap()
-            .unwrap()
-            .delivered,
-        4
-    );
-    assert_eq!(
-        webhooks::by_public_id(&c, "we_1")
-            .unwrap()
-            .unwrap()
-            .start_after,
-        5
-    );
+    assert_eq!((delivered(), start_after()), (4, 5));
     assert_eq!(webhooks::replay(&c, ep.id, 2, now).unwrap(), 1);
-    assert_eq!(
-        webhooks::lane(&c, ep.id, org.id)
-            .unwrap()
-            .unwrap()
-            .delivered,
-        2
-    );
-    assert_eq!(
-        webhooks::by_public_id(&c, "we_1")
-            .unwrap()
-            .unwrap()
-            .start_after,
-        2
-    );
+    assert_eq!((delivered(), start_after()), (2, 2));
     assert_eq!(webhooks::undelivered_floor(&c).unwrap(), None);
     assert_eq!(webhooks::backlog(&c, org.id, 0).unwrap(), (0, None));
     let q = webhooks::AttemptQuery {

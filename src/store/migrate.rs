@@ -187,12 +187,7 @@ pub fn migrate_pg(client: &mut postgres::Client) -> Result<usize> {
             .query_one("SELECT COALESCE(MAX(version), 0) FROM idgate_schema", &[])
             .map_err(pg)?
             .get(0);
-        if current > LATEST_VERSION {
-            return Err(Error::Invalid(format!(
-                "the database is at schema version {current}, newer than this binary \
-                 (which knows up to {LATEST_VERSION}); run a newer idgate or restore a backup"
-            )));
-        }
+        not_newer_than_binary(current)?;
         let mut applied = 0;
         for (version, name, sql) in PG_MIGRATIONS.iter().filter(|m| m.0 > current) {
             let mut tx = client.transaction().map_err(pg)?;
@@ -217,15 +212,21 @@ pub fn migrate_pg(client: &mut postgres::Client) -> Result<usize> {
     outcome
 }
 
-/// Applies every migration newer than the database. Returns how many were applied.
-pub fn migrate(conn: &mut Connection) -> Result<usize> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+/// A database migrated by a newer idgate is refused, on either engine.
+fn not_newer_than_binary(current: i64) -> Result<()> {
     if current > LATEST_VERSION {
         return Err(Error::Invalid(format!(
             "the database is at schema version {current}, newer than this binary \
              (which knows up to {LATEST_VERSION}); run a newer idgate or restore a backup"
         )));
     }
+    Ok(())
+}
+
+/// Applies every migration newer than the database. Returns how many were applied.
+pub fn migrate(conn: &mut Connection) -> Result<usize> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    not_newer_than_binary(current)?;
     let mut applied = 0;
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
