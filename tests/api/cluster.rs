@@ -7,7 +7,6 @@
 //! `outage.rs` a database outage and kill -9. Runs only when `TEST_PG_URL` names a PostgreSQL
 //! server (`scripts/pg-server.sh start DIR` prints one); without it every test returns at once.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
@@ -77,27 +76,6 @@ impl Log {
     }
 }
 
-/// Waits for `serve` to print its address; keeps reading its stderr into `log`.
-fn address_of(child: &mut Child, log: &Log) -> String {
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let Some(Ok(line)) = lines.next() else {
-            panic!("idgate serve exited before serving:\n{}", log.text());
-        };
-        log.0.lock().unwrap().push(line.clone());
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            keep.0.lock().unwrap().push(line);
-        }
-    });
-    base
-}
-
 /// N `idgate serve` processes on one store, each with a data directory of its own holding
 /// the same `secret.key`; `apps[i]` drives instance i (its `store` is the test's own
 /// connection to the shared database, its `token` acme's SCIM token).
@@ -137,7 +115,7 @@ impl Cluster {
         let bases: Vec<String> = children
             .iter_mut()
             .zip(&logs)
-            .map(|(c, l)| address_of(c, l))
+            .map(|(c, l)| crate::helpers::served_address(c, &l.0))
             .collect();
         let store = store.unwrap_or_else(|| Store::open_pg(url, 4).expect("store opens"));
         let apps = dirs

@@ -85,7 +85,6 @@ async fn start_receiver() -> (String, Arc<Mutex<Seen>>) {
 /// `idgate serve` on `data` and the shared store; `name` is its connections'
 /// `application_name`, so the test can see which instance holds which lane.
 fn start(data: &Path, url: &str, name: &str) -> Server {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(BIN)
         .arg("--data-dir")
@@ -98,23 +97,8 @@ fn start(data: &Path, url: &str, name: &str) -> Server {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            keep.lock().unwrap().push(line);
-        }
-    });
+    let log = Arc::default();
+    let base = crate::helpers::served_address(&mut child, &log);
     Server { child, base, log }
 }
 

@@ -1,7 +1,6 @@
 //! Durability: kill -9 the real server binary while it acknowledges concurrent creates;
 //! after a restart every acknowledged user is there.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,16 +45,7 @@ pub fn serve_with(data: &std::path::Path, args: &[&str]) -> (Child, String) {
         .stdout(Stdio::null())
         .spawn()
         .expect("server starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let base = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let base = crate::helpers::served_address(&mut child, &Arc::default());
     (child, base)
 }
 

@@ -279,3 +279,38 @@ pub fn store_env(data: &std::path::Path) -> Vec<(String, String)> {
         .map(|url| vec![("IDGATE_STORE_URL".to_string(), url)])
         .unwrap_or_default()
 }
+
+/// Reads a just-started `idgate serve`'s stderr until it prints the address it serves on and
+/// returns that; every line (before and after) goes into `log`, for assertions and failure
+/// messages, and the rest of stderr keeps being read so the server never blocks on a full
+/// pipe.
+pub fn served_address(
+    child: &mut std::process::Child,
+    log: &std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> String {
+    use std::io::{BufRead, BufReader};
+    let stderr = child
+        .stderr
+        .take()
+        .expect("serve started with stderr piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let base = loop {
+        let Some(Ok(line)) = lines.next() else {
+            panic!(
+                "idgate serve exited before serving:\n{}",
+                log.lock().unwrap().join("\n")
+            );
+        };
+        log.lock().unwrap().push(line.clone());
+        if let Some(rest) = line.split("serving on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let keep = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            keep.lock().unwrap().push(line);
+        }
+    });
+    base
+}

@@ -40,7 +40,6 @@ pub fn cli(data: &Path, args: &[&str], stdin: &str) -> String {
 }
 
 pub fn start(data: &Path) -> Server {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(BIN)
         .arg("--data-dir")
@@ -52,23 +51,8 @@ pub fn start(data: &Path) -> Server {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            keep.lock().unwrap().push(line);
-        }
-    });
+    let log = std::sync::Arc::default();
+    let base = crate::helpers::served_address(&mut child, &log);
     Server { child, base, log }
 }
 
