@@ -100,19 +100,9 @@ struct Args {
     /// Keep the store here instead of in a temporary directory (must not exist yet).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Store on this PostgreSQL server instead of SQLite: a fresh database is created on it
-    /// for the run (the URL's own database is only used to create it).
-    #[arg(long)]
-    store_url: Option<String>,
-    /// idgate servers on the one store (more than 1 needs --store-url); requests go to them
-    /// round-robin, each over kept-alive connections.
-    #[arg(long, default_value_t = 1)]
-    instances: usize,
-    /// Cap each instance at this many CPUs (a control group per process; needs root): stands
-    /// in for a machine per instance, to see whether a second instance adds capacity when the
-    /// instances do not compete for the same cores.
-    #[arg(long)]
-    cpu_per_instance: Option<f64>,
+    /// The store and the idgate instances on it.
+    #[command(flatten)]
+    cluster: support::ClusterArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -947,7 +937,7 @@ async fn run(args: Args) -> Result<(), String> {
         }
     };
     let (c, n) = (args.concurrency, args.users);
-    let store = match &args.store_url {
+    let store = match &args.cluster.store_url {
         Some(url) => {
             if args.seed > 0 {
                 return Err("--seed writes SQLite directly: not with --store-url".into());
@@ -966,7 +956,7 @@ async fn run(args: Args) -> Result<(), String> {
          instances {}, workers per instance {workers}, load average at start {}",
         args.seed,
         args.phases,
-        args.instances,
+        args.cluster.instances,
         load.trim()
     );
     let setup = Instant::now();
@@ -995,10 +985,10 @@ async fn run(args: Args) -> Result<(), String> {
     let mut server = Cluster::start(
         &binary,
         &dir,
-        args.instances,
+        args.cluster.instances,
         None,
         &[],
-        args.cpu_per_instance,
+        args.cluster.cpu_per_instance,
     )?;
     let target = Target::new(server.bases.clone(), &token, c);
     wait_ready(&target).await?;

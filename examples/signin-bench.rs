@@ -83,19 +83,9 @@ struct Args {
     /// Upper bound on each timed part, in seconds (responses expire 10 minutes after signing).
     #[arg(long, default_value_t = 500)]
     phase_timeout: u64,
-    /// Store on this PostgreSQL server instead of SQLite: a fresh database is created on it
-    /// for the run (the URL's own database is only used to create it).
-    #[arg(long)]
-    store_url: Option<String>,
-    /// idgate servers on the one store (more than 1 needs --store-url); requests go to them
-    /// round-robin, each over kept-alive connections.
-    #[arg(long, default_value_t = 1)]
-    instances: usize,
-    /// Cap each instance at this many CPUs (a control group per process; needs root): stands
-    /// in for a machine per instance, to see whether a second instance adds capacity when the
-    /// instances do not compete for the same cores.
-    #[arg(long)]
-    cpu_per_instance: Option<f64>,
+    /// The store and the idgate instances on it.
+    #[command(flatten)]
+    cluster: support::ClusterArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -669,7 +659,7 @@ async fn run(args: Args) -> Result<(), String> {
         .tempdir()
         .map_err(|e| e.to_string())?;
     let (dir, setup) = (temp.path(), Instant::now());
-    let store = match &args.store_url {
+    let store = match &args.cluster.store_url {
         Some(url) => format!(
             "PostgreSQL {}",
             support::fresh_database(url, "signin_bench")?
@@ -685,10 +675,10 @@ async fn run(args: Args) -> Result<(), String> {
     let server = Cluster::start(
         &binary,
         dir,
-        args.instances,
+        args.cluster.instances,
         Some(PUBLIC_URL),
         &env,
-        args.cpu_per_instance,
+        args.cluster.cpu_per_instance,
     )?;
     let client = awc::Client::builder()
         // Idle connections are dropped before the server's 5 s keep-alive closes them: the
@@ -726,8 +716,9 @@ async fn run(args: Args) -> Result<(), String> {
         a.concurrency,
         a.phases,
         bench.pids,
-        a.instances,
-        a.cpu_per_instance
+        a.cluster.instances,
+        a.cluster
+            .cpu_per_instance
             .map_or("uncapped".into(), |c| c.to_string()),
         load.trim()
     );

@@ -21,6 +21,24 @@ const LOOPBACK: &str = "127.0.0.1/32";
 /// database made by `fresh_database`); unset, the store is SQLite under the data directory.
 static STORE_URL: OnceLock<String> = OnceLock::new();
 
+/// Where the servers of a run live: both tools take these flags.
+#[derive(clap::Args, Debug)]
+pub struct ClusterArgs {
+    /// Store on this PostgreSQL server instead of SQLite: a fresh database is created on it
+    /// for the run (the URL's own database is only used to create it).
+    #[arg(long)]
+    pub store_url: Option<String>,
+    /// idgate servers on the one store (more than 1 needs --store-url); requests go to them
+    /// round-robin, each over kept-alive connections.
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
+    /// Cap each instance at this many CPUs (a control group per process; needs root): stands
+    /// in for a machine per instance, to see whether a second instance adds capacity when the
+    /// instances do not compete for the same cores.
+    #[arg(long)]
+    pub cpu_per_instance: Option<f64>,
+}
+
 /// The `IDGATE_STORE_URL` the children of this run get (none: SQLite, as before).
 pub fn store_env() -> Option<(&'static str, &'static str)> {
     STORE_URL.get().map(|u| ("IDGATE_STORE_URL", u.as_str()))
