@@ -256,14 +256,27 @@ pub fn prune(conn: &Conn, cutoff: &str, keep_after: Option<i64>) -> Result<usize
 
 /// What was appended after `after`: per org and type, the newest `seq` and how many.
 pub fn appended_since(conn: &Conn, after: i64) -> Result<Vec<(i64, String, i64, i64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT org_id, type, MAX(seq), COUNT(*) FROM events WHERE seq > ?1
-         GROUP BY org_id, type",
-    )?;
+    let mut stmt = conn.prepare_cached(&appended_since_sql(conn.dialect()))?;
     let rows = stmt.query_map([after], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })?;
     Ok(rows.collect::<crate::store::db::Result<_>>()?)
+}
+
+/// `appended_since`'s query. The webhook dispatcher runs it after every batch that appended
+/// events, so it must read only the new rows. Left to itself, SQLite's planner picks the
+/// (org, seq) index to group by and walks the whole log every time (found in a profile:
+/// a fifth of the server's CPU under SCIM load at 40,000 events, growing with the log);
+/// `NOT INDEXED` leaves it the `seq` range of the rowid B-tree.
+fn appended_since_sql(dialect: Dialect) -> String {
+    let table = match dialect {
+        Dialect::Sqlite => "events NOT INDEXED",
+        Dialect::Postgres => "events",
+    };
+    format!(
+        "SELECT org_id, type, MAX(seq), COUNT(*) FROM {table} WHERE seq > ?1
+         GROUP BY org_id, type"
+    )
 }
 
 /// The newest `seq` of every org that has events.
@@ -404,6 +417,40 @@ mod tests {
         // PgDb's connection commits each statement by itself: the events go in at once.
         flush(c).unwrap();
         head(c).unwrap()
+    }
+
+    #[test]
+    fn what_was_appended_since_a_seq_is_read_from_that_seq_on() {
+        let raw = conn();
+        let c = Conn::Sqlite(&raw);
+        for s in 0..6 {
+            add(&c, 1 + i64::from(s % 2), "user.created", &t(s), None);
+        }
+        add(&c, 1, "user.updated", &t(7), None);
+        assert_eq!(
+            appended_since(&c, 4).unwrap(),
+            [
+                (1, "user.created".into(), 5, 1),
+                (1, "user.updated".into(), 7, 1),
+                (2, "user.created".into(), 6, 1)
+            ]
+        );
+        assert_eq!(appended_since(&c, 7).unwrap(), []);
+        // A range of the rowid B-tree, not a walk of the whole log.
+        let sql = appended_since_sql(Dialect::Sqlite);
+        let plan: Vec<String> = raw
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([4], |r| r.get(3))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        let plan = plan.join(" | ");
+        assert!(
+            plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"),
+            "{plan}"
+        );
+        assert!(!plan.contains("SCAN"), "{plan}");
     }
 
     fn t(s: u32) -> String {
