@@ -181,6 +181,15 @@ pub fn record(
     now: &str,
     event: Event,
 ) -> Result<()> {
+    append(conn, prepare(org, source, now, event))
+}
+
+/// An event with its envelope already rendered, waiting for the write that makes its change.
+pub struct Prepared(Appending);
+
+/// Renders `event`'s envelope without touching the store, so that a write prepared before
+/// the writer (see `scim::service::patch_user`) hands it only the row to insert.
+pub fn prepare(org: OrgRef<'_>, source: &Source, now: &str, event: Event) -> Prepared {
     let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
     let mut body = json!({
         "id": &id,
@@ -193,15 +202,19 @@ pub fn record(
     if let Some(previous) = event.previous {
         body["previous"] = previous;
     }
-    let row = Appending {
+    Prepared(Appending {
         id,
         org_id: org.id,
         type_: event.kind.as_str(),
         created: now.to_string(),
         request_id: source.request_id.clone(),
         body: body.to_string(),
-    };
-    store::append(conn, row)
+    })
+}
+
+/// Appends a prepared event inside the caller's write.
+pub fn append(conn: &Conn, event: Prepared) -> Result<()> {
+    store::append(conn, event.0)
 }
 
 /// Checks an event type (`user.created`) or a pattern (`user.*`, `*`) against the known

@@ -68,10 +68,13 @@ fn check_required(org: &Org, doc: &Value) -> Result<()> {
 
 /// Resolves the user's role inside the write transaction (mappings are read there).
 fn roles(conn: &crate::store::db::Conn, org: &Org, doc: &Value) -> Result<Roles> {
+    Ok(roles_with(&orgs::role_mappings(conn, org.id)?, org, doc))
+}
+
+fn roles_with(mappings: &[(String, String)], org: &Org, doc: &Value) -> Roles {
     let raw = identity::raw_role(doc, &org.role_attribute);
-    let maps = orgs::role_mappings(conn, org.id)?;
-    let resolved = identity::resolve_role(raw.as_deref(), &maps, org.default_role.as_deref());
-    Ok(Roles { raw, resolved })
+    let resolved = identity::resolve_role(raw.as_deref(), mappings, org.default_role.as_deref());
+    Roles { raw, resolved }
 }
 
 /// `If-Match`: `*` or the current ETag; anything else → 412.
@@ -194,7 +197,8 @@ pub async fn replace_user(
             let current = res::get_for_update(c, ResourceKind::User, org.id, &id)?
                 .ok_or_else(|| res::not_found(ResourceKind::User, &id))?;
             check_version(if_match.as_deref(), current.version)?;
-            let stored = save_user(c, &org, &id, &doc, Some(&current.data), &now)?;
+            let roles = roles(c, &org, &doc)?;
+            let stored = save_user(c, &org, &id, &doc, Some(&current.data), &roles, &now)?;
             Log::new(c, &org, &source, &now).user_written(&current, &stored)?;
             Ok(stored)
         })
@@ -210,10 +214,10 @@ fn save_user(
     id: &str,
     doc: &Value,
     previous: Option<&Value>,
+    roles: &Roles,
     now: &str,
 ) -> Result<Stored> {
-    let roles = roles(c, org, doc)?;
-    let stored = res::update_user(c, org.id, id, doc, previous, &roles, now)?;
+    let stored = res::update_user(c, org.id, id, doc, previous, roles, now)?;
     if doc.get("active").and_then(Value::as_bool) == Some(false) {
         on_user_deprovisioned(c, id, now)?;
     }
@@ -230,30 +234,205 @@ pub async fn patch_user(
 ) -> Result<Written> {
     let req = patch::parse_patch(&body)?;
     let now = timestamp(state.clock.now());
+    if state.store.single_writer() {
+        let written = patch_user_prepared(state, &org, &source, &id, &req, &if_match, &now).await?;
+        if let Some(written) = written {
+            return forget_revoked(state, Ok(written));
+        }
+        // The user changed between the read and the write: do it all inside the writer.
+    }
     let written = state
         .store
         .write(move |c| {
             let current = res::get_for_update(c, ResourceKind::User, org.id, &id)?
                 .ok_or_else(|| res::not_found(ResourceKind::User, &id))?;
-            check_version(if_match.as_deref(), current.version)?;
-            let mut doc = current.data.clone();
-            let applied = patch::apply_report(ResourceKind::User, &mut doc, &req, &mode(&org))?;
-            note_ignored(&applied.ignored);
-            let stored = if doc == current.data {
-                current
-            } else {
-                check_required(&org, &doc)?;
-                let stored = save_user(c, &org, &id, &doc, Some(&current.data), &now)?;
-                Log::new(c, &org, &source, &now).user_written(&current, &stored)?;
-                stored
+            let w = match plan_user_patch(&org, current, &req, &if_match)? {
+                PatchPlan::Unchanged(written) => return Ok(written),
+                PatchPlan::Write(w) => w,
             };
+            let roles = roles(c, &org, &w.doc)?;
+            let stored = save_user(c, &org, &id, &w.doc, Some(&w.before.data), &roles, &now)?;
+            Log::new(c, &org, &source, &now).user_written(&w.before, &stored)?;
             Ok(Written {
                 stored,
-                ignored: applied.ignored,
+                ignored: w.ignored,
             })
         })
         .await;
     forget_revoked(state, written)
+}
+
+/// A user PATCH applied to the user as read: nothing to write, or the document to write.
+enum PatchPlan {
+    Unchanged(Written),
+    Write(UserPatch),
+}
+
+struct UserPatch {
+    before: Stored,
+    doc: Value,
+    ignored: Vec<String>,
+}
+
+/// Checks `If-Match` against `current` and applies the PATCH to its document.
+fn plan_user_patch(
+    org: &Org,
+    current: Stored,
+    req: &patch::PatchRequest,
+    if_match: &Option<String>,
+) -> Result<PatchPlan> {
+    check_version(if_match.as_deref(), current.version)?;
+    let mut doc = current.data.clone();
+    let applied = patch::apply_report(ResourceKind::User, &mut doc, req, &mode(org))?;
+    note_ignored(&applied.ignored);
+    if doc == current.data {
+        return Ok(PatchPlan::Unchanged(Written {
+            stored: current,
+            ignored: applied.ignored,
+        }));
+    }
+    check_required(org, &doc)?;
+    Ok(PatchPlan::Write(UserPatch {
+        before: current,
+        doc,
+        ignored: applied.ignored,
+    }))
+}
+
+/// A user PATCH with its work done before the writer, for SQLite, where every write queues
+/// for one thread: the user and the role mappings are read on this worker and the PATCH is
+/// prepared here (`prepare_user_patch`); the writer only runs `commit_user_patch`. `None`
+/// when the user or its role changed in between: the caller then does the whole PATCH
+/// inside the writer.
+async fn patch_user_prepared(
+    state: &AppState,
+    org: &Org,
+    source: &Source,
+    id: &str,
+    req: &patch::PatchRequest,
+    if_match: &Option<String>,
+    now: &str,
+) -> Result<Option<Written>> {
+    let (org_id, user_id) = (org.id, id.to_string());
+    let (current, mappings) = state
+        .store
+        .read_inline(move |c| {
+            let user = res::get(c, ResourceKind::User, org_id, &user_id, false)?;
+            Ok((user, orgs::role_mappings(c, org_id)?))
+        })
+        .await?;
+    let current = current.ok_or_else(|| res::not_found(ResourceKind::User, id))?;
+    let prepared = match prepare_user_patch(org, source, now, current, &mappings, req, if_match)? {
+        Ok(prepared) => prepared,
+        Err(unchanged) => return Ok(Some(unchanged)),
+    };
+    state
+        .store
+        .write(move |c| commit_user_patch(c, prepared))
+        .await
+}
+
+/// A user PATCH worked out from a read of the user: the document to store, what
+/// `update_user` will return, and the event with its envelope rendered.
+struct PreparedPatch {
+    org: Org,
+    now: String,
+    before: Stored,
+    after: Stored,
+    event: Option<events::Prepared>,
+    ignored: Vec<String>,
+}
+
+/// Applies the PATCH to `current` (read outside the writer, with the org's role
+/// `mappings`) and builds the product forms, the `previous` diff and the envelope. `Err`
+/// holds the answer of a PATCH that changes nothing (no write, no event).
+fn prepare_user_patch(
+    org: &Org,
+    source: &Source,
+    now: &str,
+    current: Stored,
+    mappings: &[(String, String)],
+    req: &patch::PatchRequest,
+    if_match: &Option<String>,
+) -> Result<std::result::Result<PreparedPatch, Written>> {
+    let UserPatch {
+        before,
+        doc,
+        ignored,
+    } = match plan_user_patch(org, current, req, if_match)? {
+        PatchPlan::Unchanged(written) => return Ok(Err(written)),
+        PatchPlan::Write(w) => w,
+    };
+    let roles = roles_with(mappings, org, &doc);
+    let after = Stored {
+        version: before.version + 1,
+        last_modified: now.to_string(),
+        role_raw: roles.raw,
+        role: roles.resolved,
+        data: doc,
+        ..before.clone()
+    };
+    let (old, new) = (product::user(&before), product::user(&after));
+    let event = events::user_change(&old, &new).map(|(kind, previous)| {
+        let org_ref = OrgRef {
+            id: org.id,
+            slug: &org.slug,
+        };
+        let event = Event {
+            kind,
+            data: new,
+            previous: Some(previous),
+        };
+        events::prepare(org_ref, source, now, event)
+    });
+    Ok(Ok(PreparedPatch {
+        org: org.clone(),
+        now: now.to_string(),
+        before,
+        after,
+        event,
+        ignored,
+    }))
+}
+
+/// The writer's part of a prepared PATCH: checks that the user's version and stored role,
+/// and the role its new document resolves to, are still what `prepare_user_patch` saw, then
+/// runs the statements and inserts the event in the same savepoint. `None` (nothing
+/// written) when they are not.
+fn commit_user_patch(c: &crate::store::db::Conn, p: PreparedPatch) -> Result<Option<Written>> {
+    let PreparedPatch {
+        org,
+        now,
+        before,
+        after,
+        event,
+        ignored,
+    } = p;
+    let seen = Roles {
+        raw: before.role_raw.clone(),
+        resolved: before.role.clone(),
+    };
+    let unchanged = res::user_guard(c, org.id, &before.id)?
+        .is_some_and(|(version, stored)| version == before.version && stored == seen);
+    let resolved = roles(c, &org, &after.data)?;
+    if !unchanged || after.role_raw != resolved.raw || after.role != resolved.resolved {
+        return Ok(None);
+    }
+    let id = &before.id;
+    let stored = save_user(
+        c,
+        &org,
+        id,
+        &after.data,
+        Some(&before.data),
+        &resolved,
+        &now,
+    )?;
+    debug_assert_eq!(stored.version, after.version);
+    if let Some(event) = event {
+        events::append(c, event)?;
+    }
+    Ok(Some(Written { stored, ignored }))
 }
 
 pub async fn delete(
@@ -485,4 +664,162 @@ pub async fn patch_group(
             })
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use serde_json::json;
+
+    const NOW: &str = "2026-12-03T10:00:00Z";
+    const LATER: &str = "2026-12-03T10:00:01Z";
+
+    /// A store with one org and one user whose `roles` value is "Admin".
+    fn setup() -> (tempfile::TempDir, Store, Org, Stored) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), 1, 8).unwrap();
+        let (org, user) = store
+            .write_now(|c| {
+                let org = orgs::create_org(c, "acme", "Acme", &[], NOW)?;
+                let doc = json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": "alice@acme.com", "displayName": "Alice", "active": true,
+                    "roles": [{"value": "Admin", "primary": true}],
+                });
+                let roles = roles(c, &org, &doc)?;
+                let user = res::insert_user(c, org.id, "u-1", &doc, &roles, NOW)?;
+                Ok((org, user))
+            })
+            .unwrap();
+        (dir, store, org, user)
+    }
+
+    /// Reads the user and the mappings as `patch_user_prepared` does, and prepares a rename.
+    fn prepare_rename(store: &Store, org: &Org, name: &str) -> PreparedPatch {
+        let (current, mappings) = store
+            .read_now(|c| {
+                let user = res::get(c, ResourceKind::User, org.id, "u-1", false)?.unwrap();
+                Ok((user, orgs::role_mappings(c, org.id)?))
+            })
+            .unwrap();
+        let req = patch::parse_patch(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": "displayName", "value": name}],
+        }))
+        .unwrap();
+        let source = Source::scim(Some("req-1".into()));
+        match prepare_user_patch(org, &source, LATER, current, &mappings, &req, &None) {
+            Ok(Ok(prepared)) => prepared,
+            _ => panic!("a rename is a change"),
+        }
+    }
+
+    fn events(store: &Store) -> Vec<Value> {
+        store
+            .read_now(|c| crate::store::events::after(c, 0, None, 100))
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::from_str(&e.envelope).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_prepared_patch_commits_the_change_and_its_event_together() {
+        let (_dir, store, org, user) = setup();
+        let prepared = prepare_rename(&store, &org, "Alice B");
+        let written = store
+            .write_now(|c| commit_user_patch(c, prepared))
+            .unwrap()
+            .expect("nothing changed in between");
+        assert_eq!(written.stored.version, user.version + 1);
+        assert_eq!(written.stored.data["displayName"], "Alice B");
+        let stored = store
+            .read_now(|c| res::get(c, ResourceKind::User, org.id, "u-1", false))
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.version, written.stored.version);
+        assert_eq!(stored.data, written.stored.data);
+        let events = events(&store);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["type"], "user.updated");
+        assert_eq!(events[0]["previous"], json!({"display_name": "Alice"}));
+        // The event built before the writer is what the stored user is.
+        assert_eq!(events[0]["data"], product::user(&stored));
+        assert_eq!(events[0]["source"]["request_id"], "req-1");
+    }
+
+    #[test]
+    fn a_prepared_patch_writes_nothing_when_the_user_changed_in_between() {
+        let (_dir, store, org, _) = setup();
+        let stale = prepare_rename(&store, &org, "Alice B");
+        let first = prepare_rename(&store, &org, "Alice C");
+        let won = store.write_now(|c| commit_user_patch(c, first)).unwrap();
+        assert!(won.is_some());
+        let lost = store.write_now(|c| commit_user_patch(c, stale)).unwrap();
+        assert!(
+            lost.is_none(),
+            "the user is no longer the one the PATCH was applied to"
+        );
+        let stored = store
+            .read_now(|c| res::get(c, ResourceKind::User, org.id, "u-1", false))
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.data["displayName"], "Alice C");
+        assert_eq!(
+            events(&store).len(),
+            1,
+            "only the committed change is an event"
+        );
+
+        // Deleted in between: nothing written either.
+        let stale = prepare_rename(&store, &org, "Alice D");
+        store
+            .write_now(|c| res::delete(c, ResourceKind::User, org.id, "u-1"))
+            .unwrap();
+        assert!(
+            store
+                .write_now(|c| commit_user_patch(c, stale))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_prepared_patch_writes_nothing_when_the_role_changed_in_between() {
+        // A mapping edit changes the role the new document resolves to (no version bump).
+        let (_dir, store, org, _) = setup();
+        let stale = prepare_rename(&store, &org, "Alice B");
+        store
+            .write_now(|c| orgs::set_role_mapping(c, org.id, "admin", "owner"))
+            .unwrap();
+        assert!(
+            store
+                .write_now(|c| commit_user_patch(c, stale))
+                .unwrap()
+                .is_none()
+        );
+
+        // A sign-in's role claim changes the stored role (no version bump either).
+        let stale = prepare_rename(&store, &org, "Alice B");
+        store
+            .write_now(|c| crate::store::signin::set_role(c, "u-1", "Viewer", None))
+            .unwrap();
+        assert!(
+            store
+                .write_now(|c| commit_user_patch(c, stale))
+                .unwrap()
+                .is_none()
+        );
+        assert!(events(&store).is_empty());
+
+        // Prepared again from what is stored now, it goes through.
+        let fresh = prepare_rename(&store, &org, "Alice B");
+        let written = store
+            .write_now(|c| commit_user_patch(c, fresh))
+            .unwrap()
+            .unwrap();
+        assert_eq!(written.stored.role.as_deref(), Some("owner"));
+        assert_eq!(events(&store)[0]["data"]["role"], "owner");
+    }
 }

@@ -140,6 +140,51 @@ async fn every_scim_user_change_is_one_event_and_no_change_is_none() {
     assert!(drain(&app, &mut mark).is_empty());
 }
 
+// PATCHes of one user race: each is prepared from a read outside the writer, and one
+// prepared from a version that another has since replaced must not be written as it was.
+// The events of the user then form one chain: versions one apart, each `previous` the
+// value the event before it set.
+#[actix_web::test]
+async fn concurrent_patches_of_one_user_are_one_chain_of_events() {
+    let app = spawn_app().await;
+    let created = app
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "race@acme.com", "title": "t-start"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let mut mark = head(&app);
+    let path = format!("/Users/{id}");
+    let n = 40;
+    let sends = (0..n).map(|i| {
+        let (app, path) = (&app, &path);
+        async move {
+            let body = patch(json!([{"op": "Replace", "path": "title", "value": format!("t{i}")}]));
+            let r = app.patch(path, body).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["meta"]["version"].as_str().unwrap().to_string()
+        }
+    });
+    let mut versions = futures_util::future::join_all(sends).await;
+    versions.sort();
+    versions.dedup();
+    assert_eq!(versions.len(), n, "every PATCH answered its own version");
+
+    let got = drain(&app, &mut mark);
+    assert_eq!(got.len(), n, "one event per PATCH");
+    let mut title = json!("t-start");
+    for (i, (kind, e)) in got.iter().enumerate() {
+        assert_eq!(kind, "user.updated");
+        assert_eq!(e["data"]["version"], i as i64 + 2, "{e}");
+        assert_eq!(e["previous"], json!({"job_title": title}), "{e}");
+        title = e["data"]["job_title"].clone();
+    }
+    let now = app.get(&path).await.body;
+    assert_eq!(now["title"], title, "the last event is what is stored");
+}
+
 #[actix_web::test]
 async fn every_membership_change_is_one_event_per_member() {
     let app = spawn_app().await;
