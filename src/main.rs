@@ -5,12 +5,6 @@ use idgate::cli::{self, Cli, Command};
 use idgate::clock::Clock;
 use idgate::{Application, telemetry};
 
-/// mimalloc instead of glibc's malloc: under SCIM load a fifth of the server's CPU was
-/// glibc's allocator (`_int_malloc`, `_int_free`, `malloc_consolidate`: JSON trees, request
-/// and response buffers); see docs/PERFORMANCE.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match cli::load_config(&cli) {
