@@ -728,10 +728,7 @@ mod tests {
     fn a_prepared_patch_commits_the_change_and_its_event_together() {
         let (_dir, store, org, user) = setup();
         let prepared = prepare_rename(&store, &org, "Alice B");
-        let written = store
-            .write_now(|c| commit_user_patch(c, prepared))
-            .unwrap()
-            .expect("nothing changed in between");
+        let written = commit(&store, prepared).expect("nothing changed in between");
         assert_eq!(written.stored.version, user.version + 1);
         assert_eq!(written.stored.data["displayName"], "Alice B");
         let stored = store
@@ -749,18 +746,32 @@ mod tests {
         assert_eq!(events[0]["source"]["request_id"], "req-1");
     }
 
+    fn commit(store: &Store, prepared: PreparedPatch) -> Option<Written> {
+        store.write_now(|c| commit_user_patch(c, prepared)).unwrap()
+    }
+
+    /// Prepares a rename, lets `meanwhile` write, then commits: nothing may be written.
+    fn assert_stale_after(
+        store: &Store,
+        org: &Org,
+        meanwhile: impl FnOnce(&crate::store::db::Conn) -> Result<()> + Send,
+    ) {
+        let stale = prepare_rename(store, org, "Alice B");
+        store.write_now(meanwhile).unwrap();
+        assert!(
+            commit(store, stale).is_none(),
+            "prepared from a user that changed since"
+        );
+    }
+
     #[test]
     fn a_prepared_patch_writes_nothing_when_the_user_changed_in_between() {
         let (_dir, store, org, _) = setup();
-        let stale = prepare_rename(&store, &org, "Alice B");
         let first = prepare_rename(&store, &org, "Alice C");
-        let won = store.write_now(|c| commit_user_patch(c, first)).unwrap();
-        assert!(won.is_some());
-        let lost = store.write_now(|c| commit_user_patch(c, stale)).unwrap();
-        assert!(
-            lost.is_none(),
-            "the user is no longer the one the PATCH was applied to"
-        );
+        assert_stale_after(&store, &org, |c| {
+            assert!(commit_user_patch(c, first)?.is_some());
+            Ok(())
+        });
         let stored = store
             .read_now(|c| res::get(c, ResourceKind::User, org.id, "u-1", false))
             .unwrap()
@@ -771,54 +782,26 @@ mod tests {
             1,
             "only the committed change is an event"
         );
-
-        // Deleted in between: nothing written either.
-        let stale = prepare_rename(&store, &org, "Alice D");
-        store
-            .write_now(|c| res::delete(c, ResourceKind::User, org.id, "u-1"))
-            .unwrap();
-        assert!(
-            store
-                .write_now(|c| commit_user_patch(c, stale))
-                .unwrap()
-                .is_none()
-        );
+        // Deleted in between.
+        assert_stale_after(&store, &org, |c| {
+            res::delete(c, ResourceKind::User, org.id, "u-1").map(|_| ())
+        });
     }
 
     #[test]
     fn a_prepared_patch_writes_nothing_when_the_role_changed_in_between() {
-        // A mapping edit changes the role the new document resolves to (no version bump).
         let (_dir, store, org, _) = setup();
-        let stale = prepare_rename(&store, &org, "Alice B");
-        store
-            .write_now(|c| orgs::set_role_mapping(c, org.id, "admin", "owner"))
-            .unwrap();
-        assert!(
-            store
-                .write_now(|c| commit_user_patch(c, stale))
-                .unwrap()
-                .is_none()
-        );
-
+        // A mapping edit changes the role the new document resolves to (no version bump).
+        assert_stale_after(&store, &org, |c| {
+            orgs::set_role_mapping(c, org.id, "admin", "owner")
+        });
         // A sign-in's role claim changes the stored role (no version bump either).
-        let stale = prepare_rename(&store, &org, "Alice B");
-        store
-            .write_now(|c| crate::store::signin::set_role(c, "u-1", "Viewer", None))
-            .unwrap();
-        assert!(
-            store
-                .write_now(|c| commit_user_patch(c, stale))
-                .unwrap()
-                .is_none()
-        );
+        assert_stale_after(&store, &org, |c| {
+            crate::store::signin::set_role(c, "u-1", "Viewer", None)
+        });
         assert!(events(&store).is_empty());
-
         // Prepared again from what is stored now, it goes through.
-        let fresh = prepare_rename(&store, &org, "Alice B");
-        let written = store
-            .write_now(|c| commit_user_patch(c, fresh))
-            .unwrap()
-            .unwrap();
+        let written = commit(&store, prepare_rename(&store, &org, "Alice B")).unwrap();
         assert_eq!(written.stored.role.as_deref(), Some("owner"));
         assert_eq!(events(&store)[0]["data"]["role"], "owner");
     }
