@@ -127,7 +127,7 @@ async fn read(
     // Events after the cursor were pruned when the oldest kept is further on (or none is
     // kept although some were given).
     let first_kept = oldest.unwrap_or(head + 1);
-    if feed.after + 1 < first_kept && feed.after < head {
+    if feed.after.saturating_add(1) < first_kept && feed.after < head {
         let mut gone = ApiError::new(
             StatusCode::GONE,
             "cursor_expired",

@@ -242,6 +242,28 @@ async fn a_cursor_older_than_what_is_kept_is_gone() {
     );
 }
 
+// Found by schemathesis: the largest cursor a client can send overflowed the "was it
+// pruned?" check and the request panicked (500). A cursor past the head is simply caught up.
+#[actix_web::test]
+async fn a_cursor_at_the_largest_seq_is_caught_up_not_a_server_error() {
+    let app = spawn_app().await;
+    let key = new_key(&app, "p", &["--scope", "events:read"]);
+    app.create_user("a@acme.com").await;
+    let max = i64::MAX.to_string();
+    let r = app.feed(&key, &format!("after={max}&limit=911")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["events"], serde_json::json!([]));
+    assert_eq!(r.body["next_after"], Value::from(i64::MAX));
+    // Pruned down to nothing: still caught up, not gone.
+    app.store
+        .write_now(|c| {
+            c.execute("DELETE FROM events", [])?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(app.feed(&key, &format!("after={max}")).await.status, 200);
+}
+
 /// The README's consumer, run as a product would run it against the real server; the README
 /// shows this very file.
 #[test]
