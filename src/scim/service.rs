@@ -128,9 +128,8 @@ impl<'a> Log<'a> {
 
     /// A user written over `before`: its deactivation, reactivation or update, if any.
     fn user_written(&self, before: &Stored, after: &Stored) -> Result<()> {
-        let (old, new) = (product::user(before), product::user(after));
-        match events::user_change(&old, &new) {
-            Some((kind, previous)) => self.event(kind, new, Some(previous)),
+        match user_event(self.org, self.source, self.now, before, after) {
+            Some(event) => events::append(self.conn, event),
             None => Ok(()),
         }
     }
@@ -151,6 +150,33 @@ impl<'a> Log<'a> {
             self.event(kind, data, None)?;
         }
         Ok(())
+    }
+}
+
+/// The event of a user written over `before` (deactivated, reactivated or updated), its
+/// envelope rendered; `None` when nothing the product sees changed.
+fn user_event(
+    org: OrgRef<'_>,
+    source: &Source,
+    now: &str,
+    before: &Stored,
+    after: &Stored,
+) -> Option<events::Prepared> {
+    let (old, new) = (product::user(before), product::user(after));
+    let (kind, previous) = events::user_change(&old, &new)?;
+    let event = Event {
+        kind,
+        data: new,
+        previous: Some(previous),
+    };
+    Some(events::prepare(org, source, now, event))
+}
+
+/// The role columns stored with a user.
+fn stored_roles(s: &Stored) -> Roles {
+    Roles {
+        raw: s.role_raw.clone(),
+        resolved: s.role.clone(),
     }
 }
 
@@ -372,19 +398,11 @@ fn prepare_user_patch(
         data: doc,
         ..before.clone()
     };
-    let (old, new) = (product::user(&before), product::user(&after));
-    let event = events::user_change(&old, &new).map(|(kind, previous)| {
-        let org_ref = OrgRef {
-            id: org.id,
-            slug: &org.slug,
-        };
-        let event = Event {
-            kind,
-            data: new,
-            previous: Some(previous),
-        };
-        events::prepare(org_ref, source, now, event)
-    });
+    let org_ref = OrgRef {
+        id: org.id,
+        slug: &org.slug,
+    };
+    let event = user_event(org_ref, source, now, &before, &after);
     Ok(Ok(PreparedPatch {
         org: org.clone(),
         now: now.to_string(),
@@ -408,14 +426,11 @@ fn commit_user_patch(c: &crate::store::db::Conn, p: PreparedPatch) -> Result<Opt
         event,
         ignored,
     } = p;
-    let seen = Roles {
-        raw: before.role_raw.clone(),
-        resolved: before.role.clone(),
-    };
-    let unchanged = res::user_guard(c, org.id, &before.id)?
-        .is_some_and(|(version, stored)| version == before.version && stored == seen);
+    let unchanged = res::user_guard(c, org.id, &before.id)?.is_some_and(|(version, stored)| {
+        version == before.version && stored == stored_roles(&before)
+    });
     let resolved = roles(c, &org, &after.data)?;
-    if !unchanged || after.role_raw != resolved.raw || after.role != resolved.resolved {
+    if !unchanged || resolved != stored_roles(&after) {
         return Ok(None);
     }
     let id = &before.id;

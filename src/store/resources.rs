@@ -339,11 +339,11 @@ pub fn get_for_update(
 /// every change of the document; the role columns also change without it (a role mapping
 /// edit, a sign-in's role claim), so they are compared too. Locks the row on PostgreSQL.
 pub fn user_guard(conn: &Conn, org_id: i64, id: &str) -> Result<Option<(i64, Roles)>> {
-    let lock = if conn.is_pg() { " FOR UPDATE" } else { "" };
-    let sql =
-        format!("SELECT version, role_raw, role FROM users WHERE id = ?1 AND org_id = ?2{lock}");
+    const SQL: &str = "SELECT version, role_raw, role FROM users WHERE id = ?1 AND org_id = ?2";
+    const PG: &str =
+        "SELECT version, role_raw, role FROM users WHERE id = ?1 AND org_id = ?2 FOR UPDATE";
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(if conn.is_pg() { PG } else { SQL })?
         .query_row(params![id, org_id], |r| {
             Ok((
                 r.get(0)?,
