@@ -185,6 +185,34 @@ async fn concurrent_patches_of_one_user_are_one_chain_of_events() {
     assert_eq!(now["title"], title, "the last event is what is stored");
 }
 
+// A refused PATCH (stale If-Match, unknown user, invalid operation) is refused from the
+// read it was prepared on, changes nothing and records nothing.
+#[actix_web::test]
+async fn a_refused_patch_changes_nothing_and_records_nothing() {
+    let app = spawn_app().await;
+    let id = app.create_user("refused@acme.com").await;
+    let path = format!("/Users/{id}");
+    let before = app.get(&path).await.body;
+    let mut mark = head(&app);
+    let rename = patch(json!([{"op": "Replace", "path": "displayName", "value": "X"}]));
+    let auth = format!("Bearer {}", app.token);
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/scim+json"),
+        ("If-Match", "W/\"999\""),
+    ];
+    app.raw("PATCH", &path, &headers, Some(rename.to_string()))
+        .await
+        .assert_error(412, None);
+    app.patch("/Users/no-such-user", rename)
+        .await
+        .assert_error(404, None);
+    let bad = patch(json!([{"op": "Replace", "path": "active", "value": "maybe"}]));
+    assert_eq!(app.patch(&path, bad).await.status, 400);
+    assert_eq!(app.get(&path).await.body, before);
+    assert!(drain(&app, &mut mark).is_empty());
+}
+
 #[actix_web::test]
 async fn every_membership_change_is_one_event_per_member() {
     let app = spawn_app().await;
