@@ -7,6 +7,9 @@ use idgate::{Application, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve { .. }) {
+        bound_malloc_arenas();
+    }
     let config = match cli::load_config(&cli) {
         Ok(c) => c,
         Err(problems) => {
@@ -67,3 +70,32 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// glibc's malloc gives every thread that allocates an arena of its own, up to eight per
+/// core, and each arena keeps much of what was freed in it. The server's blocking threads
+/// (reads, one per pooled connection) each built pages of users in their own arena: at
+/// 1,000,000 users the paging benchmark peaked at 96-112 MiB, over the 100 MiB target, and
+/// at 73-75 MiB with four arenas (docs/PERFORMANCE.md). glibc reads `MALLOC_ARENA_MAX`
+/// when the process starts, and setting it from inside (`mallopt`, or `set_var` once
+/// running) takes `unsafe`, which this crate forbids: so `serve` starts itself again once,
+/// same process id and arguments, with the variable set. A value the operator set is kept.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn bound_malloc_arenas() {
+    use std::os::unix::process::CommandExt;
+    const ARENAS: &str = "4";
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    // Returns only if the exec failed: serve as we are.
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MALLOC_ARENA_MAX", ARENAS)
+        .exec();
+    eprintln!("warning: could not restart with MALLOC_ARENA_MAX={ARENAS} ({err}); serving without");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn bound_malloc_arenas() {}

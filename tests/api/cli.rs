@@ -622,3 +622,39 @@ async fn backup_and_restore_on_postgresql() {
     let shown = String::from_utf8(idgate(fresh.path(), &["org", "show", "globex"]).stdout).unwrap();
     assert!(shown.contains("globex.com"), "{shown}");
 }
+
+/// `serve` runs with glibc's malloc arenas bounded (`MALLOC_ARENA_MAX=4`, by starting itself
+/// again: the same process, which then serves), unless the operator set a value of their own.
+#[test]
+fn serve_bounds_malloc_arenas_unless_the_operator_chose() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return;
+    }
+    for (preset, want) in [(None, "4"), (Some("2"), "2")] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        let mut command = Command::new(BIN);
+        command
+            .arg("--data-dir")
+            .arg(data)
+            .envs(crate::helpers::store_env(data))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("MALLOC_ARENA_MAX")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(v) = preset {
+            command.env("MALLOC_ARENA_MAX", v);
+        }
+        let mut child = command.spawn().unwrap();
+        let base = crate::helpers::served_address(&mut child, &std::sync::Arc::default());
+        let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let values: Vec<String> = environ
+            .split(|b| *b == 0)
+            .filter_map(|v| v.strip_prefix(b"MALLOC_ARENA_MAX="))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        assert_eq!(values, [want], "preset {preset:?}, served at {base}");
+    }
+}
