@@ -307,14 +307,12 @@ pub fn find(conn: &Conn, seq: Option<i64>, id: Option<&str>) -> Result<Option<Ev
         .optional()?)
 }
 
-/// The `seq` just before the first event created at or after `time` (to replay from a time).
+/// A `seq` to replay after so that the replay starts with the first event created at or
+/// after `time`: below it there is no event that recent. A binary search (`seq_from_time`),
+/// not a walk from the oldest event: a first version read every event older than `time`,
+/// a month of them for "replay from an hour ago".
 pub fn before_time(conn: &Conn, time: &str) -> Result<i64> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COALESCE((SELECT seq FROM events WHERE created >= ?1 ORDER BY seq LIMIT 1),
-                             (SELECT COALESCE(MAX(seq), 0) + 1 FROM events)) - 1",
-        )?
-        .query_row([time], |r| r.get(0))?)
+    Ok(seq_from_time(conn, time)? - 1)
 }
 
 /// One page of an org's events, newest first: those before `before` (keyset on `seq`; `None`:
@@ -455,6 +453,78 @@ mod tests {
 
     fn t(s: u32) -> String {
         format!("2026-01-01T00:{:02}:{:02}.000Z", s / 60, s % 60)
+    }
+
+    /// Two events at one time need two types: the test ids are made of both.
+    fn alternate_type(i: u32) -> &'static str {
+        if i % 2 == 0 {
+            "user.created"
+        } else {
+            "user.updated"
+        }
+    }
+
+    /// "Replay from a time" reads a few events (a binary search on `seq`), not every event
+    /// older than the time: counted in SQLite's virtual-machine instructions, which a walk
+    /// of the log runs a few for each event it passes.
+    #[test]
+    fn replay_from_a_time_reads_a_few_events_not_the_log() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let raw = conn();
+        let c = Conn::Sqlite(&raw);
+        for i in 0..3000u32 {
+            add(&c, 1, alternate_type(i), &t(i / 30), None);
+        }
+        let ticks = std::sync::Arc::new(AtomicU32::new(0));
+        let counter = ticks.clone();
+        raw.progress_handler(
+            100,
+            Some(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                false
+            }),
+        )
+        .unwrap();
+        let before = before_time(&c, &t(99)).unwrap();
+        raw.progress_handler(100, None::<fn() -> bool>).unwrap();
+        assert_eq!(before, 2970);
+        let ticks = ticks.load(Ordering::Relaxed);
+        assert!(ticks < 30, "{ticks} hundred instructions for 3,000 events");
+    }
+
+    /// Replaying from a time starts at the first event that recent, whatever the gaps in
+    /// `seq` (pruned events, numbers of rolled-back writes) and however many events share a
+    /// time: checked against a walk of every event.
+    #[test]
+    fn before_time_finds_the_first_event_that_recent() {
+        let raw = conn();
+        let c = Conn::Sqlite(&raw);
+        assert_eq!(before_time(&c, &t(0)).unwrap(), 0, "no events");
+        // Two events a time (0, 0, 3, 3, 6, 6 …), and every third `seq` deleted below.
+        let mut kept = Vec::new();
+        for i in 0..60u32 {
+            let seq = add(&c, 1, alternate_type(i), &t(i / 2 * 3), None);
+            kept.push((seq, t(i / 2 * 3)));
+        }
+        raw.execute("DELETE FROM events WHERE seq % 3 = 0", [])
+            .unwrap();
+        kept.retain(|(seq, _)| seq % 3 != 0);
+        for s in 0..100 {
+            let time = t(s);
+            let walk = kept
+                .iter()
+                .find(|(_, created)| *created >= time)
+                .map(|(seq, _)| seq - 1);
+            let got = before_time(&c, &time).unwrap();
+            match walk {
+                // Replaying after `got` starts exactly at that event: nothing kept between.
+                Some(before) => assert!(
+                    got <= before && !kept.iter().any(|(q, _)| *q > got && *q <= before),
+                    "time {time}: {got}, the walk says {before}"
+                ),
+                None => assert!(kept.iter().all(|(q, _)| *q <= got), "time {time}: {got}"),
+            }
+        }
     }
 
     /// The same tests on PostgreSQL, and its head: never back, also when pruning removed
