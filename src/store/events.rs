@@ -457,7 +457,7 @@ mod tests {
 
     /// Two events at one time need two types: the test ids are made of both.
     fn alternate_type(i: u32) -> &'static str {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             "user.created"
         } else {
             "user.updated"
