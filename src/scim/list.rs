@@ -164,34 +164,6 @@ pub async fn run_unbounded(
     query(state, org, kind, &p, start_index, count).await
 }
 
-/// Whether `filter` is one equality on an attribute that a unique index answers (a user's
-/// `id`, `userName` or `externalId`; a group's `id`, `externalId` or `displayName`): one
-/// index seek, at most one row (`filter_sql` tests, `indexed_lookups_do_not_scan`).
-fn on_a_unique_key(kind: ResourceKind, filter: &filter::Filter) -> bool {
-    let filter::Filter::Compare {
-        path,
-        op: filter::CompareOp::Eq,
-        value: filter::CompValue::String(_),
-    } = filter
-    else {
-        return false;
-    };
-    let core = match kind {
-        ResourceKind::User => crate::directory::schema::USER_URN,
-        ResourceKind::Group => crate::directory::schema::GROUP_URN,
-    };
-    let keys: &[&str] = match kind {
-        ResourceKind::User => &["id", "userName", "externalId"],
-        ResourceKind::Group => &["id", "externalId", "displayName"],
-    };
-    path.sub.is_none()
-        && path
-            .urn
-            .as_deref()
-            .is_none_or(|u| u.eq_ignore_ascii_case(core))
-        && keys.iter().any(|k| k.eq_ignore_ascii_case(&path.attr))
-}
-
 async fn query(
     state: &AppState,
     org: &Org,
@@ -242,7 +214,9 @@ async fn query(
     // the token check. Anything that may scan or return many rows goes to a reading thread.
     let inline = sort.is_none()
         && !with_members
-        && filter.as_ref().is_some_and(|f| on_a_unique_key(kind, f));
+        && filter
+            .as_ref()
+            .is_some_and(|f| filter_sql::is_unique_lookup(kind, f));
     let read = move |c: &crate::store::db::Conn| {
         let q = ListQuery {
             filter: filter.as_ref(),
@@ -281,46 +255,4 @@ async fn query(
         })
         .collect();
     Ok((total, resources))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_one_equality_on_a_unique_key_is_answered_inline() {
-        let user = ResourceKind::User;
-        let group = ResourceKind::Group;
-        for (kind, f, inline) in [
-            (user, r#"userName eq "ann@x""#, true),
-            (user, r#"USERNAME eq "ann@x""#, true),
-            (user, r#"externalId eq "7""#, true),
-            (user, r#"id eq "7""#, true),
-            (
-                user,
-                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "ann""#,
-                true,
-            ),
-            (group, r#"externalId eq "g""#, true),
-            (user, r#"userName co "ann""#, false),
-            (user, r#"userName eq 7"#, false),
-            (user, r#"emails.value eq "ann@x""#, false),
-            (user, r#"emails[value eq "ann@x"]"#, false),
-            (user, r#"displayName eq "Ann""#, false),
-            (user, r#"userName eq "a" and active eq true"#, false),
-            (user, r#"userName eq "a" or userName eq "b""#, false),
-            (user, r#"not (userName eq "a")"#, false),
-            (group, r#"displayName eq "Team""#, true),
-            (group, r#"displayName sw "Te""#, false),
-            (group, r#"userName eq "a""#, false),
-            (
-                user,
-                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1""#,
-                false,
-            ),
-        ] {
-            let parsed = filter::parse_filter(f).unwrap();
-            assert_eq!(on_a_unique_key(kind, &parsed), inline, "{kind:?} {f}");
-        }
-    }
 }

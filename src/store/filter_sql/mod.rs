@@ -124,6 +124,32 @@ fn sort_sql(d: Dialect, kind: ResourceKind, path: &AttrPath) -> Result<String, E
     }
 }
 
+/// Whether `filter` is one equality on a column with a unique index (a user's `id`,
+/// `userName` or `externalId`; a group's `id`, `externalId` or `displayName`): one index
+/// seek, at most one row (`tests::indexed_lookups_do_not_scan` checks the plans). Names
+/// resolve as in `filter_to_sql`; anything it would refuse is not such a lookup.
+pub fn is_unique_lookup(kind: ResourceKind, filter: &Filter) -> bool {
+    let Filter::Compare {
+        path,
+        op: crate::directory::filter::CompareOp::Eq,
+        value: crate::directory::filter::CompValue::String(_),
+    } = filter
+    else {
+        return false;
+    };
+    let Ok(Place::Column { expr, .. }) = resolve_path(kind, path).and_then(|t| place(kind, &t))
+    else {
+        return false;
+    };
+    match expr {
+        "r.id" | "r.external_id" => true,
+        "r.user_name_key" => kind == ResourceKind::User,
+        // Unique for groups only: users' display names repeat.
+        "r.display_name_key" => kind == ResourceKind::Group,
+        _ => false,
+    }
+}
+
 /// Registers `scim_fold(x)`, `scim_co(a, b)`, `scim_sw(a, b)` and `scim_ew(a, b)`.
 /// Call on every new connection.
 pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {

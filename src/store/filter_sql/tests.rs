@@ -816,3 +816,42 @@ fn random_filters(conn: &Conn, n: usize) {
         }
     }
 }
+
+#[test]
+fn only_one_equality_on_a_unique_key_is_a_unique_lookup() {
+    let user = ResourceKind::User;
+    let group = ResourceKind::Group;
+    for (kind, f, inline) in [
+        (user, r#"userName eq "ann@x""#, true),
+        (user, r#"USERNAME eq "ann@x""#, true),
+        (user, r#"externalId eq "7""#, true),
+        (user, r#"id eq "7""#, true),
+        (
+            user,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "ann""#,
+            true,
+        ),
+        (group, r#"externalId eq "g""#, true),
+        (user, r#"userName co "ann""#, false),
+        (user, r#"userName eq 7"#, false),
+        (user, r#"nosuch eq "x""#, false),
+        (user, r#"manager eq "x""#, false),
+        (user, r#"emails.value eq "ann@x""#, false),
+        (user, r#"emails[value eq "ann@x"]"#, false),
+        (user, r#"displayName eq "Ann""#, false),
+        (user, r#"userName eq "a" and active eq true"#, false),
+        (user, r#"userName eq "a" or userName eq "b""#, false),
+        (user, r#"not (userName eq "a")"#, false),
+        (group, r#"displayName eq "Team""#, true),
+        (group, r#"displayName sw "Te""#, false),
+        (group, r#"userName eq "a""#, false),
+        (
+            user,
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "1""#,
+            false,
+        ),
+    ] {
+        let parsed = parse_filter(f).unwrap();
+        assert_eq!(is_unique_lookup(kind, &parsed), inline, "{kind:?} {f}");
+    }
+}
