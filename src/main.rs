@@ -75,7 +75,7 @@ fn main() -> ExitCode {
 /// core, and each arena keeps much of what was freed in it. The server's blocking threads
 /// (reads, one per pooled connection) each built pages of users in their own arena: at
 /// 1,000,000 users the paging benchmark peaked at 96-112 MiB, over the 100 MiB target, and
-/// at 73-75 MiB with four arenas (docs/PERFORMANCE.md). glibc reads `MALLOC_ARENA_MAX`
+/// at 77-88 MiB with four arenas (docs/PERFORMANCE.md). glibc reads `MALLOC_ARENA_MAX`
 /// when the process starts, and setting it from inside (`mallopt`, or `set_var` once
 /// running) takes `unsafe`, which this crate forbids: so `serve` starts itself again once,
 /// same process id and arguments, with the variable set. A value the operator set is kept.

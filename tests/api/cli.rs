@@ -632,21 +632,12 @@ fn serve_bounds_malloc_arenas_unless_the_operator_chose() {
     }
     for (preset, want) in [(None, "4"), (Some("2"), "2")] {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path();
-        let mut command = Command::new(BIN);
-        command
-            .arg("--data-dir")
-            .arg(data)
-            .envs(crate::helpers::store_env(data))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("MALLOC_ARENA_MAX")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
+        let mut command = crate::crash::serve_command(dir.path());
+        command.env_remove("MALLOC_ARENA_MAX");
         if let Some(v) = preset {
             command.env("MALLOC_ARENA_MAX", v);
         }
-        let mut child = command.spawn().unwrap();
-        let base = crate::helpers::served_address(&mut child, &std::sync::Arc::default());
+        let (mut child, base) = crate::crash::started(&mut command);
         let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
         let _ = child.kill();
         let _ = child.wait();

@@ -33,18 +33,28 @@ pub fn serve(data: &std::path::Path) -> (Child, String) {
 
 /// `serve` with more arguments after `serve --listen 127.0.0.1:0`.
 pub fn serve_with(data: &std::path::Path, args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
+    started(serve_command(data).args(args))
+}
+
+/// The command `serve` runs, to add to before `started`.
+pub fn serve_command(data: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .arg("--data-dir")
         .arg(data)
         .envs(crate::helpers::store_env(data))
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
         // Webhook receivers in the tests listen on loopback.
         .env("IDGATE_OUTBOUND_ALLOW_NETWORKS", "127.0.0.1/32")
         .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("server starts");
+        .stdout(Stdio::null());
+    command
+}
+
+/// Spawns `command` (from `serve_command`); returns the child and its base URL once it
+/// serves.
+pub fn started(command: &mut Command) -> (Child, String) {
+    let mut child = command.spawn().expect("server starts");
     let base = crate::helpers::served_address(&mut child, &Arc::default());
     (child, base)
 }
