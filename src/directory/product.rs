@@ -4,7 +4,7 @@
 //! the whole SCIM document under `scim` for anything else the product needs. Groups carry no
 //! member list (memberships travel as events of their own).
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use super::schema::ENTERPRISE_URN;
 use crate::store::resources::Stored;
@@ -36,51 +36,82 @@ fn email(doc: &Value) -> Option<String> {
 fn scim(s: &Stored) -> Value {
     let mut doc = s.data.clone();
     if let Some(obj) = doc.as_object_mut() {
-        obj.insert("id".into(), json!(s.id));
+        obj.insert("id".into(), s.id.as_str().into());
     }
     doc
 }
 
+/// Built field by field, not with `json!`, which would copy the SCIM document a second time
+/// (through `to_value`) on every event.
+fn object<const N: usize>(fields: [(&str, Value); N], s: &Stored) -> Value {
+    let mut m = Map::with_capacity(N + 1);
+    for (k, v) in fields {
+        m.insert(k.to_string(), v);
+    }
+    m.insert("scim".into(), scim(s));
+    Value::Object(m)
+}
+
 pub fn user(s: &Stored) -> Value {
     let d = &s.data;
-    json!({
-        "id": s.id,
-        "external_id": text(d, &["externalId"]),
-        "user_name": text(d, &["userName"]),
-        "email": email(d),
-        "display_name": text(d, &["displayName"]),
-        "given_name": text(d, &["name", "givenName"]),
-        "family_name": text(d, &["name", "familyName"]),
-        "active": d.get("active").and_then(Value::as_bool).unwrap_or(true),
-        "role_value": s.role_raw,
-        "role": s.role,
-        "job_title": text(d, &["title"]),
-        "department": text(d, &[ENTERPRISE_URN, "department"]),
-        "employee_id": text(d, &[ENTERPRISE_URN, "employeeNumber"]),
-        "manager_id": text(d, &[ENTERPRISE_URN, "manager", "value"]),
-        "created": s.created,
-        "updated": s.last_modified,
-        "version": s.version,
-        "scim": scim(s),
-    })
+    object(
+        [
+            ("id", s.id.as_str().into()),
+            ("external_id", text(d, &["externalId"]).into()),
+            ("user_name", text(d, &["userName"]).into()),
+            ("email", email(d).into()),
+            ("display_name", text(d, &["displayName"]).into()),
+            ("given_name", text(d, &["name", "givenName"]).into()),
+            ("family_name", text(d, &["name", "familyName"]).into()),
+            (
+                "active",
+                d.get("active")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true)
+                    .into(),
+            ),
+            ("role_value", s.role_raw.as_deref().into()),
+            ("role", s.role.as_deref().into()),
+            ("job_title", text(d, &["title"]).into()),
+            (
+                "department",
+                text(d, &[ENTERPRISE_URN, "department"]).into(),
+            ),
+            (
+                "employee_id",
+                text(d, &[ENTERPRISE_URN, "employeeNumber"]).into(),
+            ),
+            (
+                "manager_id",
+                text(d, &[ENTERPRISE_URN, "manager", "value"]).into(),
+            ),
+            ("created", s.created.as_str().into()),
+            ("updated", s.last_modified.as_str().into()),
+            ("version", s.version.into()),
+        ],
+        s,
+    )
 }
 
 pub fn group(s: &Stored) -> Value {
     let d = &s.data;
-    json!({
-        "id": s.id,
-        "external_id": text(d, &["externalId"]),
-        "display_name": text(d, &["displayName"]),
-        "created": s.created,
-        "updated": s.last_modified,
-        "version": s.version,
-        "scim": scim(s),
-    })
+    object(
+        [
+            ("id", s.id.as_str().into()),
+            ("external_id", text(d, &["externalId"]).into()),
+            ("display_name", text(d, &["displayName"]).into()),
+            ("created", s.created.as_str().into()),
+            ("updated", s.last_modified.as_str().into()),
+            ("version", s.version.into()),
+        ],
+        s,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn stored(data: Value) -> Stored {
         Stored {

@@ -116,7 +116,7 @@ fn redact(mut v: Value) -> String {
         }
     }
     walk(&mut v);
-    truncate(v.to_string())
+    truncate(crate::events::compact(&v))
 }
 
 #[cfg(test)]

@@ -224,7 +224,7 @@ pub async fn replace_user(
                 .ok_or_else(|| res::not_found(ResourceKind::User, &id))?;
             check_version(if_match.as_deref(), current.version)?;
             let roles = roles(c, &org, &doc)?;
-            let stored = save_user(c, &org, &id, &doc, Some(&current.data), &roles, &now)?;
+            let stored = save_user(c, &org, &id, doc, Some(&current.data), &roles, &now)?;
             Log::new(c, &org, &source, &now).user_written(&current, &stored)?;
             Ok(stored)
         })
@@ -238,13 +238,13 @@ fn save_user(
     c: &crate::store::db::Conn,
     org: &Org,
     id: &str,
-    doc: &Value,
+    doc: Value,
     previous: Option<&Value>,
     roles: &Roles,
     now: &str,
 ) -> Result<Stored> {
     let stored = res::update_user(c, org.id, id, doc, previous, roles, now)?;
-    if doc.get("active").and_then(Value::as_bool) == Some(false) {
+    if stored.data.get("active").and_then(Value::as_bool) == Some(false) {
         on_user_deprovisioned(c, id, now)?;
     }
     Ok(stored)
@@ -277,7 +277,7 @@ pub async fn patch_user(
                 PatchPlan::Write(w) => w,
             };
             let roles = roles(c, &org, &w.doc)?;
-            let stored = save_user(c, &org, &id, &w.doc, Some(&w.before.data), &roles, &now)?;
+            let stored = save_user(c, &org, &id, w.doc, Some(&w.before.data), &roles, &now)?;
             Log::new(c, &org, &source, &now).user_written(&w.before, &stored)?;
             Ok(Written {
                 stored,
@@ -390,13 +390,17 @@ fn prepare_user_patch(
         PatchPlan::Write(w) => w,
     };
     let roles = roles_with(mappings, org, &doc);
+    // Not `..before.clone()`: that would copy the document only to drop it.
     let after = Stored {
+        seq: before.seq,
+        id: before.id.clone(),
+        data: doc,
         version: before.version + 1,
+        created: before.created.clone(),
         last_modified: now.to_string(),
         role_raw: roles.raw,
         role: roles.resolved,
-        data: doc,
-        ..before.clone()
+        members: None,
     };
     let org_ref = OrgRef {
         id: org.id,
@@ -434,15 +438,7 @@ fn commit_user_patch(c: &crate::store::db::Conn, p: PreparedPatch) -> Result<Opt
         return Ok(None);
     }
     let id = &before.id;
-    let stored = save_user(
-        c,
-        &org,
-        id,
-        &after.data,
-        Some(&before.data),
-        &resolved,
-        &now,
-    )?;
+    let stored = save_user(c, &org, id, after.data, Some(&before.data), &resolved, &now)?;
     debug_assert_eq!(stored.version, after.version);
     if let Some(event) = event {
         events::append(c, event)?;

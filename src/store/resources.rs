@@ -155,14 +155,14 @@ pub fn update_user(
     conn: &Conn,
     org_id: i64,
     id: &str,
-    doc: &Value,
+    doc: Value,
     previous: Option<&Value>,
     roles: &Roles,
     now: &str,
 ) -> Result<Stored> {
     let user_name =
-        text(doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
-    let changed = |key: &str| previous.is_none_or(|p| text(p, key) != text(doc, key));
+        text(&doc, "userName").ok_or_else(|| Error::invalid_value("userName is required"))?;
+    let changed = |key: &str| previous.is_none_or(|p| text(p, key) != text(&doc, key));
     let mut sql = String::from(
         "UPDATE users SET active = ?3, role_raw = ?4, role = ?5, data = ?6, \
          version = version + 1, last_modified = ?7",
@@ -176,7 +176,7 @@ pub fn update_user(
             .into(),
         roles.raw.clone().into(),
         roles.resolved.clone().into(),
-        to_json(doc)?.into(),
+        to_json(&doc)?.into(),
         now.to_string().into(),
     ];
     if changed("userName") {
@@ -185,11 +185,11 @@ pub fn update_user(
     }
     if changed("externalId") {
         sql.push_str(&format!(", external_id = ?{}", values.len() + 1));
-        values.push(text(doc, "externalId").map(str::to_string).into());
+        values.push(text(&doc, "externalId").map(str::to_string).into());
     }
     if changed("displayName") {
         sql.push_str(&format!(", display_name_key = ?{}", values.len() + 1));
-        values.push(text(doc, "displayName").map(fold).into());
+        values.push(text(&doc, "displayName").map(fold).into());
     }
     sql.push_str(" WHERE org_id = ?1 AND id = ?2 RETURNING version, created, seq");
     let updated: Option<(i64, String, i64)> = conn
@@ -198,17 +198,17 @@ pub fn update_user(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()
-        .map_err(|e| conflict(e, ResourceKind::User, doc))?;
+        .map_err(|e| conflict(e, ResourceKind::User, &doc))?;
     let Some((version, created, seq)) = updated else {
         return Err(not_found(ResourceKind::User, id));
     };
-    if previous.is_none_or(|p| email_keys(p) != email_keys(doc)) {
-        write_emails(conn, id, doc)?;
+    if previous.is_none_or(|p| email_keys(p) != email_keys(&doc)) {
+        write_emails(conn, id, &doc)?;
     }
     Ok(Stored {
         seq,
         id: id.to_string(),
-        data: doc.clone(),
+        data: doc,
         version,
         created,
         last_modified: now.to_string(),
