@@ -13,3 +13,37 @@ pub mod schema;
 pub fn fold(s: &str) -> String {
     s.to_lowercase()
 }
+
+/// A new user's or group's SCIM id: a UUID whose first 48 bits are the creation time
+/// (version 7, RFC 9562) and whose other 74 bits are random. Ids made one after another
+/// sort one after another, so each create appends to the B-trees keyed by id (the users'
+/// and groups' unique id, their email rows', the provisioning log's target) instead of
+/// dirtying a random page of each: fewer pages written per batch. Nothing new is revealed:
+/// `meta.created` already says when.
+pub fn new_id(at: time::OffsetDateTime) -> String {
+    let nanos = at.unix_timestamp_nanos();
+    let secs = u64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(0);
+    let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, sub)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use time::{Duration, OffsetDateTime};
+
+    #[test]
+    fn new_ids_are_uuids_in_creation_order() {
+        let t = OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap();
+        let ids: Vec<String> = (0..50)
+            .map(|i| super::new_id(t + Duration::milliseconds(i)))
+            .collect();
+        for id in &ids {
+            let u = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(u.get_version_num(), 7, "{id}");
+            assert_eq!(id, &u.to_string(), "lowercase hyphenated form");
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        // The random part differs within one millisecond.
+        assert_ne!(super::new_id(t), super::new_id(t));
+    }
+}

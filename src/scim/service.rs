@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use crate::clock::timestamp;
 use crate::directory::patch::{self, MemberChange};
-use crate::directory::product;
 use crate::directory::resource::{self, Mode, UnknownAttrs};
 use crate::directory::schema::ResourceKind;
+use crate::directory::{new_id, product};
 use crate::error::{Error, Result};
 use crate::events::{self, Event, Kind, OrgRef, Source};
 use crate::identity;
@@ -85,10 +85,6 @@ fn check_version(if_match: Option<&str>, current: i64) -> Result<()> {
         }
         _ => Ok(()),
     }
-}
-
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 /// Records events for one write, inside it.
@@ -190,12 +186,13 @@ pub async fn create_user(
     let (doc, ignored) = (default_active(canonical.doc), canonical.ignored);
     note_ignored(&ignored);
     check_required(&org, &doc)?;
-    let now = timestamp(state.clock.now());
+    let at = state.clock.now();
+    let now = timestamp(at);
     state
         .store
         .write(move |c| {
             let roles = roles(c, &org, &doc)?;
-            let stored = res::insert_user(c, org.id, &new_id(), &doc, &roles, &now)?;
+            let stored = res::insert_user(c, org.id, &new_id(at), &doc, &roles, &now)?;
             let log = Log::new(c, &org, &source, &now);
             log.event(Kind::UserCreated, product::user(&stored), None)?;
             Ok(stored)
@@ -533,11 +530,12 @@ pub async fn create_group(
     let (doc, ignored) = (canonical.doc, canonical.ignored);
     let members = canonical.members.unwrap_or_default();
     note_ignored(&ignored);
-    let now = timestamp(state.clock.now());
+    let at = state.clock.now();
+    let now = timestamp(at);
     state
         .store
         .write(move |c| {
-            let id = new_id();
+            let id = new_id(at);
             res::insert_group(c, org.id, &id, &doc, &now)?;
             let added = res::add_members(c, org.id, &id, &members)?;
             let stored = res::get(c, ResourceKind::Group, org.id, &id, true)?
