@@ -244,11 +244,11 @@ async fn query(
     }
     let base = state.config.scim_base_url();
     let resources = page
-        .iter()
+        .into_iter()
         .map(|s| {
             render::project(
                 kind,
-                render::resource(kind, s, &base),
+                render::into_resource(kind, s, &base),
                 &p.attributes,
                 &p.excluded,
             )
