@@ -38,7 +38,7 @@ pub async fn get<E: Endpoint>(
     let stored = ctx
         .fetch(E::KIND, &auth, id.into_inner(), with_members)
         .await?;
-    Ok(ctx.conditional_get(&req, E::KIND, stored, &proj))
+    Ok(ctx.conditional_get(&req, E::KIND, &stored, &proj))
 }
 
 pub async fn list<E: Endpoint>(

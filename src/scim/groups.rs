@@ -20,7 +20,7 @@ pub async fn create(
     let body = read_json(&req, body, ctx.limit()).await?;
     let written =
         service::create_group(&ctx, auth.org, super::handlers::source(&req), body).await?;
-    Ok(ctx.written_response(KIND, written, StatusCode::CREATED, &proj))
+    Ok(ctx.written_response(KIND, &written, StatusCode::CREATED, &proj))
 }
 
 pub async fn replace(
@@ -42,7 +42,7 @@ pub async fn replace(
         if_match(&req),
     )
     .await?;
-    Ok(ctx.written_response(KIND, written, StatusCode::OK, &proj))
+    Ok(ctx.written_response(KIND, &written, StatusCode::OK, &proj))
 }
 
 /// 204 like Microsoft's reference endpoint, unless the client asked for attributes: then
@@ -70,7 +70,7 @@ pub async fn patch(
     )
     .await?;
     if wants_body {
-        Ok(ctx.written_response(KIND, written, StatusCode::OK, &proj))
+        Ok(ctx.written_response(KIND, &written, StatusCode::OK, &proj))
     } else {
         let mut res = HttpResponse::NoContent()
             .insert_header(("ETag", render::etag(written.stored.version)))

@@ -120,28 +120,25 @@ impl Ctx {
     pub fn resource_response(
         &self,
         kind: ResourceKind,
-        stored: Stored,
+        stored: &Stored,
         status: StatusCode,
         proj: &Projection,
     ) -> HttpResponse {
         let base = self.config.scim_base_url();
-        let etag = render::etag(stored.version);
-        let location = render::location(&base, kind, &stored.id);
-        let target = super::log_target::LoggedTarget::of(kind, &stored);
         let body = render::project(
             kind,
-            render::into_resource(kind, stored, &base),
+            render::resource(kind, stored, &base),
             &proj.attributes,
             &proj.excluded,
         );
         let mut res = json_response(status, &body);
-        res.extensions_mut().insert(target);
+        super::log_target::note_target(&mut res, kind, stored);
         let headers = res.headers_mut();
-        if let Ok(v) = header::HeaderValue::from_str(&etag) {
+        if let Ok(v) = header::HeaderValue::from_str(&render::etag(stored.version)) {
             headers.insert(header::ETAG, v);
         }
         if status == StatusCode::CREATED
-            && let Ok(v) = header::HeaderValue::from_str(&location)
+            && let Ok(v) = header::HeaderValue::from_str(&render::location(&base, kind, &stored.id))
         {
             headers.insert(header::LOCATION, v);
         }
@@ -152,11 +149,11 @@ impl Ctx {
     pub fn written_response(
         &self,
         kind: ResourceKind,
-        written: Written,
+        written: &Written,
         status: StatusCode,
         proj: &Projection,
     ) -> HttpResponse {
-        let mut res = self.resource_response(kind, written.stored, status, proj);
+        let mut res = self.resource_response(kind, &written.stored, status, proj);
         note_ignored(&mut res, &written.ignored);
         res
     }
@@ -166,7 +163,7 @@ impl Ctx {
         &self,
         req: &HttpRequest,
         kind: ResourceKind,
-        stored: Stored,
+        stored: &Stored,
         proj: &Projection,
     ) -> HttpResponse {
         let unchanged = req

@@ -244,11 +244,11 @@ async fn query(
     }
     let base = state.config.scim_base_url();
     let resources = page
-        .into_iter()
+        .iter()
         .map(|s| {
             render::project(
                 kind,
-                render::into_resource(kind, s, &base),
+                render::resource(kind, s, &base),
                 &p.attributes,
                 &p.excluded,
             )

@@ -19,7 +19,7 @@ pub(crate) struct LoggedTarget {
 }
 
 impl LoggedTarget {
-    pub(crate) fn of(kind: ResourceKind, stored: &Stored) -> Self {
+    fn of(kind: ResourceKind, stored: &Stored) -> Self {
         let name_attr = match kind {
             ResourceKind::User => "userName",
             ResourceKind::Group => "displayName",

@@ -29,56 +29,40 @@ pub fn location(base_url: &str, kind: ResourceKind, id: &str) -> String {
 
 /// The full SCIM representation of a stored resource.
 pub fn resource(kind: ResourceKind, s: &Stored, base_url: &str) -> Value {
-    into_resource(kind, s.clone(), base_url)
-}
-
-/// `resource`, consuming the stored resource: its document's values move into the output
-/// instead of being copied (the SCIM responses and list pages, where it is no longer needed).
-pub fn into_resource(kind: ResourceKind, s: Stored, base_url: &str) -> Value {
-    let Stored {
-        id,
-        data,
-        version,
-        created,
-        last_modified,
-        role_raw,
-        role,
-        members,
-        ..
-    } = s;
     let mut out = Map::new();
     let mut schemas = vec![json!(kind.core().id)];
-    if kind == ResourceKind::User && data.get(ENTERPRISE_URN).is_some() {
+    if kind == ResourceKind::User && s.data.get(ENTERPRISE_URN).is_some() {
         schemas.push(json!(ENTERPRISE_URN));
     }
     out.insert("schemas".into(), Value::Null);
-    let location = location(base_url, kind, &id);
-    out.insert("id".into(), Value::String(id));
-    if let Value::Object(data) = data {
-        out.extend(data);
+    out.insert("id".into(), json!(s.id));
+    if let Value::Object(data) = &s.data {
+        for (k, v) in data {
+            out.insert(k.clone(), v.clone());
+        }
     }
-    if kind == ResourceKind::User && (role_raw.is_some() || role.is_some()) {
+    if kind == ResourceKind::User && (s.role_raw.is_some() || s.role.is_some()) {
         schemas.push(json!(IDGATE_URN));
         let mut ext = Map::new();
-        if let Some(raw) = role_raw {
-            ext.insert("roleValue".into(), Value::String(raw));
+        if let Some(raw) = &s.role_raw {
+            ext.insert("roleValue".into(), json!(raw));
         }
-        if let Some(role) = role {
-            ext.insert("role".into(), Value::String(role));
+        if let Some(role) = &s.role {
+            ext.insert("role".into(), json!(role));
         }
         out.insert(IDGATE_URN.into(), Value::Object(ext));
     }
-    if let Some(members) = members {
+    if let Some(members) = &s.members {
         let members: Vec<Value> = members
-            .into_iter()
+            .iter()
             .map(|m| {
                 let mut v = json!({
                     "value": m.value,
                     "type": m.type_,
                     "$ref": format!("{base_url}/{}s/{}", m.type_, m.value),
                 });
-                if let Some(d) = m.display {
-                    v["display"] = Value::String(d);
+                if let Some(d) = &m.display {
+                    v["display"] = json!(d);
                 }
                 v
             })
@@ -90,10 +74,10 @@ pub fn into_resource(kind: ResourceKind, s: Stored, base_url: &str) -> Value {
         "meta".into(),
         json!({
             "resourceType": kind.name(),
-            "created": created,
-            "lastModified": last_modified,
-            "location": location,
-            "version": etag(version),
+            "created": s.created,
+            "lastModified": s.last_modified,
+            "location": location(base_url, kind, &s.id),
+            "version": etag(s.version),
         }),
     );
     Value::Object(out)

@@ -18,7 +18,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ScimError> {
     let body = read_json(&req, body, ctx.limit()).await?;
     let written = service::create_user(&ctx, auth.org, super::handlers::source(&req), body).await?;
-    Ok(ctx.written_response(KIND, written, StatusCode::CREATED, &proj))
+    Ok(ctx.written_response(KIND, &written, StatusCode::CREATED, &proj))
 }
 
 pub async fn replace(
@@ -39,7 +39,7 @@ pub async fn replace(
         super::handlers::if_match(&req),
     )
     .await?;
-    Ok(ctx.written_response(KIND, written, StatusCode::OK, &proj))
+    Ok(ctx.written_response(KIND, &written, StatusCode::OK, &proj))
 }
 
 pub async fn patch(
@@ -60,5 +60,5 @@ pub async fn patch(
         super::handlers::if_match(&req),
     )
     .await?;
-    Ok(ctx.written_response(KIND, written, StatusCode::OK, &proj))
+    Ok(ctx.written_response(KIND, &written, StatusCode::OK, &proj))
 }
