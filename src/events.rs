@@ -428,6 +428,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compact_text_is_the_bytes_display_wrote() {
+        // Envelopes stored before `compact` replaced `to_string()` were these bytes; signed
+        // deliveries and the product's copies must not change form.
+        let v = json!({
+            "id": "evt_1", "n": -1.5, "big": 12345678901234_i64, "t": true, "none": null,
+            "s": "quote \" backslash \\ tab \t nl \n ctl \u{1} é 😀 </script>",
+            "a": [1, {"nested": [], "o": {}}],
+        });
+        assert_eq!(compact(&v), v.to_string());
+        assert!(!compact(&v).contains('\n'), "one line");
+    }
+
+    #[test]
     fn only_what_changed_is_previous() {
         let before = json!({"id": "1", "active": true, "email": "a@x", "version": 1, "updated": "t1", "scim": {"a": 1}});
         let same = json!({"id": "1", "active": true, "email": "a@x", "version": 2, "updated": "t2", "scim": {"a": 1}});
