@@ -116,7 +116,7 @@ fn redact(mut v: Value) -> String {
         }
     }
     walk(&mut v);
-    truncate(crate::events::compact(&v))
+    truncate(crate::directory::compact(&v))
 }
 
 #[cfg(test)]

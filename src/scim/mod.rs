@@ -200,7 +200,7 @@ pub(crate) struct LoggedBody(pub String);
 pub fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
-        .body(crate::events::compact(body))
+        .body(crate::directory::compact(body))
 }
 
 /// The request body kept for the request log.
