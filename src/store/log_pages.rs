@@ -178,8 +178,15 @@ fn nocase(d: Dialect, col: &str, value: &str) -> Part {
 }
 
 /// The drivers (as indexed conditions) or filter (as an unindexed one) of a status search.
+/// Only failures are indexed by status class (migration 0016: a success, nearly every row,
+/// writes no entry); successes are the org's rows filtered, which they nearly all are.
 fn status_parts(d: Dialect, status: StatusFilter) -> (Vec<Part>, Option<Part>) {
-    let class = |c: u16| Part::new("status / 100 = ?", vec![i64::from(c).into()]);
+    let class = |c: u16| {
+        Part::new(
+            "status >= 400 AND status / 100 = ?",
+            vec![i64::from(c).into()],
+        )
+    };
     let range = |lo: u16, hi: u16| {
         unindexed(
             d,
@@ -190,30 +197,37 @@ fn status_parts(d: Dialect, status: StatusFilter) -> (Vec<Part>, Option<Part>) {
     };
     match status {
         StatusFilter::Any => (vec![], None),
-        StatusFilter::Success => (vec![class(2), class(3)], Some(range(200, 399))),
+        StatusFilter::Success => (vec![all_rows()], Some(range(200, 399))),
         StatusFilter::Failure => (vec![class(4), class(5)], Some(range(400, 599))),
-        StatusFilter::Class(c) => (vec![class(c)], Some(range(c * 100, c * 100 + 99))),
-        StatusFilter::Exact(s) => (
+        StatusFilter::Class(c) if c >= 4 => (vec![class(c)], Some(range(c * 100, c * 100 + 99))),
+        StatusFilter::Class(c) => (vec![all_rows()], Some(range(c * 100, c * 100 + 99))),
+        StatusFilter::Exact(s) if s >= 400 => (
             vec![Part::new(
-                "status / 100 = ? AND status = ?",
+                "status >= 400 AND status / 100 = ? AND status = ?",
                 vec![i64::from(s / 100).into(), i64::from(s).into()],
             )],
             Some(range(s, s)),
         ),
+        StatusFilter::Exact(s) => (vec![all_rows()], Some(range(s, s))),
     }
 }
 
-/// The drivers and filters of a provisioning search.
-fn request_parts(d: Dialect, search: &RequestSearch) -> (Vec<Part>, Vec<Part>) {
+/// The drivers and filters of a provisioning search; `named`: the target ids whose requests
+/// named the searched user by name or externalId (`requests::target_ids`).
+fn request_parts(d: Dialect, search: &RequestSearch, named: &[String]) -> (Vec<Part>, Vec<Part>) {
     let mut filters = Vec::new();
     if let Some(since) = &search.since {
         filters.push(unindexed(d, "at", ">= ?", vec![text(since)]));
     }
     let (status_drivers, status_filter) = status_parts(d, search.status);
+    // The status as a filter too: it is what narrows the org's rows (successes) and a
+    // user's; on a status class's index it only repeats what the index found.
+    filters.extend(status_filter);
     let drivers = match &search.user {
         Some(user) => {
-            filters.extend(status_filter);
-            user_drivers(d, user)
+            let mut ids = vec![user.clone()];
+            ids.extend(named.iter().filter(|id| *id != user).cloned());
+            target_drivers(d, &ids, Some(user), Some(user))
         }
         None if status_drivers.is_empty() => vec![all_rows()],
         None => status_drivers,
@@ -229,29 +243,55 @@ pub fn requests(
     cursor: Cursor,
     limit: u32,
 ) -> Result<Vec<(i64, RequestLog)>> {
+    let named = match &search.user {
+        Some(user) => requests::target_ids(conn, org_id, Some(user), Some(user))?,
+        None => Vec::new(),
+    };
     keyset(
         conn,
         "scim_requests",
         requests::COLUMNS,
         org_id,
-        request_parts(conn.dialect(), search),
+        request_parts(conn.dialect(), search, &named),
         cursor,
         limit,
         requests::from_row,
     )
 }
 
-/// A provisioning search for one user: by id, by name (any case), by externalId.
-fn user_drivers(d: Dialect, user: &str) -> Vec<Part> {
-    vec![
-        Part::new("target_id = ?", vec![text(user)]),
-        nocase(d, "target_name", user),
-        Part::new("target_external = ?", vec![text(user)]),
-    ]
+/// A provisioning search for targets: the rows of each of `ids`, and the rows without an id
+/// (Entra's lookups, a refused create) that named `name` (any case) or `external`. The rows
+/// with an id are indexed by it alone (migration 0016): a search by name or externalId
+/// first finds the ids that had it.
+fn target_drivers(
+    d: Dialect,
+    ids: &[String],
+    name: Option<&str>,
+    external: Option<&str>,
+) -> Vec<Part> {
+    let mut drivers: Vec<Part> = ids
+        .iter()
+        .map(|id| Part::new("target_id = ?", vec![text(id)]))
+        .collect();
+    if let Some(name) = name {
+        let by_name = nocase(d, "target_name", name);
+        drivers.push(Part::new(
+            &format!("target_id IS NULL AND {}", by_name.cond),
+            by_name.values,
+        ));
+    }
+    if let Some(external) = external {
+        drivers.push(Part::new(
+            "target_id IS NULL AND target_external = ?",
+            vec![text(external)],
+        ));
+    }
+    drivers
 }
 
-/// A user's provisioning history, newest first: the requests that named its id, its
-/// userName or its externalId (a refused create has no id yet).
+/// A user's provisioning history, newest first: the requests that named its id, and those
+/// that named its userName or its externalId (a refused create has no id yet; another
+/// user may have had the name before).
 pub fn user_requests(
     conn: &Conn,
     org_id: i64,
@@ -260,13 +300,13 @@ pub fn user_requests(
     external_id: Option<&str>,
     limit: u32,
 ) -> Result<Vec<(i64, RequestLog)>> {
-    let mut drivers = vec![
-        Part::new("target_id = ?", vec![text(user_id)]),
-        nocase(conn.dialect(), "target_name", user_name),
-    ];
-    if let Some(ext) = external_id {
-        drivers.push(Part::new("target_external = ?", vec![text(ext)]));
+    let mut ids = vec![user_id.to_string()];
+    for id in requests::target_ids(conn, org_id, Some(user_name), external_id)? {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
     }
+    let drivers = target_drivers(conn.dialect(), &ids, Some(user_name), external_id);
     keyset(
         conn,
         "scim_requests",

@@ -57,6 +57,9 @@ fn postgres_pages_and_searches_are_those_of_sqlite() {
     if let Some(db) = pg("sign-in searches") {
         sign_in_searches(&db.conn());
     }
+    if let Some(db) = pg("log renames") {
+        renames_and_prunes(&db.conn());
+    }
     if let Some(db) = pg("log indexes") {
         pg_searches_use_indexes(&db.conn());
     }
@@ -106,7 +109,10 @@ fn searches(c: &Conn) {
         ids(&requests(c, 1, &s, Cursor::Newest, 10).unwrap())
     };
     assert_eq!(find(Some("u1"), StatusFilter::Any), vec![4, 1]);
-    assert_eq!(find(Some("ANN@x"), StatusFilter::Any), vec![2, 1]);
+    // By name: the rows of u1, which had it (also 4, which named no one), and the refused
+    // create, which named it without an id.
+    assert_eq!(find(Some("ANN@x"), StatusFilter::Any), vec![4, 2, 1]);
+    assert_eq!(find(Some("ext-Ann@x"), StatusFilter::Any), vec![4, 1]);
     assert_eq!(find(Some("ext-bob@x"), StatusFilter::Any), vec![3]);
     assert_eq!(find(Some("u1"), StatusFilter::Failure), vec![4]);
     assert_eq!(find(None, StatusFilter::Failure), vec![6, 4, 2]);
@@ -116,6 +122,57 @@ fn searches(c: &Conn) {
     assert_eq!(find(Some("nobody"), StatusFilter::Any), Vec::<i64>::new());
     let history = user_requests(c, 1, "u1", "ann@x", Some("ext-Ann@x"), 10).unwrap();
     assert_eq!(ids(&history), vec![4, 2, 1]);
+}
+
+#[test]
+fn a_renamed_users_history_follows_it_until_pruned() {
+    let raw = db();
+    renames_and_prunes(&Conn::Sqlite(&raw));
+}
+
+fn renames_and_prunes(c: &Conn) {
+    let at = |mut r: RequestLog, when: &str| {
+        r.at = when.to_string();
+        r
+    };
+    let old = "2026-01-01T00:00:00Z";
+    let new = "2026-02-01T00:00:00Z";
+    requests::insert(c, &at(request(1, 201, Some("u7"), Some("old@x")), old)).unwrap(); // 1
+    requests::insert(c, &at(request(1, 200, Some("u7"), Some("old@x")), old)).unwrap(); // 2
+    requests::insert(c, &at(request(1, 200, Some("u7"), Some("new@x")), new)).unwrap(); // 3
+    requests::insert(c, &at(request(1, 200, Some("u8"), Some("gone@x")), old)).unwrap(); // 4
+    requests::insert(c, &at(request(2, 200, Some("u8"), Some("gone@x")), old)).unwrap(); // 5
+    let no_org = RequestLog {
+        org_id: None,
+        ..request(1, 401, None, None)
+    };
+    requests::insert(c, &at(no_org.clone(), old)).unwrap(); // 6
+    requests::insert(c, &at(no_org, new)).unwrap(); // 7
+    let find = |user: &str| {
+        let s = RequestSearch {
+            user: Some(user.to_string()),
+            ..RequestSearch::default()
+        };
+        ids(&requests(c, 1, &s, Cursor::Newest, 10).unwrap())
+    };
+    // Either name finds the user's whole history; each (id, name) pair is kept once.
+    assert_eq!(find("OLD@x"), vec![3, 2, 1]);
+    assert_eq!(find("new@x"), vec![3, 2, 1]);
+    assert_eq!(find("ext-old@x"), vec![3, 2, 1]);
+    assert_eq!(find("gone@x"), vec![4]);
+    let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM scim_targets"), 4);
+    // Pruning January, in every org and in none: u8 is gone with its names; u7 keeps the
+    // names its rows had.
+    assert_eq!(requests::prune(c, "2026-01-15T00:00:00Z").unwrap(), 5);
+    assert_eq!(count("SELECT COUNT(*) FROM scim_requests"), 2);
+    assert_eq!(find("gone@x"), Vec::<i64>::new());
+    assert_eq!(find("old@x"), vec![3]);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM scim_targets WHERE target_id = 'u8'"),
+        0
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM scim_targets"), 2);
 }
 
 /// The plan of every query a search runs: each one an index search, never a scan of the
@@ -156,7 +213,8 @@ fn every_search_uses_an_index() {
                         status,
                         since: since.clone(),
                     };
-                    let (drivers, filters) = request_parts(Dialect::Sqlite, &s);
+                    let (drivers, filters) =
+                        request_parts(Dialect::Sqlite, &s, &["u9".to_string()]);
                     assert_indexed(
                         &c,
                         queries(
@@ -173,11 +231,12 @@ fn every_search_uses_an_index() {
             }
         }
     }
-    let history = vec![
-        Part::new("target_id = ?", vec![text("u1")]),
-        Part::new("target_name = ? COLLATE NOCASE", vec![text("ann")]),
-        Part::new("target_external = ?", vec![text("e")]),
-    ];
+    let history = target_drivers(
+        Dialect::Sqlite,
+        &["u1".to_string(), "u2".to_string()],
+        Some("ann"),
+        Some("e"),
+    );
     let q = queries(
         "scim_requests",
         requests::COLUMNS,
@@ -293,7 +352,7 @@ fn pg_searches_use_indexes(c: &Conn) {
                 status,
                 since: Some("2026-01-01T00:00:00Z".to_string()),
             };
-            let (drivers, filters) = request_parts(d, &s);
+            let (drivers, filters) = request_parts(d, &s, &["u9".to_string()]);
             plan(queries(
                 "scim_requests",
                 requests::COLUMNS,
@@ -328,6 +387,7 @@ fn pg_searches_use_indexes(c: &Conn) {
             user: Some("ANN".into()),
             ..RequestSearch::default()
         },
+        &[],
     );
     let q = queries(
         "scim_requests",

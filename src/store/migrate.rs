@@ -70,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "auth_failures",
         include_str!("../../migrations/0015_auth_failures.sql"),
     ),
+    (
+        16,
+        "log_targets",
+        include_str!("../../migrations/0016_log_targets.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -151,6 +156,11 @@ const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "auth_failures",
         include_str!("../../migrations/postgres/0015_auth_failures.sql"),
+    ),
+    (
+        16,
+        "log_targets",
+        include_str!("../../migrations/postgres/0016_log_targets.sql"),
     ),
 ];
 
@@ -253,5 +263,47 @@ mod tests {
             .unwrap();
         let err = migrate(&mut conn).unwrap_err().to_string();
         assert!(err.contains("newer than this binary"), "{err}");
+    }
+
+    /// Migration 16 on a store with a provisioning log: the names its rows gave each target
+    /// are kept (`scim_targets`), so a search by name still finds them by id.
+    #[test]
+    fn the_log_targets_migration_keeps_old_rows_searchable() {
+        use crate::store::log_pages::{Cursor, RequestSearch, requests};
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (version, _, sql) in MIGRATIONS.iter().filter(|m| m.0 < 16) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO orgs (id, slug, name, created) VALUES (1, 'acme', 'Acme', 'x');
+             INSERT INTO scim_requests (org_id, at, request_id, method, path, status,
+                 duration_us, target_id, target_name, target_external) VALUES
+               (1, 't', 'r1', 'POST', '/Users', 201, 1, 'u1', 'Ann@x', 'e1'),
+               (1, 't', 'r2', 'PATCH', '/Users/u1', 200, 1, 'u1', 'ann@x', 'e1'),
+               (1, 't', 'r3', 'GET', '/Users', 200, 1, NULL, 'ann@X', NULL),
+               (1, 't', 'r4', 'DELETE', '/Users/u2', 204, 1, 'u2', NULL, NULL);",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len() - 15);
+        let targets: i64 = conn
+            .query_row("SELECT COUNT(*) FROM scim_targets", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            targets, 2,
+            "u1 with each spelling of its name; u2 named nothing"
+        );
+        let c = crate::store::db::Conn::Sqlite(&conn);
+        let find = |user: &str| {
+            let s = RequestSearch {
+                user: Some(user.into()),
+                ..RequestSearch::default()
+            };
+            let rows = requests(&c, 1, &s, Cursor::Newest, 10).unwrap();
+            rows.into_iter().map(|(id, _)| id).collect::<Vec<_>>()
+        };
+        assert_eq!(find("ANN@x"), vec![3, 2, 1]);
+        assert_eq!(find("e1"), vec![2, 1]);
+        assert_eq!(find("u2"), vec![4]);
     }
 }

@@ -95,7 +95,65 @@ pub fn insert(conn: &Conn, r: &RequestLog) -> Result<()> {
         r.target_name,
         r.target_external,
     ])?;
+    note_target(conn, r)
+}
+
+/// Remembers the name and externalId `r` shows for its target id (see migration 0016):
+/// a lookup that changes nothing, except on a create or a rename.
+fn note_target(conn: &Conn, r: &RequestLog) -> Result<()> {
+    let (Some(org_id), Some(id)) = (r.org_id, &r.target_id) else {
+        return Ok(());
+    };
+    if r.target_name.is_none() && r.target_external.is_none() {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO scim_targets (org_id, target_id, name, external) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        org_id,
+        id,
+        r.target_name.as_deref().unwrap_or_default(),
+        r.target_external.as_deref().unwrap_or_default(),
+    ])?;
     Ok(())
+}
+
+/// The target ids of `org_id` whose logged requests named them `name` (any ASCII case) or
+/// `external` (their externalId).
+pub fn target_ids(
+    conn: &Conn,
+    org_id: i64,
+    name: Option<&str>,
+    external: Option<&str>,
+) -> Result<Vec<String>> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut collect = |sql: &str, value: String| -> Result<()> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        for id in stmt.query_map(params![org_id, value], |r| r.get::<_, String>(0))? {
+            let id = id?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(())
+    };
+    if let Some(name) = name.filter(|n| !n.is_empty()) {
+        let (cond, value) = crate::store::dialect::nocase_eq(conn.dialect(), "name", name);
+        let cond = cond.replace('?', "?2");
+        collect(
+            &format!("SELECT DISTINCT target_id FROM scim_targets WHERE org_id = ?1 AND {cond}"),
+            value,
+        )?;
+    }
+    if let Some(external) = external.filter(|e| !e.is_empty()) {
+        collect(
+            "SELECT DISTINCT target_id FROM scim_targets WHERE org_id = ?1 AND external = ?2",
+            external.to_string(),
+        )?;
+    }
+    Ok(ids)
 }
 
 /// The newest `limit` rows of an org, newest first; optionally only one status class
@@ -117,9 +175,49 @@ pub fn recent(
     Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-/// Deletes rows older than `cutoff` (a stored timestamp). Returns how many.
+/// Deletes rows older than `cutoff` (a stored timestamp), and the names remembered for the
+/// targets that no row names any more. Returns how many rows. Walks each org's rows (and
+/// those of no org) on the (org, time) index: the log has no index on time alone, which
+/// every row would write.
 pub fn prune(conn: &Conn, cutoff: &str) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM scim_requests WHERE at < ?1", [cutoff])?)
+    let orgs: Vec<Option<i64>> = {
+        let mut stmt = conn.prepare("SELECT id FROM orgs")?;
+        let ids = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+        std::iter::once(Ok(None))
+            .chain(ids.map(|id| id.map(Some)))
+            .collect::<crate::store::db::Result<_>>()?
+    };
+    let mut n = 0;
+    for org_id in orgs {
+        n += prune_org(conn, org_id, cutoff)?;
+    }
+    Ok(n)
+}
+
+fn prune_org(conn: &Conn, org_id: Option<i64>, cutoff: &str) -> Result<usize> {
+    let Some(org_id) = org_id else {
+        let sql = "DELETE FROM scim_requests WHERE org_id IS NULL AND at < ?1";
+        return Ok(conn.prepare_cached(sql)?.execute(params![cutoff])?);
+    };
+    let old = "org_id = ?1 AND at < ?2";
+    let targets: Vec<String> = {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT DISTINCT target_id FROM scim_requests WHERE {old} AND target_id IS NOT NULL"
+        ))?;
+        stmt.query_map(params![org_id, cutoff], |r| r.get(0))?
+            .collect::<crate::store::db::Result<_>>()?
+    };
+    let n = conn
+        .prepare_cached(&format!("DELETE FROM scim_requests WHERE {old}"))?
+        .execute(params![org_id, cutoff])?;
+    let mut forget = conn.prepare_cached(
+        "DELETE FROM scim_targets WHERE org_id = ?1 AND target_id = ?2
+           AND NOT EXISTS (SELECT 1 FROM scim_requests WHERE org_id = ?1 AND target_id = ?2)",
+    )?;
+    for id in &targets {
+        forget.execute(params![org_id, id])?;
+    }
+    Ok(n)
 }
 
 /// The provisioning-log row ids of the requests `request_ids` of `org_id` logged between

@@ -241,11 +241,16 @@ async fn provisioning_log_pages_searches_and_names_actions() {
         .await;
         let mut want = ann_rows.clone();
         if q == "ext-ann" {
-            // By externalId: only the rows that carried it.
+            // By externalId: the rows of the user that had it (and any row without an id
+            // that carried it; the refused create and the lookup carried none).
             want.retain(|id| {
-                rows.iter()
-                    .any(|(i, r)| i == id && r.target_external.as_deref() == Some("ext-ann"))
+                rows.iter().any(|(i, r)| {
+                    i == id
+                        && (r.target_id.as_deref() == Some(ann.as_str())
+                            || r.target_external.as_deref() == Some("ext-ann"))
+                })
             });
+            assert_eq!(want.len(), 6, "the create, 2 PATCHes, 3 reads");
         }
         assert_eq!(row_ids(&found), want, "{q}");
     }
