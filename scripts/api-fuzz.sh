@@ -32,7 +32,17 @@ gid=$(scim POST /Groups "{\"displayName\":\"Eng\",\"members\":[{\"value\":\"$uid
 eid=$(curl -sf -X POST "$base/api/v1/webhook_endpoints" -H "Authorization: Bearer $key" \
   -H 'Content-Type: application/json' -d '{"url":"http://127.0.0.1:9/hook"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-export FUZZ_ORG=acme FUZZ_USER=$uid FUZZ_GROUP=$gid FUZZ_ENDPOINT=$eid
+# One event after the endpoint: its lane's next event, which resend and skip then name.
+scim POST /Users '{"userName":"after@acme.com","active":true}' >/dev/null
+seq=$(curl -sf "$base/api/v1/events?after=0&limit=100" -H "Authorization: Bearer $key" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"][-1]["seq"])')
+# The lane exists once the dispatcher has tried that event (the port is closed: it fails).
+for _ in $(seq 50); do
+  curl -sf "$base/api/v1/webhook_endpoints/$eid/lanes" -H "Authorization: Bearer $key" \
+    | grep -q '"org":"acme"' && break
+  sleep 0.1
+done
+export FUZZ_ORG=acme FUZZ_USER=$uid FUZZ_GROUP=$gid FUZZ_ENDPOINT=$eid FUZZ_SEQ=$seq
 set +e
 SCHEMATHESIS_HOOKS=scripts.schemathesis_hooks timeout 900 "$ST" run "$base/api/v1/openapi.json" \
   --url "$base" \

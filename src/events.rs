@@ -237,6 +237,21 @@ pub fn type_pattern(t: &str) -> std::result::Result<String, String> {
     }
 }
 
+/// The type patterns the product API documents (its OpenAPI enum): `*`, one `x.*` per kind of
+/// resource, then every type. `type_pattern` also takes any other prefix of a type with `*`.
+pub fn canonical_patterns() -> Vec<String> {
+    let mut out = vec!["*".to_string()];
+    for k in Kind::ALL {
+        let prefix = k.as_str().split('.').next().unwrap_or_default();
+        let pattern = format!("{prefix}.*");
+        if !out.contains(&pattern) {
+            out.push(pattern);
+        }
+    }
+    out.extend(Kind::ALL.iter().map(|k| k.as_str().to_string()));
+    out
+}
+
 /// Whether `type_` matches one of `patterns` (empty: every type).
 pub fn type_matches(patterns: &[String], type_: &str) -> bool {
     patterns.is_empty()
@@ -446,6 +461,24 @@ mod tests {
             user_change(&before, &scim_only),
             Some((Kind::UserUpdated, json!({"scim": {"a": 1}})))
         );
+    }
+
+    #[test]
+    fn the_documented_patterns_are_the_ones_accepted() {
+        let patterns = canonical_patterns();
+        assert_eq!(&patterns[..4], ["*", "user.*", "group.*", "org.*"]);
+        assert_eq!(patterns.len(), 4 + Kind::ALL.len());
+        for p in &patterns {
+            assert_eq!(type_pattern(p).as_deref(), Ok(p.as_str()));
+        }
+        for k in Kind::ALL {
+            assert!(
+                patterns
+                    .iter()
+                    .any(|p| type_matches(std::slice::from_ref(p), k.as_str()))
+            );
+        }
+        assert!(type_pattern("user").is_err() && type_pattern("users.*").is_err());
     }
 
     #[test]

@@ -189,6 +189,36 @@ pub struct EventPage {
     pub head: i64,
 }
 
+/// An event type, `*` (every type) or a kind of resource's `user.*`, `group.*`, `org.*`. The
+/// API also accepts any other prefix of a type followed by `*`.
+pub struct TypePattern;
+
+impl utoipa::PartialSchema for TypePattern {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(crate::events::canonical_patterns()))
+            .description(Some(
+                "An event type, `*` (every type), or `user.*`, `group.*`, `org.*`. Any other \
+                 prefix of a type followed by `*` is accepted too.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for TypePattern {}
+
+/// What an endpoint does with its events: `enabled` (delivers), `paused` (keeps them for
+/// later), `disabled` (as after a 410 Gone).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointState {
+    Enabled,
+    Paused,
+    Disabled,
+}
+
 /// A webhook endpoint (never its secret).
 #[derive(Serialize, ToSchema)]
 pub struct Endpoint {

@@ -113,10 +113,16 @@ pub(super) async fn list(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Create {
+    /// Where events are POSTed. Its host must resolve to a public address, or to one in a
+    /// network the operator allowed (`IDGATE_OUTBOUND_ALLOW_NETWORKS`).
+    #[schema(format = "uri", pattern = "^https?://")]
     url: String,
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: String,
+    /// Empty: every type.
     #[serde(default)]
+    #[schema(value_type = Vec<schema::TypePattern>)]
     types: Vec<String>,
     orgs: Option<Vec<String>>,
     from_seq: Option<i64>,
@@ -181,14 +187,18 @@ pub(super) async fn get(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Update {
+    #[schema(format = "uri", pattern = "^https?://")]
     url: Option<String>,
+    #[schema(max_length = 500)]
     description: Option<String>,
+    #[schema(value_type = Option<Vec<schema::TypePattern>>)]
     types: Option<Vec<String>>,
     /// `null` (or absent) keeps the orgs; `[]` is refused; a list replaces them.
     orgs: Option<Vec<String>>,
     /// `all_orgs: true` lifts the org restriction.
     #[serde(default)]
     all_orgs: bool,
+    #[schema(value_type = Option<schema::EndpointState>)]
     state: Option<String>,
 }
 

@@ -135,9 +135,9 @@ fn checked(
         (None, Some(mine)) => Some(mine.to_vec()),
         (ids, _) => ids,
     };
-    if input.description.len() > 500 {
+    if input.description.chars().count() > 500 {
         return Err(Error::Invalid(
-            "the description is longer than 500 bytes".into(),
+            "the description is longer than 500 characters".into(),
         ));
     }
     Ok((url, types, org_ids))
