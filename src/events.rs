@@ -139,25 +139,44 @@ pub fn previous(before: &Value, after: &Value) -> Option<Value> {
     let (Value::Object(b), Value::Object(a)) = (before, after) else {
         return (before != after).then(|| before.clone());
     };
-    let changed: Map<String, Value> = b
+    let changed: Vec<(&String, &Value)> = b
         .iter()
         .filter(|(k, v)| !BOOKKEEPING.contains(&k.as_str()) && a.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if changed.is_empty() {
         return None;
     }
-    if changed.len() > 1 {
-        let mut without_scim = changed;
-        without_scim.remove("scim");
-        return Some(Value::Object(without_scim));
-    }
-    Some(Value::Object(changed))
+    // Copied only once it is known what stays: the SCIM document only when alone.
+    let alone = changed.len() == 1;
+    Some(Value::Object(
+        changed
+            .into_iter()
+            .filter(|(k, _)| alone || k.as_str() != "scim")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    ))
 }
 
-/// The event for a changed user: deactivated, reactivated or updated (`None`: no change).
-pub fn user_change(before: &Value, after: &Value) -> Option<(Kind, Value)> {
-    let previous = previous(before, after)?;
+/// The event for a user written over `before`, `after` its new product form: deactivated,
+/// reactivated or updated (`None`: no change). The same answer as `previous` over
+/// `product::user(before)` and `after`, without copying the old SCIM document unless it is
+/// all that changed.
+pub fn user_change(stored: &resources::Stored, after: &Value) -> Option<(Kind, Value)> {
+    let before = product::user_fields(stored);
+    let previous = match previous(&before, after) {
+        Some(p) => p,
+        None if after
+            .get("scim")
+            .is_some_and(|s| product::is_scim_of(stored, s)) =>
+        {
+            return None;
+        }
+        None => {
+            let mut only = Map::with_capacity(1);
+            only.insert("scim".into(), product::scim(stored));
+            Value::Object(only)
+        }
+    };
     let kind = match (before.get("active"), after.get("active")) {
         (Some(Value::Bool(true)), Some(Value::Bool(false))) => Kind::UserDeactivated,
         (Some(Value::Bool(false)), Some(Value::Bool(true))) => Kind::UserReactivated,
@@ -436,31 +455,72 @@ pub fn membership(group: &Value, member_id: &str, member_type: &str) -> Value {
 mod tests {
     use super::*;
 
+    fn stored(version: i64, data: Value, role: Option<&str>) -> resources::Stored {
+        resources::Stored {
+            seq: 1,
+            id: "u-1".into(),
+            data,
+            version,
+            created: "t0".into(),
+            last_modified: format!("t{version}"),
+            role_raw: role.map(str::to_string),
+            role: role.map(str::to_string),
+            members: None,
+        }
+    }
+
     #[test]
     fn only_what_changed_is_previous() {
-        let before = json!({"id": "1", "active": true, "email": "a@x", "version": 1, "updated": "t1", "scim": {"a": 1}});
-        let same = json!({"id": "1", "active": true, "email": "a@x", "version": 2, "updated": "t2", "scim": {"a": 1}});
-        assert_eq!(user_change(&before, &same), None);
-        let off = json!({"id": "1", "active": false, "email": "a@x", "version": 2, "updated": "t2", "scim": {"a": 2}});
+        let doc = |active: bool, email: &str, nick: &str| json!({"userName": "a", "active": active, "emails": [{"value": email}], "nickName": nick});
+        let before = stored(1, doc(true, "a@x", "n"), None);
+        let change = |b: &resources::Stored, a: &resources::Stored| {
+            let got = user_change(b, &product::user(a));
+            // The same answer as the whole comparison of both product forms.
+            let want = previous(&product::user(b), &product::user(a));
+            assert_eq!(got.as_ref().map(|c| &c.1), want.as_ref());
+            got
+        };
         assert_eq!(
-            user_change(&before, &off),
+            change(&before, &stored(2, doc(true, "a@x", "n"), None)),
+            None
+        );
+        let off = stored(2, doc(false, "a@x", "n"), None);
+        assert_eq!(
+            change(&before, &off),
             Some((Kind::UserDeactivated, json!({"active": true})))
         );
         assert_eq!(
-            user_change(&off, &before).map(|c| c.0),
+            change(&off, &before).map(|c| c.0),
             Some(Kind::UserReactivated)
         );
-        let renamed = json!({"id": "1", "active": true, "email": "b@x", "version": 2, "updated": "t2", "scim": {"a": 2}});
+        let renamed = stored(2, doc(true, "b@x", "n"), None);
         assert_eq!(
-            user_change(&before, &renamed),
+            change(&before, &renamed),
             Some((Kind::UserUpdated, json!({"email": "a@x"})))
         );
         // A SCIM-only attribute: the old document is what changed.
-        let scim_only = json!({"id": "1", "active": true, "email": "a@x", "version": 2, "updated": "t2", "scim": {"a": 9}});
+        let nick = stored(2, doc(true, "a@x", "m"), None);
+        let old_scim = json!({"userName": "a", "active": true, "emails": [{"value": "a@x"}], "nickName": "n", "id": "u-1"});
         assert_eq!(
-            user_change(&before, &scim_only),
-            Some((Kind::UserUpdated, json!({"scim": {"a": 1}})))
+            change(&before, &nick),
+            Some((Kind::UserUpdated, json!({"scim": old_scim})))
         );
+        // The resolved role alone (the document unchanged).
+        let admin = stored(2, doc(true, "a@x", "n"), Some("admin"));
+        assert_eq!(
+            change(&before, &admin),
+            Some((Kind::UserUpdated, json!({"role_value": null, "role": null})))
+        );
+        // A document that carries an `id` of its own: the product form's id wins in both.
+        let with_id = |nick: &str| {
+            stored(
+                1,
+                json!({"userName": "a", "id": "x", "nickName": nick}),
+                None,
+            )
+        };
+        assert_eq!(change(&with_id("n"), &with_id("n")), None);
+        assert!(change(&with_id("n"), &with_id("m")).is_some());
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn email(doc: &Value) -> Option<String> {
 }
 
 /// The SCIM document with its `id`, as a SCIM client would read it (without `meta`).
-fn scim(s: &Stored) -> Value {
+pub fn scim(s: &Stored) -> Value {
     let mut doc = s.data.clone();
     if let Some(obj) = doc.as_object_mut() {
         obj.insert("id".into(), s.id.as_str().into());
@@ -41,18 +41,40 @@ fn scim(s: &Stored) -> Value {
     doc
 }
 
+/// Whether `doc` is `scim(s)`, without building it.
+pub fn is_scim_of(s: &Stored, doc: &Value) -> bool {
+    let (Value::Object(data), Value::Object(doc)) = (&s.data, doc) else {
+        return scim(s) == *doc;
+    };
+    let len = data.len() + usize::from(!data.contains_key("id"));
+    doc.len() == len
+        && doc.get("id").and_then(Value::as_str) == Some(s.id.as_str())
+        && data.iter().all(|(k, v)| k == "id" || doc.get(k) == Some(v))
+}
+
 /// Built field by field, not with `json!`, which would copy the SCIM document a second time
-/// (through `to_value`) on every event.
-fn object<const N: usize>(fields: [(&str, Value); N], s: &Stored) -> Value {
+/// (through `to_value`) on every event. `with_scim`: add the SCIM document under `scim`.
+fn object<const N: usize>(fields: [(&str, Value); N], s: &Stored, with_scim: bool) -> Value {
     let mut m = Map::with_capacity(N + 1);
     for (k, v) in fields {
         m.insert(k.to_string(), v);
     }
-    m.insert("scim".into(), scim(s));
+    if with_scim {
+        m.insert("scim".into(), scim(s));
+    }
     Value::Object(m)
 }
 
 pub fn user(s: &Stored) -> Value {
+    user_form(s, true)
+}
+
+/// `user(s)` without its `scim` key: what a change is compared on before the document.
+pub fn user_fields(s: &Stored) -> Value {
+    user_form(s, false)
+}
+
+fn user_form(s: &Stored, with_scim: bool) -> Value {
     let d = &s.data;
     object(
         [
@@ -90,6 +112,7 @@ pub fn user(s: &Stored) -> Value {
             ("version", s.version.into()),
         ],
         s,
+        with_scim,
     )
 }
 
@@ -105,6 +128,7 @@ pub fn group(s: &Stored) -> Value {
             ("version", s.version.into()),
         ],
         s,
+        true,
     )
 }
 

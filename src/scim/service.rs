@@ -158,8 +158,8 @@ fn user_event(
     before: &Stored,
     after: &Stored,
 ) -> Option<events::Prepared> {
-    let (old, new) = (product::user(before), product::user(after));
-    let (kind, previous) = events::user_change(&old, &new)?;
+    let new = product::user(after);
+    let (kind, previous) = events::user_change(before, &new)?;
     let event = Event {
         kind,
         data: new,
