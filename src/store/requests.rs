@@ -141,7 +141,7 @@ pub fn target_ids(
     };
     if let Some(name) = name.filter(|n| !n.is_empty()) {
         let (cond, value) = crate::store::dialect::nocase_eq(conn.dialect(), "name", name);
-        let cond = cond.replace('?', "?2");
+        let cond = cond.replace('?', "?2"); // its one placeholder, numbered
         collect(
             &format!("SELECT DISTINCT target_id FROM scim_targets WHERE org_id = ?1 AND {cond}"),
             value,
