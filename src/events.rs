@@ -157,26 +157,29 @@ pub fn previous(before: &Value, after: &Value) -> Option<Value> {
     ))
 }
 
-/// The event for a user written over `before`, `after` its new product form: deactivated,
-/// reactivated or updated (`None`: no change). The same answer as `previous` over
-/// `product::user(before)` and `after`, without copying the old SCIM document unless it is
-/// all that changed.
+/// What changed from the stored resource `stored`, whose product form without its `scim` key
+/// is `before`, to the product form `after`: the answer of `previous` over the whole forms,
+/// without copying the old SCIM document unless it is all that changed.
+pub fn changed(stored: &resources::Stored, before: &Value, after: &Value) -> Option<Value> {
+    if let Some(p) = previous(before, after) {
+        return Some(p);
+    }
+    if after
+        .get("scim")
+        .is_some_and(|s| product::is_scim_of(stored, s))
+    {
+        return None;
+    }
+    let mut only = Map::with_capacity(1);
+    only.insert("scim".into(), product::scim(stored));
+    Some(Value::Object(only))
+}
+
+/// The event for a user written over `stored`, `after` its new product form: deactivated,
+/// reactivated or updated (`None`: no change).
 pub fn user_change(stored: &resources::Stored, after: &Value) -> Option<(Kind, Value)> {
     let before = product::user_fields(stored);
-    let previous = match previous(&before, after) {
-        Some(p) => p,
-        None if after
-            .get("scim")
-            .is_some_and(|s| product::is_scim_of(stored, s)) =>
-        {
-            return None;
-        }
-        None => {
-            let mut only = Map::with_capacity(1);
-            only.insert("scim".into(), product::scim(stored));
-            Value::Object(only)
-        }
-    };
+    let previous = changed(stored, &before, after)?;
     let kind = match (before.get("active"), after.get("active")) {
         (Some(Value::Bool(true)), Some(Value::Bool(false))) => Kind::UserDeactivated,
         (Some(Value::Bool(false)), Some(Value::Bool(true))) => Kind::UserReactivated,
@@ -521,6 +524,28 @@ mod tests {
         };
         assert_eq!(change(&with_id("n"), &with_id("n")), None);
         assert!(change(&with_id("n"), &with_id("m")).is_some());
+    }
+
+    #[test]
+    fn a_groups_change_is_the_whole_comparison() {
+        let group = |v: i64, name: &str, extra: &str| {
+            stored(v, json!({"displayName": name, "urn:x": extra}), None)
+        };
+        let before = group(1, "Eng", "a");
+        for after in [
+            group(2, "Eng", "a"),
+            group(2, "Ops", "a"),
+            group(2, "Eng", "b"),
+        ] {
+            let new = product::group(&after);
+            let got = changed(&before, &product::group_fields(&before), &new);
+            assert_eq!(got, previous(&product::group(&before), &new));
+        }
+        let renamed = product::group(&group(2, "Ops", "b"));
+        assert_eq!(
+            changed(&before, &product::group_fields(&before), &renamed),
+            Some(json!({"display_name": "Eng"}))
+        );
     }
 
     #[test]

@@ -117,6 +117,15 @@ fn user_form(s: &Stored, with_scim: bool) -> Value {
 }
 
 pub fn group(s: &Stored) -> Value {
+    group_form(s, true)
+}
+
+/// `group(s)` without its `scim` key (see `user_fields`).
+pub fn group_fields(s: &Stored) -> Value {
+    group_form(s, false)
+}
+
+fn group_form(s: &Stored, with_scim: bool) -> Value {
     let d = &s.data;
     object(
         [
@@ -128,7 +137,7 @@ pub fn group(s: &Stored) -> Value {
             ("version", s.version.into()),
         ],
         s,
-        true,
+        with_scim,
     )
 }
 

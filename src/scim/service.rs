@@ -131,8 +131,8 @@ impl<'a> Log<'a> {
     }
 
     fn group_written(&self, before: &Stored, after: &Stored) -> Result<()> {
-        let (old, new) = (product::group(before), product::group(after));
-        match events::previous(&old, &new) {
+        let new = product::group(after);
+        match events::changed(before, &product::group_fields(before), &new) {
             Some(previous) => self.event(Kind::GroupUpdated, new, Some(previous)),
             None => Ok(()),
         }
