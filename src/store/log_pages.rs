@@ -225,9 +225,8 @@ fn request_parts(d: Dialect, search: &RequestSearch, named: &[String]) -> (Vec<P
     filters.extend(status_filter);
     let drivers = match &search.user {
         Some(user) => {
-            let mut ids = vec![user.clone()];
-            ids.extend(named.iter().filter(|id| *id != user).cloned());
-            target_drivers(d, &ids, Some(user), Some(user))
+            let ids = std::iter::once(user.as_str()).chain(named.iter().map(String::as_str));
+            target_drivers(d, ids, Some(user), Some(user))
         }
         None if status_drivers.is_empty() => vec![all_rows()],
         None => status_drivers,
@@ -259,20 +258,24 @@ pub fn requests(
     )
 }
 
-/// A provisioning search for targets: the rows of each of `ids`, and the rows without an id
-/// (Entra's lookups, a refused create) that named `name` (any case) or `external`. The rows
-/// with an id are indexed by it alone (migration 0016): a search by name or externalId
-/// first finds the ids that had it.
-fn target_drivers(
+/// A provisioning search for targets: the rows of each of `ids` (once each), and the rows
+/// without an id (Entra's lookups, a refused create) that named `name` (any case) or
+/// `external`. The rows with an id are indexed by it alone (migration 0016): a search by
+/// name or externalId first finds the ids that had it.
+fn target_drivers<'a>(
     d: Dialect,
-    ids: &[String],
+    ids: impl IntoIterator<Item = &'a str>,
     name: Option<&str>,
     external: Option<&str>,
 ) -> Vec<Part> {
-    let mut drivers: Vec<Part> = ids
-        .iter()
-        .map(|id| Part::new("target_id = ?", vec![text(id)]))
-        .collect();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut drivers = Vec::new();
+    for id in ids {
+        if !seen.contains(&id) {
+            seen.push(id);
+            drivers.push(Part::new("target_id = ?", vec![text(id)]));
+        }
+    }
     if let Some(name) = name {
         let by_name = nocase(d, "target_name", name);
         drivers.push(Part::new(
@@ -300,13 +303,9 @@ pub fn user_requests(
     external_id: Option<&str>,
     limit: u32,
 ) -> Result<Vec<(i64, RequestLog)>> {
-    let mut ids = vec![user_id.to_string()];
-    for id in requests::target_ids(conn, org_id, Some(user_name), external_id)? {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    let drivers = target_drivers(conn.dialect(), &ids, Some(user_name), external_id);
+    let named = requests::target_ids(conn, org_id, Some(user_name), external_id)?;
+    let ids = std::iter::once(user_id).chain(named.iter().map(String::as_str));
+    let drivers = target_drivers(conn.dialect(), ids, Some(user_name), external_id);
     keyset(
         conn,
         "scim_requests",

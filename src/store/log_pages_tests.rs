@@ -231,12 +231,8 @@ fn every_search_uses_an_index() {
             }
         }
     }
-    let history = target_drivers(
-        Dialect::Sqlite,
-        &["u1".to_string(), "u2".to_string()],
-        Some("ann"),
-        Some("e"),
-    );
+    let history = target_drivers(Dialect::Sqlite, ["u1", "u2", "u1"], Some("ann"), Some("e"));
+    assert_eq!(history.len(), 4, "u1 once, u2, the name, the externalId");
     let q = queries(
         "scim_requests",
         requests::COLUMNS,
