@@ -5,6 +5,7 @@
 //! nothing.
 
 use crate::store::db::Conn;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::directory::product;
@@ -157,30 +158,26 @@ pub fn previous(before: &Value, after: &Value) -> Option<Value> {
     ))
 }
 
-/// What changed from the stored resource `stored`, whose product form without its `scim` key
-/// is `before`, to the product form `after`: the answer of `previous` over the whole forms,
-/// without copying the old SCIM document unless it is all that changed.
-pub fn changed(stored: &resources::Stored, before: &Value, after: &Value) -> Option<Value> {
-    if let Some(p) = previous(before, after) {
+/// What changed from `before` to `after` (a resource's product forms, `Form::fields` and the
+/// SCIM document beside them): the answer of `previous` over the whole forms, without copying
+/// either SCIM document unless the old one is all that changed.
+pub fn changed(before: &product::Form<'_>, after: &product::Form<'_>) -> Option<Value> {
+    if let Some(p) = previous(&before.fields, &after.fields) {
         return Some(p);
     }
-    if after
-        .get("scim")
-        .is_some_and(|s| product::is_scim_of(stored, s))
-    {
+    if product::same_scim(before.of, after.of) {
         return None;
     }
     let mut only = Map::with_capacity(1);
-    only.insert("scim".into(), product::scim(stored));
+    only.insert("scim".into(), product::scim(before.of));
     Some(Value::Object(only))
 }
 
-/// The event for a user written over `stored`, `after` its new product form: deactivated,
-/// reactivated or updated (`None`: no change).
-pub fn user_change(stored: &resources::Stored, after: &Value) -> Option<(Kind, Value)> {
-    let before = product::user_fields(stored);
-    let previous = changed(stored, &before, after)?;
-    let kind = match (before.get("active"), after.get("active")) {
+/// The event for the user `after` written over `before`: deactivated, reactivated or updated
+/// with its `previous` (`None`: no change).
+pub fn user_change(before: &product::Form<'_>, after: &product::Form<'_>) -> Option<(Kind, Value)> {
+    let previous = changed(before, after)?;
+    let kind = match (before.fields.get("active"), after.fields.get("active")) {
         (Some(Value::Bool(true)), Some(Value::Bool(false))) => Kind::UserDeactivated,
         (Some(Value::Bool(false)), Some(Value::Bool(true))) => Kind::UserReactivated,
         _ => Kind::UserUpdated,
@@ -188,11 +185,80 @@ pub fn user_change(stored: &resources::Stored, after: &Value) -> Option<(Kind, V
     Some((kind, previous))
 }
 
+/// An event's `data`.
+pub enum Data<'a> {
+    /// A user's or group's product form, its SCIM document serialized from the resource.
+    Form(product::Form<'a>),
+    /// Anything else (an org, a membership).
+    Json(Value),
+}
+
+impl From<Value> for Data<'_> {
+    fn from(v: Value) -> Self {
+        Data::Json(v)
+    }
+}
+
+impl<'a> From<product::Form<'a>> for Data<'a> {
+    fn from(f: product::Form<'a>) -> Self {
+        Data::Form(f)
+    }
+}
+
+impl Serialize for Data<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Data::Form(f) => f.serialize(ser),
+            Data::Json(v) => v.serialize(ser),
+        }
+    }
+}
+
 /// One event to record.
-pub struct Event {
+pub struct Event<'a> {
     pub kind: Kind,
-    pub data: Value,
+    pub data: Data<'a>,
     pub previous: Option<Value>,
+}
+
+/// The envelope as it is stored and sent, serialized from its parts: the keys in this order,
+/// compact, as `serde_json` writes a `Value` (the form events were stored in before).
+struct Envelope<'a> {
+    id: &'a str,
+    kind: &'a str,
+    timestamp: &'a str,
+    org: OrgRef<'a>,
+    source: Value,
+    data: &'a Data<'a>,
+    previous: Option<&'a Value>,
+}
+
+impl Serialize for Envelope<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = ser.serialize_map(Some(6 + usize::from(self.previous.is_some())))?;
+        map.serialize_entry("id", self.id)?;
+        map.serialize_entry("type", self.kind)?;
+        map.serialize_entry("timestamp", self.timestamp)?;
+        map.serialize_entry("org", &OrgText(self.org))?;
+        map.serialize_entry("source", &self.source)?;
+        map.serialize_entry("data", self.data)?;
+        if let Some(previous) = self.previous {
+            map.serialize_entry("previous", previous)?;
+        }
+        map.end()
+    }
+}
+
+/// `{"id": …, "slug": …}`.
+struct OrgText<'a>(OrgRef<'a>);
+
+impl Serialize for OrgText<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = ser.serialize_map(Some(2))?;
+        map.serialize_entry("id", &self.0.id)?;
+        map.serialize_entry("slug", self.0.slug)?;
+        map.end()
+    }
 }
 
 /// Appends `event` to the log inside the caller's write (its `seq` is given as it commits).
@@ -201,7 +267,7 @@ pub fn record(
     org: OrgRef<'_>,
     source: &Source,
     now: &str,
-    event: Event,
+    event: Event<'_>,
 ) -> Result<()> {
     append(conn, prepare(org, source, now, event))
 }
@@ -211,28 +277,27 @@ pub struct Prepared(Appending);
 
 /// Renders `event`'s envelope without touching the store, so that a write prepared before
 /// the writer (see `scim::service::patch_user`) hands it only the row to insert.
-pub fn prepare(org: OrgRef<'_>, source: &Source, now: &str, event: Event) -> Prepared {
+pub fn prepare(org: OrgRef<'_>, source: &Source, now: &str, event: Event<'_>) -> Prepared {
     let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
-    // Built field by field: `json!` would copy `event.data` (a whole user with its SCIM
-    // document) through `to_value` before moving on.
-    let mut body = Map::with_capacity(7);
-    body.insert("id".into(), Value::String(id.clone()));
-    body.insert("type".into(), event.kind.as_str().into());
-    body.insert("timestamp".into(), now.into());
-    body.insert("org".into(), json!({"id": org.id, "slug": org.slug}));
-    body.insert("source".into(), source.to_json());
-    body.insert("data".into(), event.data);
-    if let Some(previous) = event.previous {
-        body.insert("previous".into(), previous);
-    }
-    let body = Value::Object(body);
+    // Serialized from its parts: a `Value` of the envelope would copy the whole user with
+    // its SCIM document once more before writing it out.
+    let envelope = Envelope {
+        id: &id,
+        kind: event.kind.as_str(),
+        timestamp: now,
+        org,
+        source: source.to_json(),
+        data: &event.data,
+        previous: event.previous.as_ref(),
+    };
+    let body = serde_json::to_string(&envelope).unwrap_or_default();
     Prepared(Appending {
         id,
         org_id: org.id,
         type_: event.kind.as_str(),
         created: now.to_string(),
         request_id: source.request_id.clone(),
-        body: crate::directory::compact(&body),
+        body,
     })
 }
 
@@ -349,7 +414,7 @@ pub fn org_changed(
     };
     let event = Event {
         kind,
-        data,
+        data: data.into(),
         previous,
     };
     record(conn, org, source, now, event)
@@ -419,7 +484,7 @@ pub fn roles_changed(
         let previous = json!({"role_value": change.old_raw, "role": change.old_role});
         let event = Event {
             kind: Kind::UserUpdated,
-            data: product::user(&user),
+            data: product::user_ref(&user).into(),
             previous: Some(previous),
         };
         record(conn, org, source, now, event)?;
@@ -437,7 +502,7 @@ pub fn user_created(
 ) -> Result<()> {
     let event = Event {
         kind: Kind::UserCreated,
-        data: product::user(user),
+        data: product::user_ref(user).into(),
         previous: None,
     };
     record(conn, org, source, now, event)
@@ -477,7 +542,7 @@ mod tests {
         let doc = |active: bool, email: &str, nick: &str| json!({"userName": "a", "active": active, "emails": [{"value": email}], "nickName": nick});
         let before = stored(1, doc(true, "a@x", "n"), None);
         let change = |b: &resources::Stored, a: &resources::Stored| {
-            let got = user_change(b, &product::user(a));
+            let got = user_change(&product::user_ref(b), &product::user_ref(a));
             // The same answer as the whole comparison of both product forms.
             let want = previous(&product::user(b), &product::user(a));
             assert_eq!(got.as_ref().map(|c| &c.1), want.as_ref());
@@ -537,15 +602,104 @@ mod tests {
             group(2, "Ops", "a"),
             group(2, "Eng", "b"),
         ] {
-            let new = product::group(&after);
-            let got = changed(&before, &product::group_fields(&before), &new);
-            assert_eq!(got, previous(&product::group(&before), &new));
+            let got = changed(&product::group_ref(&before), &product::group_ref(&after));
+            assert_eq!(
+                got,
+                previous(&product::group(&before), &product::group(&after))
+            );
         }
-        let renamed = product::group(&group(2, "Ops", "b"));
+        let renamed = group(2, "Ops", "b");
         assert_eq!(
-            changed(&before, &product::group_fields(&before), &renamed),
+            changed(&product::group_ref(&before), &product::group_ref(&renamed)),
             Some(json!({"display_name": "Eng"}))
         );
+    }
+
+    /// The envelope as it was built before it was serialized from its parts: a `Value`,
+    /// written out compact. Stored and signed bodies must keep these bytes.
+    fn envelope_as_value(
+        id: &str,
+        org: OrgRef<'_>,
+        source: &Source,
+        now: &str,
+        kind: Kind,
+        data: Value,
+        previous: Option<Value>,
+    ) -> String {
+        let mut body = Map::new();
+        body.insert("id".into(), Value::String(id.into()));
+        body.insert("type".into(), kind.as_str().into());
+        body.insert("timestamp".into(), now.into());
+        body.insert("org".into(), json!({"id": org.id, "slug": org.slug}));
+        body.insert("source".into(), source.to_json());
+        body.insert("data".into(), data);
+        if let Some(previous) = previous {
+            body.insert("previous".into(), previous);
+        }
+        crate::directory::compact(&Value::Object(body))
+    }
+
+    #[test]
+    fn an_envelope_has_the_bytes_of_its_value() {
+        let docs = [
+            json!({"userName": "a@x", "emails": [{"value": "A@X", "primary": true}], "active": false}),
+            // An `id` of its own keeps its place, with the resource's id in it.
+            json!({"id": "x", "userName": "a", "n": -1.5, "big": 12345678901234_i64, "none": null}),
+            json!({"userName": "q \" \\ \t \n \u{1} é 😀 </script>", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Sales", "manager": {"value": "m"}}}),
+            json!({}),
+            json!("not an object"),
+        ];
+        let org = OrgRef {
+            id: 7,
+            slug: "acme",
+        };
+        let mut source = Source::scim(Some("req-1".into()));
+        for (i, doc) in docs.into_iter().enumerate() {
+            let s = stored(3, doc, (i % 2 == 0).then_some("admin"));
+            let previous = (i % 2 == 1).then(|| json!({"email": "old@x", "scim": {"a": [1]}}));
+            for (kind, data, value) in [
+                (
+                    Kind::UserUpdated,
+                    Data::from(product::user_ref(&s)),
+                    product::user(&s),
+                ),
+                (
+                    Kind::GroupCreated,
+                    Data::from(product::group_ref(&s)),
+                    product::group(&s),
+                ),
+                (
+                    Kind::OrgUpdated,
+                    Data::from(json!({"slug": "acme", "n": 1})),
+                    json!({"slug": "acme", "n": 1}),
+                ),
+            ] {
+                if let Data::Form(f) = &data {
+                    assert_eq!(f.to_value(), value);
+                }
+                let event = Event {
+                    kind,
+                    data,
+                    previous: previous.clone(),
+                };
+                let got = prepare(org, &source, "2026-12-05T00:00:00Z", event).0;
+                let want = envelope_as_value(
+                    &got.id,
+                    org,
+                    &source,
+                    "2026-12-05T00:00:00Z",
+                    kind,
+                    value,
+                    previous.clone(),
+                );
+                assert_eq!(got.body, want);
+                assert_eq!(
+                    serde_json::from_str::<Value>(&got.body).unwrap()["id"],
+                    got.id.as_str()
+                );
+            }
+            source = Source::admin("ops@x");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the whole SCIM document under `scim` for anything else the product needs. Groups carry no
 //! member list (memberships travel as events of their own).
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::schema::ENTERPRISE_URN;
@@ -41,15 +42,90 @@ pub fn scim(s: &Stored) -> Value {
     doc
 }
 
-/// Whether `doc` is `scim(s)`, without building it.
-pub fn is_scim_of(s: &Stored, doc: &Value) -> bool {
-    let (Value::Object(data), Value::Object(doc)) = (&s.data, doc) else {
-        return scim(s) == *doc;
+/// Whether `scim(a) == scim(b)`, without building either.
+pub fn same_scim(a: &Stored, b: &Stored) -> bool {
+    let (Value::Object(x), Value::Object(y)) = (&a.data, &b.data) else {
+        return scim(a) == scim(b);
     };
-    let len = data.len() + usize::from(!data.contains_key("id"));
-    doc.len() == len
-        && doc.get("id").and_then(Value::as_str) == Some(s.id.as_str())
-        && data.iter().all(|(k, v)| k == "id" || doc.get(k) == Some(v))
+    let len = |m: &Map<String, Value>| m.len() + usize::from(!m.contains_key("id"));
+    a.id == b.id && len(x) == len(y) && x.iter().all(|(k, v)| k == "id" || y.get(k) == Some(v))
+}
+
+/// `scim(s)` serialized from `s` itself: the same bytes, no copy of the document. Its `id`
+/// takes the place of one the document carries, else comes last (as `Map::insert` puts it).
+struct ScimText<'a>(&'a Stored);
+
+impl Serialize for ScimText<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let s = self.0;
+        let Value::Object(data) = &s.data else {
+            return scim(s).serialize(ser);
+        };
+        let has_id = data.contains_key("id");
+        let mut map = ser.serialize_map(Some(data.len() + usize::from(!has_id)))?;
+        for (k, v) in data {
+            if k == "id" {
+                map.serialize_entry(k, &s.id)?;
+            } else {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        if !has_id {
+            map.serialize_entry("id", &s.id)?;
+        }
+        map.end()
+    }
+}
+
+/// A product form whose `scim` key is serialized straight from the stored resource: what
+/// `user(s)` or `group(s)` would serialize to, without copying the SCIM document into it.
+/// Events carry it (`events::Data`).
+#[derive(Debug)]
+pub struct Form<'a> {
+    /// The form without `scim` (`user_fields`, `group_fields`).
+    pub fields: Value,
+    pub of: &'a Stored,
+}
+
+impl Form<'_> {
+    /// The whole form as a value (`user(s)`, `group(s)`).
+    pub fn to_value(&self) -> Value {
+        let mut v = self.fields.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("scim".into(), scim(self.of));
+        }
+        v
+    }
+}
+
+impl Serialize for Form<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let Value::Object(fields) = &self.fields else {
+            return self.fields.serialize(ser);
+        };
+        let mut map = ser.serialize_map(Some(fields.len() + 1))?;
+        for (k, v) in fields.iter().filter(|(k, _)| k.as_str() != "scim") {
+            map.serialize_entry(k, v)?;
+        }
+        map.serialize_entry("scim", &ScimText(self.of))?;
+        map.end()
+    }
+}
+
+/// `user(s)`, to serialize without the copy (see `Form`).
+pub fn user_ref(s: &Stored) -> Form<'_> {
+    Form {
+        fields: user_fields(s),
+        of: s,
+    }
+}
+
+/// `group(s)`, to serialize without the copy (see `Form`).
+pub fn group_ref(s: &Stored) -> Form<'_> {
+    Form {
+        fields: group_fields(s),
+        of: s,
+    }
 }
 
 /// Built field by field, not with `json!`, which would copy the SCIM document a second time

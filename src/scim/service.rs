@@ -113,10 +113,15 @@ impl<'a> Log<'a> {
         }
     }
 
-    fn event(&self, kind: Kind, data: Value, previous: Option<Value>) -> Result<()> {
+    fn event<'d>(
+        &self,
+        kind: Kind,
+        data: impl Into<events::Data<'d>>,
+        previous: Option<Value>,
+    ) -> Result<()> {
         let event = Event {
             kind,
-            data,
+            data: data.into(),
             previous,
         };
         events::record(self.conn, self.org, self.source, self.now, event)
@@ -131,8 +136,8 @@ impl<'a> Log<'a> {
     }
 
     fn group_written(&self, before: &Stored, after: &Stored) -> Result<()> {
-        let new = product::group(after);
-        match events::changed(before, &product::group_fields(before), &new) {
+        let new = product::group_ref(after);
+        match events::changed(&product::group_ref(before), &new) {
             Some(previous) => self.event(Kind::GroupUpdated, new, Some(previous)),
             None => Ok(()),
         }
@@ -158,11 +163,11 @@ fn user_event(
     before: &Stored,
     after: &Stored,
 ) -> Option<events::Prepared> {
-    let new = product::user(after);
-    let (kind, previous) = events::user_change(before, &new)?;
+    let new = product::user_ref(after);
+    let (kind, previous) = events::user_change(&product::user_ref(before), &new)?;
     let event = Event {
         kind,
-        data: new,
+        data: new.into(),
         previous: Some(previous),
     };
     Some(events::prepare(org, source, now, event))
@@ -194,7 +199,7 @@ pub async fn create_user(
             let roles = roles(c, &org, &doc)?;
             let stored = res::insert_user(c, org.id, &new_id(at), &doc, &roles, &now)?;
             let log = Log::new(c, &org, &source, &now);
-            log.event(Kind::UserCreated, product::user(&stored), None)?;
+            log.event(Kind::UserCreated, product::user_ref(&stored), None)?;
             Ok(stored)
         })
         .await
@@ -477,9 +482,11 @@ pub async fn delete(
                 }
             }
             match kind {
-                ResourceKind::User => log.event(Kind::UserDeleted, product::user(&last), None)?,
+                ResourceKind::User => {
+                    log.event(Kind::UserDeleted, product::user_ref(&last), None)?
+                }
                 ResourceKind::Group => {
-                    log.event(Kind::GroupDeleted, product::group(&last), None)?
+                    log.event(Kind::GroupDeleted, product::group_ref(&last), None)?
                 }
             }
             let action = format!("scim.{}.delete", kind.name().to_lowercase());
@@ -541,7 +548,7 @@ pub async fn create_group(
             let stored = res::get(c, ResourceKind::Group, org.id, &id, true)?
                 .ok_or_else(|| Error::internal("group vanished after insert"))?;
             let log = Log::new(c, &org, &source, &now);
-            log.event(Kind::GroupCreated, product::group(&stored), None)?;
+            log.event(Kind::GroupCreated, product::group_ref(&stored), None)?;
             log.members(&stored, Kind::GroupMemberAdded, &added)?;
             Ok(stored)
         })
