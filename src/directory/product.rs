@@ -87,17 +87,6 @@ pub struct Form<'a> {
     pub of: &'a Stored,
 }
 
-impl Form<'_> {
-    /// The whole form as a value (`user(s)`, `group(s)`).
-    pub fn to_value(&self) -> Value {
-        let mut v = self.fields.clone();
-        if let Some(m) = v.as_object_mut() {
-            m.insert("scim".into(), scim(self.of));
-        }
-        v
-    }
-}
-
 impl Serialize for Form<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let Value::Object(fields) = &self.fields else {
