@@ -269,15 +269,11 @@ pub fn record(
     now: &str,
     event: Event<'_>,
 ) -> Result<()> {
-    append(conn, prepare(org, source, now, event))
+    store::append(conn, envelope(org, source, now, event))
 }
 
-/// An event with its envelope already rendered, waiting for the write that makes its change.
-pub struct Prepared(Appending);
-
-/// Renders `event`'s envelope without touching the store, so that a write prepared before
-/// the writer (see `scim::service::patch_user`) hands it only the row to insert.
-pub fn prepare(org: OrgRef<'_>, source: &Source, now: &str, event: Event<'_>) -> Prepared {
+/// The row of `event`, its envelope rendered.
+fn envelope(org: OrgRef<'_>, source: &Source, now: &str, event: Event<'_>) -> Appending {
     let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
     // Serialized from its parts: a `Value` of the envelope would copy the whole user with
     // its SCIM document once more before writing it out.
@@ -291,19 +287,14 @@ pub fn prepare(org: OrgRef<'_>, source: &Source, now: &str, event: Event<'_>) ->
         previous: event.previous.as_ref(),
     };
     let body = serde_json::to_string(&envelope).unwrap_or_default();
-    Prepared(Appending {
+    Appending {
         id,
         org_id: org.id,
         type_: event.kind.as_str(),
         created: now.to_string(),
         request_id: source.request_id.clone(),
         body,
-    })
-}
-
-/// Appends a prepared event inside the caller's write.
-pub fn append(conn: &Conn, event: Prepared) -> Result<()> {
-    store::append(conn, event.0)
+    }
 }
 
 /// Checks an event type (`user.created`) or a pattern (`user.*`, `*`) against the known
@@ -679,7 +670,7 @@ mod tests {
                     data,
                     previous: previous.clone(),
                 };
-                let got = prepare(org, &source, "2026-12-05T00:00:00Z", event).0;
+                let got = envelope(org, &source, "2026-12-05T00:00:00Z", event);
                 let want = envelope_as_value(
                     &got.id,
                     org,

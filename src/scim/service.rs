@@ -68,13 +68,10 @@ fn check_required(org: &Org, doc: &Value) -> Result<()> {
 
 /// Resolves the user's role inside the write transaction (mappings are read there).
 fn roles(conn: &crate::store::db::Conn, org: &Org, doc: &Value) -> Result<Roles> {
-    Ok(roles_with(&orgs::role_mappings(conn, org.id)?, org, doc))
-}
-
-fn roles_with(mappings: &[(String, String)], org: &Org, doc: &Value) -> Roles {
+    let mappings = orgs::role_mappings(conn, org.id)?;
     let raw = identity::raw_role(doc, &org.role_attribute);
-    let resolved = identity::resolve_role(raw.as_deref(), mappings, org.default_role.as_deref());
-    Roles { raw, resolved }
+    let resolved = identity::resolve_role(raw.as_deref(), &mappings, org.default_role.as_deref());
+    Ok(Roles { raw, resolved })
 }
 
 /// `If-Match`: `*` or the current ETag; anything else → 412.
@@ -129,8 +126,9 @@ impl<'a> Log<'a> {
 
     /// A user written over `before`: its deactivation, reactivation or update, if any.
     fn user_written(&self, before: &Stored, after: &Stored) -> Result<()> {
-        match user_event(self.org, self.source, self.now, before, after) {
-            Some(event) => events::append(self.conn, event),
+        let new = product::user_ref(after);
+        match events::user_change(&product::user_ref(before), &new) {
+            Some((kind, previous)) => self.event(kind, new, Some(previous)),
             None => Ok(()),
         }
     }
@@ -151,33 +149,6 @@ impl<'a> Log<'a> {
             self.event(kind, data, None)?;
         }
         Ok(())
-    }
-}
-
-/// The event of a user written over `before` (deactivated, reactivated or updated), its
-/// envelope rendered; `None` when nothing the product sees changed.
-fn user_event(
-    org: OrgRef<'_>,
-    source: &Source,
-    now: &str,
-    before: &Stored,
-    after: &Stored,
-) -> Option<events::Prepared> {
-    let new = product::user_ref(after);
-    let (kind, previous) = events::user_change(&product::user_ref(before), &new)?;
-    let event = Event {
-        kind,
-        data: new.into(),
-        previous: Some(previous),
-    };
-    Some(events::prepare(org, source, now, event))
-}
-
-/// The role columns stored with a user.
-fn stored_roles(s: &Stored) -> Roles {
-    Roles {
-        raw: s.role_raw.clone(),
-        resolved: s.role.clone(),
     }
 }
 
@@ -262,190 +233,45 @@ pub async fn patch_user(
 ) -> Result<Written> {
     let req = patch::parse_patch(&body)?;
     let now = timestamp(state.clock.now());
-    if state.store.single_writer() {
-        let written = patch_user_prepared(state, &org, &source, &id, &req, &if_match, &now).await?;
-        if let Some(written) = written {
-            return forget_revoked(state, Ok(written));
-        }
-        // The user changed between the read and the write: do it all inside the writer.
-    }
     let written = state
         .store
-        .write(move |c| {
-            let current = res::get_for_update(c, ResourceKind::User, org.id, &id)?
-                .ok_or_else(|| res::not_found(ResourceKind::User, &id))?;
-            let w = match plan_user_patch(&org, current, &req, &if_match)? {
-                PatchPlan::Unchanged(written) => return Ok(written),
-                PatchPlan::Write(w) => w,
-            };
-            let roles = roles(c, &org, &w.doc)?;
-            let stored = save_user(c, &org, &id, w.doc, Some(&w.before.data), &roles, &now)?;
-            Log::new(c, &org, &source, &now).user_written(&w.before, &stored)?;
-            Ok(Written {
-                stored,
-                ignored: w.ignored,
-            })
-        })
+        .write(move |c| write_user_patch(c, &org, &source, &id, &req, if_match.as_deref(), &now))
         .await;
     forget_revoked(state, written)
 }
 
-/// A user PATCH applied to the user as read: nothing to write, or the document to write.
-enum PatchPlan {
-    Unchanged(Written),
-    Write(UserPatch),
-}
-
-struct UserPatch {
-    before: Stored,
-    doc: Value,
-    ignored: Vec<String>,
-}
-
-/// Checks `If-Match` against `current` and applies the PATCH to its document.
-fn plan_user_patch(
-    org: &Org,
-    current: Stored,
-    req: &patch::PatchRequest,
-    if_match: &Option<String>,
-) -> Result<PatchPlan> {
-    check_version(if_match.as_deref(), current.version)?;
-    let mut doc = current.data.clone();
-    let applied = patch::apply_report(ResourceKind::User, &mut doc, req, &mode(org))?;
-    note_ignored(&applied.ignored);
-    if doc == current.data {
-        return Ok(PatchPlan::Unchanged(Written {
-            stored: current,
-            ignored: applied.ignored,
-        }));
-    }
-    check_required(org, &doc)?;
-    Ok(PatchPlan::Write(UserPatch {
-        before: current,
-        doc,
-        ignored: applied.ignored,
-    }))
-}
-
-/// A user PATCH with its work done before the writer, for SQLite, where every write queues
-/// for one thread: the user and the role mappings are read on this worker and the PATCH is
-/// prepared here (`prepare_user_patch`); the writer only runs `commit_user_patch`. `None`
-/// when the user or its role changed in between: the caller then does the whole PATCH
-/// inside the writer.
-async fn patch_user_prepared(
-    state: &AppState,
+/// A user PATCH, all of it inside the writer: the read (the writer's page cache holds what
+/// it wrote), `If-Match`, the PATCH itself, the role its document resolves to, the UPDATE
+/// and the event. A PATCH that changes nothing writes nothing and records no event.
+fn write_user_patch(
+    c: &crate::store::db::Conn,
     org: &Org,
     source: &Source,
     id: &str,
     req: &patch::PatchRequest,
-    if_match: &Option<String>,
+    if_match: Option<&str>,
     now: &str,
-) -> Result<Option<Written>> {
-    let (org_id, user_id) = (org.id, id.to_string());
-    let (current, mappings) = state
-        .store
-        .read_inline(move |c| {
-            let user = res::get(c, ResourceKind::User, org_id, &user_id, false)?;
-            Ok((user, orgs::role_mappings(c, org_id)?))
-        })
-        .await?;
-    let current = current.ok_or_else(|| res::not_found(ResourceKind::User, id))?;
-    let prepared = match prepare_user_patch(org, source, now, current, &mappings, req, if_match)? {
-        Ok(prepared) => prepared,
-        Err(unchanged) => return Ok(Some(unchanged)),
-    };
-    state
-        .store
-        .write(move |c| commit_user_patch(c, prepared))
-        .await
-}
-
-/// A user PATCH worked out from a read of the user: the document to store, what
-/// `update_user` will return, and the event with its envelope rendered.
-struct PreparedPatch {
-    org: Org,
-    now: String,
-    before: Stored,
-    after: Stored,
-    event: Option<events::Prepared>,
-    ignored: Vec<String>,
-}
-
-/// Applies the PATCH to `current` (read outside the writer, with the org's role
-/// `mappings`) and builds the product forms, the `previous` diff and the envelope. `Err`
-/// holds the answer of a PATCH that changes nothing (no write, no event).
-fn prepare_user_patch(
-    org: &Org,
-    source: &Source,
-    now: &str,
-    current: Stored,
-    mappings: &[(String, String)],
-    req: &patch::PatchRequest,
-    if_match: &Option<String>,
-) -> Result<std::result::Result<PreparedPatch, Written>> {
-    let UserPatch {
-        before,
-        doc,
-        ignored,
-    } = match plan_user_patch(org, current, req, if_match)? {
-        PatchPlan::Unchanged(written) => return Ok(Err(written)),
-        PatchPlan::Write(w) => w,
-    };
-    let roles = roles_with(mappings, org, &doc);
-    // Not `..before.clone()`: that would copy the document only to drop it.
-    let after = Stored {
-        seq: before.seq,
-        id: before.id.clone(),
-        data: doc,
-        version: before.version + 1,
-        created: before.created.clone(),
-        last_modified: now.to_string(),
-        role_raw: roles.raw,
-        role: roles.resolved,
-        members: None,
-    };
-    let org_ref = OrgRef {
-        id: org.id,
-        slug: &org.slug,
-    };
-    let event = user_event(org_ref, source, now, &before, &after);
-    Ok(Ok(PreparedPatch {
-        org: org.clone(),
-        now: now.to_string(),
-        before,
-        after,
-        event,
-        ignored,
-    }))
-}
-
-/// The writer's part of a prepared PATCH: checks that the user's version and stored role,
-/// and the role its new document resolves to, are still what `prepare_user_patch` saw, then
-/// runs the statements and inserts the event in the same savepoint. `None` (nothing
-/// written) when they are not.
-fn commit_user_patch(c: &crate::store::db::Conn, p: PreparedPatch) -> Result<Option<Written>> {
-    let PreparedPatch {
-        org,
-        now,
-        before,
-        after,
-        event,
-        ignored,
-    } = p;
-    let unchanged = res::user_guard(c, org.id, &before.id)?.is_some_and(|(version, stored)| {
-        version == before.version && stored == stored_roles(&before)
-    });
-    let resolved = roles(c, &org, &after.data)?;
-    if !unchanged || resolved != stored_roles(&after) {
-        return Ok(None);
+) -> Result<Written> {
+    let current = res::get_for_update(c, ResourceKind::User, org.id, id)?
+        .ok_or_else(|| res::not_found(ResourceKind::User, id))?;
+    check_version(if_match, current.version)?;
+    let mut doc = current.data.clone();
+    let applied = patch::apply_report(ResourceKind::User, &mut doc, req, &mode(org))?;
+    note_ignored(&applied.ignored);
+    if doc == current.data {
+        return Ok(Written {
+            stored: current,
+            ignored: applied.ignored,
+        });
     }
-    let id = &before.id;
-    let stored = save_user(c, &org, id, after.data, Some(&before.data), &resolved, &now)?;
-    debug_assert_eq!(stored.version, after.version);
-    if let Some(event) = event {
-        events::append(c, event)?;
-    }
-    Ok(Some(Written { stored, ignored }))
+    check_required(org, &doc)?;
+    let roles = roles(c, org, &doc)?;
+    let stored = save_user(c, org, id, doc, Some(&current.data), &roles, now)?;
+    Log::new(c, org, source, now).user_written(&current, &stored)?;
+    Ok(Written {
+        stored,
+        ignored: applied.ignored,
+    })
 }
 
 pub async fn delete(
@@ -711,24 +537,18 @@ mod tests {
         (dir, store, org, user)
     }
 
-    /// Reads the user and the mappings as `patch_user_prepared` does, and prepares a rename.
-    fn prepare_rename(store: &Store, org: &Org, name: &str) -> PreparedPatch {
-        let (current, mappings) = store
-            .read_now(|c| {
-                let user = res::get(c, ResourceKind::User, org.id, "u-1", false)?.unwrap();
-                Ok((user, orgs::role_mappings(c, org.id)?))
-            })
-            .unwrap();
+    fn patch(store: &Store, org: &Org, ops: Value, if_match: Option<&str>) -> Result<Written> {
         let req = patch::parse_patch(&json!({
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "Replace", "path": "displayName", "value": name}],
+            "Operations": ops,
         }))
         .unwrap();
         let source = Source::scim(Some("req-1".into()));
-        match prepare_user_patch(org, &source, LATER, current, &mappings, &req, &None) {
-            Ok(Ok(prepared)) => prepared,
-            _ => panic!("a rename is a change"),
-        }
+        store.write_now(|c| write_user_patch(c, org, &source, "u-1", &req, if_match, LATER))
+    }
+
+    fn rename(name: &str) -> Value {
+        json!([{"op": "Replace", "path": "displayName", "value": name}])
     }
 
     fn events(store: &Store) -> Vec<Value> {
@@ -740,84 +560,59 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_prepared_patch_commits_the_change_and_its_event_together() {
-        let (_dir, store, org, user) = setup();
-        let prepared = prepare_rename(&store, &org, "Alice B");
-        let written = commit(&store, prepared).expect("nothing changed in between");
-        assert_eq!(written.stored.version, user.version + 1);
-        assert_eq!(written.stored.data["displayName"], "Alice B");
-        let stored = store
+    fn stored(store: &Store, org: &Org) -> Stored {
+        store
             .read_now(|c| res::get(c, ResourceKind::User, org.id, "u-1", false))
             .unwrap()
-            .unwrap();
-        assert_eq!(stored.version, written.stored.version);
-        assert_eq!(stored.data, written.stored.data);
+            .unwrap()
+    }
+
+    #[test]
+    fn a_patch_commits_the_change_and_its_event_together() {
+        let (_dir, store, org, user) = setup();
+        let written = patch(&store, &org, rename("Alice B"), None).unwrap();
+        assert_eq!(written.stored.version, user.version + 1);
+        let stored = stored(&store, &org);
+        assert_eq!(
+            (stored.version, &stored.data),
+            (written.stored.version, &written.stored.data)
+        );
+        assert_eq!(stored.data["displayName"], "Alice B");
         let events = events(&store);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0]["type"], "user.updated");
         assert_eq!(events[0]["previous"], json!({"display_name": "Alice"}));
-        // The event built before the writer is what the stored user is.
         assert_eq!(events[0]["data"], product::user(&stored));
         assert_eq!(events[0]["source"]["request_id"], "req-1");
     }
 
-    fn commit(store: &Store, prepared: PreparedPatch) -> Option<Written> {
-        store.write_now(|c| commit_user_patch(c, prepared)).unwrap()
-    }
-
-    /// Prepares a rename, lets `meanwhile` write, then commits: nothing may be written.
-    fn assert_stale_after(
-        store: &Store,
-        org: &Org,
-        meanwhile: impl FnOnce(&crate::store::db::Conn) -> Result<()> + Send,
-    ) {
-        let stale = prepare_rename(store, org, "Alice B");
-        store.write_now(meanwhile).unwrap();
-        assert!(
-            commit(store, stale).is_none(),
-            "prepared from a user that changed since"
-        );
-    }
-
     #[test]
-    fn a_prepared_patch_writes_nothing_when_the_user_changed_in_between() {
-        let (_dir, store, org, _) = setup();
-        let first = prepare_rename(&store, &org, "Alice C");
-        assert_stale_after(&store, &org, |c| {
-            assert!(commit_user_patch(c, first)?.is_some());
-            Ok(())
-        });
-        let stored = store
-            .read_now(|c| res::get(c, ResourceKind::User, org.id, "u-1", false))
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored.data["displayName"], "Alice C");
-        assert_eq!(
-            events(&store).len(),
-            1,
-            "only the committed change is an event"
-        );
-        // Deleted in between.
-        assert_stale_after(&store, &org, |c| {
-            res::delete(c, ResourceKind::User, org.id, "u-1").map(|_| ())
-        });
-    }
-
-    #[test]
-    fn a_prepared_patch_writes_nothing_when_the_role_changed_in_between() {
-        let (_dir, store, org, _) = setup();
-        // A mapping edit changes the role the new document resolves to (no version bump).
-        assert_stale_after(&store, &org, |c| {
-            orgs::set_role_mapping(c, org.id, "admin", "owner")
-        });
-        // A sign-in's role claim changes the stored role (no version bump either).
-        assert_stale_after(&store, &org, |c| {
-            crate::store::signin::set_role(c, "u-1", "Viewer", None)
-        });
+    fn a_patch_that_changes_nothing_writes_nothing() {
+        let (_dir, store, org, user) = setup();
+        let written = patch(&store, &org, rename("Alice"), None).unwrap();
+        assert_eq!(written.stored.version, user.version);
+        assert_eq!(stored(&store, &org).version, user.version);
         assert!(events(&store).is_empty());
-        // Prepared again from what is stored now, it goes through.
-        let written = commit(&store, prepare_rename(&store, &org, "Alice B")).unwrap();
+    }
+
+    #[test]
+    fn a_stale_if_match_writes_nothing() {
+        let (_dir, store, org, user) = setup();
+        patch(&store, &org, rename("Alice B"), None).unwrap();
+        let stale = crate::scim::render::etag(user.version);
+        let refused = patch(&store, &org, rename("Alice C"), Some(&stale));
+        assert!(matches!(refused, Err(Error::PreconditionFailed)));
+        assert_eq!(stored(&store, &org).data["displayName"], "Alice B");
+        assert_eq!(events(&store).len(), 1);
+    }
+
+    #[test]
+    fn a_patch_resolves_the_role_as_the_mappings_are_now() {
+        let (_dir, store, org, _) = setup();
+        store
+            .write_now(|c| orgs::set_role_mapping(c, org.id, "admin", "owner"))
+            .unwrap();
+        let written = patch(&store, &org, rename("Alice B"), None).unwrap();
         assert_eq!(written.stored.role.as_deref(), Some("owner"));
         assert_eq!(events(&store)[0]["data"]["role"], "owner");
     }

@@ -225,12 +225,6 @@ impl Store {
         }
     }
 
-    /// Whether every write queues for one thread (SQLite): work a write can do before it
-    /// (`scim::service::patch_user`) is then worth moving out of it.
-    pub fn single_writer(&self) -> bool {
-        matches!(self.backend, Backend::Sqlite { .. })
-    }
-
     /// Runs `f` inside the writer's next batch; returns once the batch is durable.
     /// If `f` fails, its changes are rolled back and the others in the batch still commit.
     pub async fn write<T, F>(&self, f: F) -> Result<T>

@@ -334,28 +334,6 @@ pub fn get_for_update(
     get_locking(conn, kind, org_id, id, false, lock)
 }
 
-/// What a write prepared from an earlier read of a user checks before it runs: the user's
-/// version and stored role as they are now (`None`: no such user). The version moves with
-/// every change of the document; the role columns also change without it (a role mapping
-/// edit, a sign-in's role claim), so they are compared too. Locks the row on PostgreSQL.
-pub fn user_guard(conn: &Conn, org_id: i64, id: &str) -> Result<Option<(i64, Roles)>> {
-    const SQL: &str = "SELECT version, role_raw, role FROM users WHERE id = ?1 AND org_id = ?2";
-    const PG: &str =
-        "SELECT version, role_raw, role FROM users WHERE id = ?1 AND org_id = ?2 FOR UPDATE";
-    Ok(conn
-        .prepare_cached(if conn.is_pg() { PG } else { SQL })?
-        .query_row(params![id, org_id], |r| {
-            Ok((
-                r.get(0)?,
-                Roles {
-                    raw: r.get(1)?,
-                    resolved: r.get(2)?,
-                },
-            ))
-        })
-        .optional()?)
-}
-
 fn get_locking(
     conn: &Conn,
     kind: ResourceKind,

@@ -140,10 +140,9 @@ async fn every_scim_user_change_is_one_event_and_no_change_is_none() {
     assert!(drain(&app, &mut mark).is_empty());
 }
 
-// PATCHes of one user race: each is prepared from a read outside the writer, and one
-// prepared from a version that another has since replaced must not be written as it was.
-// The events of the user then form one chain: versions one apart, each `previous` the
-// value the event before it set.
+// PATCHes of one user race: each must apply to the version the one before it wrote, never
+// to one another has since replaced. The events of the user then form one chain: versions
+// one apart, each `previous` the value the event before it set.
 #[actix_web::test]
 async fn concurrent_patches_of_one_user_are_one_chain_of_events() {
     let app = spawn_app().await;
@@ -185,8 +184,8 @@ async fn concurrent_patches_of_one_user_are_one_chain_of_events() {
     assert_eq!(now["title"], title, "the last event is what is stored");
 }
 
-// A refused PATCH (stale If-Match, unknown user, invalid operation) is refused from the
-// read it was prepared on, changes nothing and records nothing.
+// A refused PATCH (stale If-Match, unknown user, invalid operation) changes nothing and
+// records nothing.
 #[actix_web::test]
 async fn a_refused_patch_changes_nothing_and_records_nothing() {
     let app = spawn_app().await;
