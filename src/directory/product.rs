@@ -93,7 +93,7 @@ impl Serialize for Form<'_> {
             return self.fields.serialize(ser);
         };
         let mut map = ser.serialize_map(Some(fields.len() + 1))?;
-        for (k, v) in fields.iter().filter(|(k, _)| k.as_str() != "scim") {
+        for (k, v) in fields {
             map.serialize_entry(k, v)?;
         }
         map.serialize_entry("scim", &ScimText(self.of))?;
@@ -117,93 +117,82 @@ pub fn group_ref(s: &Stored) -> Form<'_> {
     }
 }
 
-/// Built field by field, not with `json!`, which would copy the SCIM document a second time
-/// (through `to_value`) on every event. `with_scim`: add the SCIM document under `scim`.
-fn object<const N: usize>(fields: [(&str, Value); N], s: &Stored, with_scim: bool) -> Value {
+/// A form's flat fields, with room for the `scim` key `whole` adds.
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
     let mut m = Map::with_capacity(N + 1);
     for (k, v) in fields {
         m.insert(k.to_string(), v);
     }
-    if with_scim {
-        m.insert("scim".into(), scim(s));
-    }
     Value::Object(m)
 }
 
+/// The whole form as a value: its fields, then the SCIM document under `scim`.
+fn whole(form: Form<'_>) -> Value {
+    let Form { mut fields, of } = form;
+    if let Some(m) = fields.as_object_mut() {
+        m.insert("scim".into(), scim(of));
+    }
+    fields
+}
+
 pub fn user(s: &Stored) -> Value {
-    user_form(s, true)
+    whole(user_ref(s))
 }
 
 /// `user(s)` without its `scim` key: what a change is compared on before the document.
 pub fn user_fields(s: &Stored) -> Value {
-    user_form(s, false)
-}
-
-fn user_form(s: &Stored, with_scim: bool) -> Value {
     let d = &s.data;
-    object(
-        [
-            ("id", s.id.as_str().into()),
-            ("external_id", text(d, &["externalId"]).into()),
-            ("user_name", text(d, &["userName"]).into()),
-            ("email", email(d).into()),
-            ("display_name", text(d, &["displayName"]).into()),
-            ("given_name", text(d, &["name", "givenName"]).into()),
-            ("family_name", text(d, &["name", "familyName"]).into()),
-            (
-                "active",
-                d.get("active")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true)
-                    .into(),
-            ),
-            ("role_value", s.role_raw.as_deref().into()),
-            ("role", s.role.as_deref().into()),
-            ("job_title", text(d, &["title"]).into()),
-            (
-                "department",
-                text(d, &[ENTERPRISE_URN, "department"]).into(),
-            ),
-            (
-                "employee_id",
-                text(d, &[ENTERPRISE_URN, "employeeNumber"]).into(),
-            ),
-            (
-                "manager_id",
-                text(d, &[ENTERPRISE_URN, "manager", "value"]).into(),
-            ),
-            ("created", s.created.as_str().into()),
-            ("updated", s.last_modified.as_str().into()),
-            ("version", s.version.into()),
-        ],
-        s,
-        with_scim,
-    )
+    object([
+        ("id", s.id.as_str().into()),
+        ("external_id", text(d, &["externalId"]).into()),
+        ("user_name", text(d, &["userName"]).into()),
+        ("email", email(d).into()),
+        ("display_name", text(d, &["displayName"]).into()),
+        ("given_name", text(d, &["name", "givenName"]).into()),
+        ("family_name", text(d, &["name", "familyName"]).into()),
+        (
+            "active",
+            d.get("active")
+                .and_then(Value::as_bool)
+                .unwrap_or(true)
+                .into(),
+        ),
+        ("role_value", s.role_raw.as_deref().into()),
+        ("role", s.role.as_deref().into()),
+        ("job_title", text(d, &["title"]).into()),
+        (
+            "department",
+            text(d, &[ENTERPRISE_URN, "department"]).into(),
+        ),
+        (
+            "employee_id",
+            text(d, &[ENTERPRISE_URN, "employeeNumber"]).into(),
+        ),
+        (
+            "manager_id",
+            text(d, &[ENTERPRISE_URN, "manager", "value"]).into(),
+        ),
+        ("created", s.created.as_str().into()),
+        ("updated", s.last_modified.as_str().into()),
+        ("version", s.version.into()),
+    ])
 }
 
 pub fn group(s: &Stored) -> Value {
-    group_form(s, true)
+    whole(group_ref(s))
 }
 
 /// `group(s)` without its `scim` key (see `user_fields`).
 pub fn group_fields(s: &Stored) -> Value {
-    group_form(s, false)
-}
-
-fn group_form(s: &Stored, with_scim: bool) -> Value {
     let d = &s.data;
-    object(
-        [
-            ("id", s.id.as_str().into()),
-            ("external_id", text(d, &["externalId"]).into()),
-            ("display_name", text(d, &["displayName"]).into()),
-            ("created", s.created.as_str().into()),
-            ("updated", s.last_modified.as_str().into()),
-            ("version", s.version.into()),
-        ],
-        s,
-        with_scim,
-    )
+    object([
+        ("id", s.id.as_str().into()),
+        ("external_id", text(d, &["externalId"]).into()),
+        ("display_name", text(d, &["displayName"]).into()),
+        ("created", s.created.as_str().into()),
+        ("updated", s.last_modified.as_str().into()),
+        ("version", s.version.into()),
+    ])
 }
 
 #[cfg(test)]
